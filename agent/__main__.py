@@ -1,0 +1,106 @@
+"""Entry point: ``sms-agent [--config FILE] COMMAND``.
+
+Commands
+--------
+``run`` (default)   run the agent until SIGTERM/SIGINT.
+``check-config``    validate the config file and print what it describes.
+``pdu ...``         decode or encode SMS PDUs (see ``sms-agent pdu --help``).
+``simulate ...``    run the simulated modem bank alone (see ``sms-agent simulate --help``).
+
+Exit codes: 0 ok, 2 usage or bad input, 78 (EX_CONFIG) bad configuration,
+1 any other failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+
+from . import __version__, logs, systemd
+from .config import Config, load
+from .errors import ConfigError
+
+EX_CONFIG = 78
+DEFAULT_CONFIG = "config.ini"
+log = logging.getLogger("agent")
+
+
+def _run(config: Config) -> int:
+    from .app import App
+
+    logs.setup(config.agent.log_level)
+    # Signals become a flag for the main thread only: block them before any
+    # thread starts so every thread inherits the mask, then sigwait below.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    app = App(config)
+    log.info("sms-agent %s starting (box %s, config %s)", __version__, config.agent.box_id, config.source)
+    try:
+        app.start()
+    except Exception:
+        log.exception("start-up failed")
+        app.stop()
+        return 1
+    systemd.notify("READY=1")
+    log.info("running; SIGTERM or Ctrl-C stops")
+    watchdog = systemd.watchdog_interval()
+    while True:
+        if watchdog:
+            sig = signal.sigtimedwait({signal.SIGTERM, signal.SIGINT}, watchdog)
+            if sig is None:
+                systemd.notify("WATCHDOG=1")
+                continue
+        else:
+            signal.sigwait({signal.SIGTERM, signal.SIGINT})
+        break
+    log.info("stopping")
+    systemd.notify("STOPPING=1")
+    app.stop()
+    log.info("stopped")
+    return 0
+
+
+def _check_config(config: Config) -> int:
+    print(f"config {config.source}: OK")
+    print(f"box id: {config.agent.box_id}; state dir: {config.agent.state_dir}")
+    if config.simulated:
+        print(f"no [line:*] section: {config.simulator.lines} simulated modems "
+              f"(profiles {', '.join(config.simulator.profiles)}, send delay {config.simulator.send_delay:g}s)")
+    for line in config.lines:
+        print(f"line {line.name}: {line.port} (profile {line.profile}{', disabled' if not line.enabled else ''})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Subcommands with their own parsers take the rest of the line as is.
+    if argv and argv[0] == "pdu":
+        from . import pdu_cli
+
+        return pdu_cli.main(argv[1:])
+    if argv and argv[0] == "simulate":
+        from .sim import cli as sim_cli
+
+        return sim_cli.main(argv[1:])
+
+    parser = argparse.ArgumentParser(prog="sms-agent", description="Edge SMS gateway for a bank of GSM/LTE modems.")
+    parser.add_argument("--config", "-c", default=os.environ.get("SMS_AGENT_CONFIG", DEFAULT_CONFIG),
+                        help="config file (default: $SMS_AGENT_CONFIG or ./config.ini)")
+    parser.add_argument("--version", action="version", version=f"sms-agent {__version__}")
+    parser.add_argument("command", nargs="?", default="run", choices=["run", "check-config"],
+                        help="run (default) or check-config; also: pdu ..., simulate ...")
+    args = parser.parse_args(argv)
+    try:
+        config = load(args.config)
+    except ConfigError as exc:
+        print(f"sms-agent: configuration error: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    if args.command == "check-config":
+        return _check_config(config)
+    return _run(config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,310 @@
+"""config.ini -> frozen, validated dataclasses.
+
+Given the text of an INI file, :func:`load` (or :func:`parse`) returns a
+:class:`Config` whose sections are immutable dataclasses.  Every value is
+checked once here; a missing, malformed or unknown key raises
+:class:`~agent.errors.ConfigError` naming it as ``section.key``, so a typo
+stops the agent at start (exit 78) instead of being silently ignored.
+
+Each part of the agent is given only its own section object.
+
+Sections
+--------
+``[agent]``      box identity, state directory, timezone, log level.
+``[modems]``     defaults shared by every modem line.
+``[line:NAME]``  one section per real modem line (``NAME`` is the line id used
+                 everywhere: logs, APIs, MQTT topics).  No ``[line:*]`` section
+                 means: run on the simulated modem bank.
+``[simulator]``  the simulated bank used when no line is configured.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, TypeVar
+
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+LINE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+PROFILES = ("auto", "generic", "simcom", "huawei", "quectel", "zte", "wavecom")
+SIM_PROFILES = ("generic", "simcom", "huawei", "quectel", "zte", "wavecom")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    box_id: str
+    state_dir: Path
+    timezone: str  # IANA name; "" means the system's local time
+    log_level: str
+
+
+@dataclass(frozen=True)
+class ModemsConfig:
+    """Defaults for every line; durations in seconds."""
+
+    health_interval: float = 30.0
+    command_timeout: float = 10.0
+    send_timeout: float = 90.0
+    max_parts: int = 10
+    validity_minutes: int | None = 1440
+    status_report: bool = True
+    smsc: str = ""
+    reopen_backoff: float = 1.0
+    reopen_backoff_max: float = 60.0
+    quarantine_after: int = 5
+    quarantine_retry: float = 300.0
+    scan: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LineConfig:
+    name: str
+    port: str
+    baudrate: int = 115200
+    profile: str = "auto"
+    pin: str = ""
+    imei: str = ""
+    provider: str = ""
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    lines: int = 4
+    send_delay: float = 2.0
+    profiles: tuple[str, ...] = ("generic",)
+
+
+@dataclass(frozen=True)
+class Config:
+    agent: AgentConfig
+    modems: ModemsConfig
+    lines: tuple[LineConfig, ...]
+    simulator: SimulatorConfig
+    source: str = field(default="", compare=False)
+
+    @property
+    def simulated(self) -> bool:
+        """True when no modem line is configured: the agent runs on the simulated bank."""
+        return not self.lines
+
+
+# --- typed readers ------------------------------------------------------------
+
+
+class _Section:
+    """Reads typed values from one INI section and remembers which keys were used."""
+
+    def __init__(self, parser: configparser.ConfigParser, name: str) -> None:
+        self.name = name
+        self._values = dict(parser[name]) if parser.has_section(name) else {}
+        self._used: set[str] = set()
+
+    def _get(self, key: str, default: T, convert: Callable[[str], T]) -> T:
+        self._used.add(key)
+        raw = self._values.get(key)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            return convert(raw.strip())
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{self.name}.{key}", f"invalid value {raw.strip()!r}: {exc}") from None
+
+    def str(self, key: str, default: str = "") -> str:
+        return self._get(key, default, str)
+
+    def int(self, key: str, default: int, *, minimum: int | None = None) -> int:
+        value = self._get(key, default, int)
+        self._check_min(key, value, minimum)
+        return value
+
+    def float(self, key: str, default: float, *, minimum: float | None = None) -> float:
+        value = self._get(key, default, float)
+        self._check_min(key, value, minimum)
+        return value
+
+    def bool(self, key: str, default: bool) -> bool:
+        return self._get(key, default, _to_bool)
+
+    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self._get(key, default, str)
+        if value not in choices:
+            raise ConfigError(f"{self.name}.{key}", f"must be one of {', '.join(choices)}, not {value!r}")
+        return value
+
+    def list(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        return self._get(key, default, lambda raw: tuple(p.strip() for p in raw.split(",") if p.strip()))
+
+    def required(self, key: str) -> str:
+        value = self.str(key)
+        if not value:
+            raise ConfigError(f"{self.name}.{key}", "is required")
+        return value
+
+    def _check_min(self, key: str, value: float, minimum: float | None) -> None:
+        if minimum is not None and value < minimum:
+            raise ConfigError(f"{self.name}.{key}", f"must be >= {minimum}, not {value}")
+
+    def check_unknown(self) -> None:
+        unknown = sorted(set(self._values) - self._used)
+        if unknown:
+            raise ConfigError(f"{self.name}.{unknown[0]}", "unknown key (a typo?)")
+
+
+def _to_bool(raw: str) -> bool:
+    value = raw.lower()
+    if value in ("1", "yes", "true", "on"):
+        return True
+    if value in ("0", "no", "false", "off"):
+        return False
+    raise ValueError("expected yes/no")
+
+
+# --- sections -------------------------------------------------------------------
+
+
+def _agent(s: _Section, base_dir: Path) -> AgentConfig:
+    box_id = s.str("box_id") or socket.gethostname()
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", box_id):
+        raise ConfigError("agent.box_id", f"only letters, digits, '_', '.', '-' allowed, not {box_id!r}")
+    # systemd's StateDirectory= exports $STATE_DIRECTORY: the natural default under the unit.
+    state_dir = Path(s.str("state_dir", os.environ.get("STATE_DIRECTORY", "").split(":")[0] or "var"))
+    if not state_dir.is_absolute():
+        state_dir = base_dir / state_dir
+    timezone = s.str("timezone")
+    if timezone:
+        _check_timezone(timezone)
+    return AgentConfig(
+        box_id=box_id,
+        state_dir=state_dir,
+        timezone=timezone,
+        log_level=s.choice("log_level", "INFO", LOG_LEVELS),
+    )
+
+
+def _check_timezone(name: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError("agent.timezone", f"unknown timezone {name!r} (use an IANA name like Asia/Shanghai)") from None
+
+
+def _modems(s: _Section) -> ModemsConfig:
+    d = ModemsConfig()
+    validity = s.int("validity_minutes", d.validity_minutes or 0, minimum=0)
+    smsc = s.str("smsc")
+    if smsc and not re.fullmatch(r"\+?\d{3,20}", smsc):
+        raise ConfigError("modems.smsc", f"not a phone number: {smsc!r}")
+    return ModemsConfig(
+        health_interval=s.float("health_interval", d.health_interval, minimum=1),
+        command_timeout=s.float("command_timeout", d.command_timeout, minimum=0.05),
+        send_timeout=s.float("send_timeout", d.send_timeout, minimum=0.05),
+        max_parts=s.int("max_parts", d.max_parts, minimum=1),
+        validity_minutes=validity or None,
+        status_report=s.bool("status_report", d.status_report),
+        smsc=smsc,
+        reopen_backoff=s.float("reopen_backoff", d.reopen_backoff, minimum=0.01),
+        reopen_backoff_max=s.float("reopen_backoff_max", d.reopen_backoff_max, minimum=0.01),
+        quarantine_after=s.int("quarantine_after", d.quarantine_after, minimum=1),
+        quarantine_retry=s.float("quarantine_retry", d.quarantine_retry, minimum=0.05),
+        scan=s.list("scan"),
+    )
+
+
+def _line(s: _Section, name: str) -> LineConfig:
+    if not LINE_NAME.fullmatch(name):
+        raise ConfigError(s.name, "line name must be 1-32 letters, digits, '_', '.', '-'")
+    pin = s.str("pin")
+    if pin and not re.fullmatch(r"\d{4,8}", pin):
+        raise ConfigError(f"{s.name}.pin", "a SIM PIN is 4 to 8 digits")
+    imei = s.str("imei")
+    if imei and not re.fullmatch(r"\d{14,16}", imei):
+        raise ConfigError(f"{s.name}.imei", "an IMEI is 14 to 16 digits")
+    return LineConfig(
+        name=name,
+        port=s.required("port"),
+        baudrate=s.int("baudrate", 115200, minimum=300),
+        profile=s.choice("profile", "auto", PROFILES),
+        pin=pin,
+        imei=imei,
+        provider=s.str("provider"),
+        enabled=s.bool("enabled", True),
+    )
+
+
+def _simulator(s: _Section) -> SimulatorConfig:
+    d = SimulatorConfig()
+    profiles = s.list("profiles", d.profiles)
+    for p in profiles:
+        if p not in SIM_PROFILES:
+            raise ConfigError("simulator.profiles", f"unknown profile {p!r} (known: {', '.join(SIM_PROFILES)})")
+    return SimulatorConfig(
+        lines=s.int("lines", d.lines, minimum=1),
+        send_delay=s.float("send_delay", d.send_delay, minimum=0),
+        profiles=profiles or d.profiles,
+    )
+
+
+KNOWN_SECTIONS = ("agent", "modems", "simulator")
+
+
+def parse(text: str, *, base_dir: Path | str = ".", source: str = "<string>") -> Config:
+    """Given INI text, return the validated :class:`Config`.
+
+    Relative paths are resolved against ``base_dir`` (the config file's folder).
+    Raise :class:`ConfigError` naming the first bad key.
+    """
+    parser = configparser.ConfigParser(interpolation=None, default_section="\x00none")
+    parser.optionxform = str.lower  # type: ignore[assignment, method-assign]
+    try:
+        parser.read_string(text, source=source)
+    except configparser.Error as exc:
+        raise ConfigError(source, f"not a valid INI file: {exc}") from None
+
+    lines: list[LineConfig] = []
+    for name in parser.sections():
+        if name.startswith("line:"):
+            sec = _Section(parser, name)
+            lines.append(_line(sec, name[len("line:"):]))
+            sec.check_unknown()
+        elif name not in KNOWN_SECTIONS:
+            raise ConfigError(name, "unknown section (a typo?)")
+    names = [line.name for line in lines]
+    for n in names:
+        if names.count(n) > 1:
+            raise ConfigError(f"line:{n}", "line names must be unique")
+
+    base = Path(base_dir)
+    sections = {n: _Section(parser, n) for n in KNOWN_SECTIONS}
+    config = Config(
+        agent=_agent(sections["agent"], base),
+        modems=_modems(sections["modems"]),
+        lines=tuple(lines),
+        simulator=_simulator(sections["simulator"]),
+        source=source,
+    )
+    for sec in sections.values():
+        sec.check_unknown()
+    return config
+
+
+def load(path: str | os.PathLike[str]) -> Config:
+    """Read and parse the config file at ``path``; ConfigError if unreadable or invalid."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(p), f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(p), "not UTF-8 text") from None
+    return parse(text, base_dir=p.resolve().parent, source=str(p))

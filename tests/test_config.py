@@ -1,0 +1,101 @@
+"""config.ini parsing: typed values, defaults, and errors that name the key."""
+
+from pathlib import Path
+
+import pytest
+
+from agent.config import Config, load, parse
+from agent.errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_shipped_config_is_valid_and_simulated(tmp_path):
+    cfg = load(REPO / "config.ini")
+    assert isinstance(cfg, Config)
+    assert cfg.simulated
+    assert cfg.simulator.lines == 4
+    assert cfg.simulator.profiles == ("simcom", "huawei", "quectel", "generic")
+    assert cfg.modems.max_parts == 10
+    assert cfg.modems.validity_minutes == 1440
+
+
+def test_defaults_from_empty_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    cfg = parse("", base_dir=tmp_path)
+    assert cfg.agent.state_dir == tmp_path / "var"
+    assert cfg.agent.log_level == "INFO"
+    assert cfg.modems.health_interval == 30
+    assert cfg.modems.status_report is True
+    assert cfg.lines == ()
+
+
+def test_state_directory_from_systemd(tmp_path, monkeypatch):
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/sms-agent")
+    assert parse("", base_dir=tmp_path).agent.state_dir == Path("/var/lib/sms-agent")
+
+
+def test_lines_are_typed():
+    cfg = parse(
+        """
+[line:G101]
+port = /dev/serial/by-id/usb-SimTech-if02
+profile = simcom
+pin = 1234
+imei = 861234567890123
+provider = CMCC
+enabled = no
+[line:G102]
+port = /dev/ttyUSB6
+baudrate = 9600
+[modems]
+validity_minutes = 0
+scan = /dev/ttyUSB*, /dev/ttyACM*
+"""
+    )
+    assert not cfg.simulated
+    g101, g102 = cfg.lines
+    assert (g101.name, g101.profile, g101.pin, g101.provider, g101.enabled) == ("G101", "simcom", "1234", "CMCC", False)
+    assert (g102.baudrate, g102.profile, g102.enabled) == (9600, "auto", True)
+    assert cfg.modems.validity_minutes is None
+    assert cfg.modems.scan == ("/dev/ttyUSB*", "/dev/ttyACM*")
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("[modems]\nhealth_interval = soon\n", "modems.health_interval"),
+        ("[modems]\nhealth_interval = 0\n", "modems.health_interval"),
+        ("[modems]\nhelth_interval = 5\n", "modems.helth_interval"),
+        ("[modems]\nstatus_report = maybe\n", "modems.status_report"),
+        ("[modems]\nsmsc = call-me\n", "modems.smsc"),
+        ("[agent]\nlog_level = LOUD\n", "agent.log_level"),
+        ("[agent]\ntimezone = Mars/Olympus\n", "agent.timezone"),
+        ("[agent]\nbox_id = my box\n", "agent.box_id"),
+        ("[line:G1]\nbaudrate = 9600\n", "line:G1.port"),
+        ("[line:G1]\nport = /dev/x\nprofile = nokia\n", "line:G1.profile"),
+        ("[line:G1]\nport = /dev/x\npin = 12\n", "line:G1.pin"),
+        ("[line:G1]\nport = /dev/x\nspeed = 1\n", "line:G1.speed"),
+        ("[line:bad name]\nport = /dev/x\n", "line:bad name"),
+        ("[simulator]\nprofiles = simcom, nokia\n", "simulator.profiles"),
+        ("[simulatr]\nlines = 2\n", "simulatr"),
+    ],
+)
+def test_errors_name_the_key(text, key):
+    with pytest.raises(ConfigError) as info:
+        parse(text)
+    assert info.value.key == key
+    assert str(info.value).startswith(key)
+
+
+def test_unreadable_file(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path / "missing.ini")
+    assert "missing.ini" in info.value.key
+
+
+def test_not_ini(tmp_path):
+    p = tmp_path / "c.ini"
+    p.write_text("this is not ini\n")
+    with pytest.raises(ConfigError):
+        load(p)
