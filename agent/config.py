@@ -61,6 +61,7 @@ class ModemsConfig:
     reopen_backoff_max: float = 60.0
     quarantine_after: int = 5
     quarantine_retry: float = 300.0
+    reset_wait: float = 15.0  # seconds a modem may take to come back after AT+CFUN=1,1
     scan: tuple[str, ...] = ()
 
 
@@ -217,6 +218,7 @@ def _modems(s: _Section) -> ModemsConfig:
         reopen_backoff_max=s.float("reopen_backoff_max", d.reopen_backoff_max, minimum=0.01),
         quarantine_after=s.int("quarantine_after", d.quarantine_after, minimum=1),
         quarantine_retry=s.float("quarantine_retry", d.quarantine_retry, minimum=0.05),
+        reset_wait=s.float("reset_wait", d.reset_wait, minimum=0.05),
         scan=s.list("scan"),
     )
 

@@ -1,0 +1,99 @@
+"""The set of modem lines: one :class:`LineWorker` each, plus hot-plug discovery.
+
+A modem that comes back from a USB unplug may appear at another
+``/dev/ttyUSBn``.  Lines are best configured by their stable
+``/dev/serial/by-id/...`` path; when that path is gone and the line's IMEI
+is known (configured, or read when it was last seen), :meth:`ModemBank.locate`
+probes the ports matched by ``[modems] scan`` globs that no other line holds
+and returns the one whose ``AT+CGSN`` answers that IMEI.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import threading
+import time
+from typing import Iterator
+
+from ..config import LineConfig, ModemsConfig
+from ..errors import ModemError
+from .channel import Channel
+from .port import Port
+from .types import LineEvents, LineState
+from .worker import LineWorker
+
+log = logging.getLogger(__name__)
+
+
+class ModemBank:
+    def __init__(self, lines: tuple[LineConfig, ...], modems: ModemsConfig, events: LineEvents,
+                 stop: threading.Event) -> None:
+        self.modems = modems
+        self._stop = stop
+        self._probe_lock = threading.Lock()
+        self.workers: dict[str, LineWorker] = {
+            line.name: LineWorker(line, modems, events, stop, locate=self.locate) for line in lines
+        }
+
+    def __iter__(self) -> Iterator[LineWorker]:
+        return iter(self.workers.values())
+
+    def __getitem__(self, name: str) -> LineWorker:
+        return self.workers[name]
+
+    def __len__(self) -> int:
+        return len(self.workers)
+
+    def states(self) -> list[LineState]:
+        """A snapshot of every line (no port is touched)."""
+        return [w.state for w in self.workers.values()]
+
+    def start(self) -> None:
+        for w in self.workers.values():
+            w.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Wake every worker (the shared stop event must be set) and join them within ``timeout``."""
+        for w in self.workers.values():
+            w.wake()
+        deadline = time.monotonic() + timeout
+        for w in self.workers.values():
+            if not w.join(max(0.0, deadline - time.monotonic())):
+                log.error("%s: worker did not stop in time", w.name)
+
+    def locate(self, imei: str, asking: str) -> str | None:
+        """Return the path of the scanned port whose modem answers IMEI ``imei``, or None.
+
+        Ports held by other lines are skipped.  Probes are serialised so two
+        lines never open the same candidate at once.
+        """
+        with self._probe_lock:
+            held = {os.path.realpath(w.state.port) for w in self.workers.values()
+                    if w.name != asking and w.state.state not in ("offline", "stopped", "disabled")}
+            for pattern in self.modems.scan:
+                for path in sorted(glob.glob(pattern)):
+                    if os.path.realpath(path) in held or self._stop.is_set():
+                        continue
+                    if self._probe_imei(path) == imei:
+                        return path
+        return None
+
+    def _probe_imei(self, path: str) -> str:
+        port = Port(path)
+        try:
+            port.open()
+            channel = Channel(port, on_urc=lambda urc: None, name=f"probe:{path}")
+            channel.abort()
+            channel.command("ATE0", timeout=min(self.modems.command_timeout, 2.0))
+            resp = channel.command("AT+CGSN", timeout=min(self.modems.command_timeout, 2.0))
+            for line in resp.lines:
+                digits = "".join(ch for ch in line if ch.isdigit())
+                if 14 <= len(digits) <= 17:
+                    return digits
+        except ModemError as exc:
+            log.debug("probe %s: %s", path, exc)
+        finally:
+            port.close()
+        return ""

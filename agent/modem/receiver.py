@@ -1,0 +1,171 @@
+"""What a line worker does with unsolicited result codes.
+
+Part of the line worker (it runs in the worker's thread and uses its session
+and sink): reads messages announced by ``+CMTI``/``+CDSI``, decodes direct
+``+CMT``/``+CDS`` deliveries, folds ``RING``/``+CLIP`` into one call record
+per call and hangs up, and notices a modem that restarted on its own.
+
+Storage rule: a stored message is deleted from the modem only after the sink
+returned; if the sink raises, the message stays and the next sweep (every
+health check) hands it over again.  An undecodable PDU is handed over raw.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import TYPE_CHECKING
+
+from ..codec import at, pdu
+from ..codec.pdu import StatusReport
+from ..errors import AtParseError, PduError
+from .session import Stored
+from .types import CallRecord, DeliveryReport, IncomingSms
+
+if TYPE_CHECKING:
+    from .worker import LineWorker
+
+log = logging.getLogger(__name__)
+
+RING_CODES = frozenset({"RING", "+CRING"})
+# How long to wait for +CLIP after RING before recording a call with no number.
+CLIP_WAIT = 2.0
+# RINGs this soon after we hung up belong to the call just ended.
+CALL_QUIET = 5.0
+
+
+class Receiver:
+    def __init__(self, worker: LineWorker) -> None:
+        self.w = worker
+        self._call_started = None
+        self._call_caller: str | None = None
+        self._call_rings = 0
+        self._call_deadline = math.inf
+        self._quiet_until = -math.inf
+
+    def due(self) -> float:
+        """Monotonic time at which a ringing call must be recorded even without a caller id."""
+        return self._call_deadline
+
+    # --- URCs -------------------------------------------------------------------
+
+    def handle_urcs(self) -> None:
+        """Act on every queued URC, then finish a call whose caller is known or whose wait ran out."""
+        urcs = self.w._urcs
+        while urcs:
+            urc = urcs.popleft()
+            try:
+                self._handle(urc)
+            except (AtParseError, ValueError) as exc:
+                log.warning("%s: cannot use %r: %s", self.w.name, urc.line, exc)
+        if self._call_started is not None and (self._call_caller is not None or self.w._clock() >= self._call_deadline):
+            self._finish_call()
+
+    def note_resets(self) -> None:
+        """Flag a re-initialisation if a restart banner is queued (other URCs stay queued)."""
+        for urc in list(self.w._urcs):
+            if at.is_reset_urc(urc.line):
+                self.w._urcs.remove(urc)
+                self.w._reinit_needed = True
+
+    def drop_resets(self) -> None:
+        """Forget restart banners that arrived while initialising: they are already dealt with."""
+        for urc in list(self.w._urcs):
+            if at.is_reset_urc(urc.line):
+                self.w._urcs.remove(urc)
+
+    def _handle(self, urc) -> None:  # type: ignore[no-untyped-def]
+        name = urc.name
+        if at.is_reset_urc(urc.line):
+            self.w._reinit_needed = True
+        elif name == "+CMTI":
+            storage, index = at.parse_cmti(urc.line)
+            self._read_stored(storage, index)
+        elif name == "+CDSI":
+            storage, index = at.parse_cdsi(urc.line)
+            self._read_stored(storage, index)
+        elif name in ("+CMT", "+CDS"):
+            self._hand(Stored("", -1, None, (urc.pdu or "").strip()), stored=False)
+        elif name in RING_CODES:
+            self._ring(None)
+        elif name == "+CLIP":
+            self._ring(at.parse_clip(urc.line))
+        else:
+            log.debug("%s: URC ignored: %s", self.w.name, urc.line)
+
+    # --- messages --------------------------------------------------------------------
+
+    def sweep(self) -> None:
+        """Hand over everything stored in the default storage (``AT+CMGL=4``)."""
+        session = self.w._session
+        assert session is not None
+        session.use_storage(session.mem1 if session.mem1 != "SR" else "SM")
+        for item in session.list_stored():
+            self._hand(item, stored=True)
+
+    def _read_stored(self, storage: str, index: int) -> None:
+        session = self.w._session
+        assert session is not None
+        session.use_storage(storage)
+        item = session.read(index)
+        if item is None:
+            log.debug("%s: %s/%d is empty", self.w.name, storage, index)
+            return
+        self._hand(item, stored=True)
+
+    def _hand(self, item: Stored, *, stored: bool) -> None:
+        """Decode and give one PDU to the sink; delete it from the modem once the sink returned."""
+        w = self.w
+        received = w._now()
+        try:
+            msg = pdu.decode(item.pdu)
+            error = ""
+        except PduError as exc:
+            msg, error = None, str(exc)
+            log.warning("%s: undecodable PDU %s: %s (handed over raw)", w.name, item.pdu, exc)
+        try:
+            if isinstance(msg, StatusReport):
+                w.events.on_report(DeliveryReport(w.name, msg.reference, msg.status, msg.recipient, msg.scts,
+                                                  msg.discharge_time, item.pdu, received))
+            else:
+                w.events.on_sms(IncomingSms(w.name, item.pdu, msg, error, item.storage, item.index if stored else None,
+                                            received))
+                w._set(received=w.state.received + 1)
+        except Exception:
+            log.exception("%s: the sink refused a message; it stays on the modem for the next sweep", w.name)
+            return
+        if stored and w._session is not None:
+            w._session.use_storage(item.storage)
+            w._session.delete(item.index)
+
+    # --- calls ------------------------------------------------------------------------------
+
+    def _ring(self, caller: str | None) -> None:
+        w = self.w
+        now = w._clock()
+        if now < self._quiet_until:
+            return
+        if self._call_started is None:
+            self._call_started = w._now()
+            self._call_deadline = now + CLIP_WAIT
+            self._call_rings = 0
+            self._call_caller = None
+        if caller is None:
+            self._call_rings += 1
+        else:
+            self._call_caller = caller
+
+    def _finish_call(self) -> None:
+        w = self.w
+        record = CallRecord(w.name, self._call_caller or "", self._call_started, max(1, self._call_rings))
+        self._call_started = None
+        self._call_caller = None
+        self._call_deadline = math.inf
+        self._quiet_until = w._clock() + CALL_QUIET
+        log.info("%s: call from %s, hanging up", w.name, record.caller or "a withheld number")
+        if w._session is not None:
+            w._session.hang_up()
+        try:
+            w.events.on_call(record)
+        except Exception:
+            log.exception("%s: the sink refused a call record", w.name)

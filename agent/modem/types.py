@@ -1,0 +1,193 @@
+"""Values that cross the boundary of a line worker.
+
+Other threads never touch a modem: they read a :class:`LineState` snapshot,
+hand an :class:`OutgoingSms` to a worker and get a :class:`SendResult` back,
+and receive :class:`IncomingSms`, :class:`DeliveryReport` and
+:class:`CallRecord` through a :class:`LineEvents` sink.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from ..codec.pdu import Deliver, StatusReport, Submit
+
+# LineState.state values
+STARTING = "starting"  # opening the port / initialising
+READY = "ready"  # idle, can take a message
+BUSY = "busy"  # sending, or running a command for someone
+RECOVERING = "recovering"  # climbing the recovery ladder
+OFFLINE = "offline"  # quarantined: the port is gone or the modem does not answer
+DISABLED = "disabled"  # turned off by an operator
+STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class LineState:
+    """A snapshot of one line, replaced (never mutated) by its worker.
+
+    Readable from any thread without locking: the worker swaps the whole
+    object in one assignment.
+    """
+
+    name: str
+    port: str
+    state: str = STARTING
+    profile: str = ""
+    manufacturer: str = ""
+    model: str = ""
+    firmware: str = ""
+    imei: str = ""
+    imsi: str = ""
+    iccid: str = ""
+    number: str = ""
+    sim: str = ""  # +CPIN answer: READY, SIM PIN, NOT INSERTED...
+    rssi: int | None = None  # 0..31 as +CSQ gives it, None when unknown (99)
+    signal_dbm: int | None = None
+    registered: bool = False
+    registration: int | None = None  # +CREG stat: 0 none, 1 home, 2 searching, 3 denied, 5 roaming
+    operator: str = ""
+    recovery_step: str = ""  # which rung of the recovery ladder is being tried, "" when healthy
+    last_error: str = ""
+    last_error_at: datetime | None = None
+    last_send_at: datetime | None = None
+    sent_parts: int = 0  # since the worker started
+    failed_parts: int = 0
+    received: int = 0
+    updated_at: datetime | None = None
+
+    @property
+    def can_send(self) -> bool:
+        return self.state == READY and self.registered
+
+
+@dataclass(frozen=True)
+class OutgoingSms:
+    """One message for one recipient.  ``id`` is the caller's, echoed in the result."""
+
+    id: Any
+    recipient: str
+    text: str = ""
+    encoding: str | None = None  # None: GSM-7 when every character fits, else UCS2
+    data: bytes | None = None  # 8-bit payload instead of text
+    status_report: bool = True
+    flash: bool = False
+    validity_minutes: int | None = 1440
+
+
+# SendResult.outcome values
+SENT = "sent"  # every part accepted by the network (+CMGS)
+FAILED = "failed"  # permanent: do not retry (bad number, barred...)
+RETRY = "retry"  # temporary: route again, maybe on another line
+
+# +CMS ERROR codes worth another try (TS 27.005 3.2.5 and vendor practice):
+# network out of order, temporary failure, congestion, resources unavailable,
+# no network service, network timeout, unknown error, SIM busy, SMSC timeout.
+TEMPORARY_CMS = frozenset({38, 41, 42, 47, 331, 332, 500, 512, 513, 514, 515, 532, 14, 305})
+
+
+@dataclass(frozen=True)
+class SendResult:
+    id: Any
+    line: str
+    outcome: str  # SENT / FAILED / RETRY
+    references: tuple[int, ...] = ()  # TP-MR of each part the network accepted, in order
+    parts: int = 0  # parts the message needed
+    error_code: int | None = None  # CMS/CME code when the modem gave one
+    error: str = ""  # words for people and logs
+    in_doubt: bool = False  # some part may have gone out although we report no success
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class IncomingSms:
+    """A PDU read from the modem's storage.
+
+    ``message`` is the decoded PDU, or None when it could not be decoded
+    (``error`` says why): an undecodable PDU is handed over raw, never dropped.
+    """
+
+    line: str
+    pdu: str
+    message: Deliver | Submit | StatusReport | None
+    error: str = ""
+    storage: str = ""
+    index: int | None = None
+    received_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    line: str
+    reference: int
+    status: int  # TP-Status: 0x00-0x1F delivered, 0x20-0x3F still trying, 0x40+ failed
+    recipient: str
+    scts: datetime | None
+    discharge_time: datetime | None
+    pdu: str
+    received_at: datetime | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.status < 0x20
+
+    @property
+    def final(self) -> bool:
+        """False while the SMSC is still trying (0x20-0x3F)."""
+        return not (0x20 <= self.status < 0x40)
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    line: str
+    caller: str  # "" when withheld or not shown
+    started_at: datetime
+    rings: int = 1
+
+
+@dataclass(frozen=True)
+class UssdReply:
+    line: str
+    code: str
+    status: int  # +CUSD <m>: 0 done, 1 more action needed, 2 released, 4 not supported, 5 timeout
+    text: str
+
+
+class LineEvents(Protocol):
+    """Where a worker hands what it receives.  Called in the worker's thread.
+
+    ``on_sms`` and ``on_report`` must store durably before returning: the
+    worker deletes the message from the modem only after they return, and
+    leaves it there (to be read again later) if they raise.
+    """
+
+    def on_sms(self, sms: IncomingSms) -> None: ...
+
+    def on_report(self, report: DeliveryReport) -> None: ...
+
+    def on_call(self, call: CallRecord) -> None: ...
+
+    def on_state(self, state: LineState) -> None: ...
+
+
+@dataclass
+class NullEvents:
+    """A sink that keeps everything in lists: for the simulator demo and tests."""
+
+    sms: list[IncomingSms] = field(default_factory=list)
+    reports: list[DeliveryReport] = field(default_factory=list)
+    calls: list[CallRecord] = field(default_factory=list)
+
+    def on_sms(self, sms: IncomingSms) -> None:
+        self.sms.append(sms)
+
+    def on_report(self, report: DeliveryReport) -> None:
+        self.reports.append(report)
+
+    def on_call(self, call: CallRecord) -> None:
+        self.calls.append(call)
+
+    def on_state(self, state: LineState) -> None:
+        pass
