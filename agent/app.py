@@ -11,9 +11,11 @@ import logging
 import threading
 from dataclasses import replace
 
+from .codec.pdu import Deliver, Submit
 from .config import Config, LineConfig
 from .modem.bank import ModemBank
 from .modem.types import CallRecord, DeliveryReport, IncomingSms, LineState
+from .sim.bank import SimBank
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +25,12 @@ class LoggingEvents:
 
     def on_sms(self, sms: IncomingSms) -> None:
         msg = sms.message
-        if msg is None:
-            log.info("%s: undecodable SMS %s (%s)", sms.line, sms.pdu, sms.error)
+        if isinstance(msg, Deliver):
+            log.info("%s: SMS from %s: %r", sms.line, msg.sender, msg.text)
+        elif isinstance(msg, Submit):
+            log.info("%s: stored outgoing SMS to %s: %r", sms.line, msg.recipient, msg.text)
         else:
-            log.info("%s: SMS from %s: %r", sms.line, getattr(msg, "sender", getattr(msg, "recipient", "?")),
-                     msg.text)
+            log.info("%s: undecodable SMS %s (%s)", sms.line, sms.pdu, sms.error)
 
     def on_report(self, report: DeliveryReport) -> None:
         log.info("%s: status report for reference %d: status 0x%02X", report.line, report.reference, report.status)
@@ -44,7 +47,7 @@ class App:
         self.config = config
         self.stop_event = threading.Event()
         self.events = events or LoggingEvents()
-        self.sim = None
+        self.sim: SimBank | None = None
         self.bank: ModemBank | None = None
 
     def start(self) -> None:
@@ -53,16 +56,15 @@ class App:
         lines = cfg.lines
         modems = cfg.modems
         if cfg.simulated:
-            from .sim.bank import SimBank
-
             sim_cfg = cfg.simulator
             profiles = [sim_cfg.profiles[i % len(sim_cfg.profiles)] for i in range(sim_cfg.lines)]
-            self.sim = SimBank(profiles, state_dir=str(cfg.agent.state_dir / "sim"), send_delay=sim_cfg.send_delay)
-            self.sim.start()
-            lines = tuple(LineConfig(name=m.name, port=m.path) for m in self.sim.modems)
+            sim = self.sim = SimBank(profiles, state_dir=str(cfg.agent.state_dir / "sim"),
+                                     send_delay=sim_cfg.send_delay)
+            sim.start()
+            lines = tuple(LineConfig(name=m.name, port=m.path) for m in sim.modems)
             modems = replace(modems, scan=modems.scan or (str(cfg.agent.state_dir / "sim" / "*"),))
             log.info("no modem configured: running on %d simulated modems (%s)", len(lines),
-                     ", ".join(f"{m.name}={m.path}" for m in self.sim.modems))
+                     ", ".join(f"{m.name}={m.path}" for m in sim.modems))
         self.bank = ModemBank(lines, modems, self.events, self.stop_event)  # type: ignore[arg-type]
         self.bank.start()
 

@@ -119,20 +119,20 @@ class _Section:
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"{self.name}.{key}", f"invalid value {raw.strip()!r}: {exc}") from None
 
-    def str(self, key: str, default: str = "") -> str:
+    def text(self, key: str, default: str = "") -> str:
         return self._get(key, default, str)
 
-    def int(self, key: str, default: int, *, minimum: int | None = None) -> int:
+    def integer(self, key: str, default: int, *, minimum: int | None = None) -> int:
         value = self._get(key, default, int)
         self._check_min(key, value, minimum)
         return value
 
-    def float(self, key: str, default: float, *, minimum: float | None = None) -> float:
+    def number(self, key: str, default: float, *, minimum: float | None = None) -> float:
         value = self._get(key, default, float)
         self._check_min(key, value, minimum)
         return value
 
-    def bool(self, key: str, default: bool) -> bool:
+    def flag(self, key: str, default: bool) -> bool:
         return self._get(key, default, _to_bool)
 
     def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
@@ -141,11 +141,11 @@ class _Section:
             raise ConfigError(f"{self.name}.{key}", f"must be one of {', '.join(choices)}, not {value!r}")
         return value
 
-    def list(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    def items(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
         return self._get(key, default, lambda raw: tuple(p.strip() for p in raw.split(",") if p.strip()))
 
     def required(self, key: str) -> str:
-        value = self.str(key)
+        value = self.text(key)
         if not value:
             raise ConfigError(f"{self.name}.{key}", "is required")
         return value
@@ -173,14 +173,14 @@ def _to_bool(raw: str) -> bool:
 
 
 def _agent(s: _Section, base_dir: Path) -> AgentConfig:
-    box_id = s.str("box_id") or socket.gethostname()
+    box_id = s.text("box_id") or socket.gethostname()
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", box_id):
         raise ConfigError("agent.box_id", f"only letters, digits, '_', '.', '-' allowed, not {box_id!r}")
     # systemd's StateDirectory= exports $STATE_DIRECTORY: the natural default under the unit.
-    state_dir = Path(s.str("state_dir", os.environ.get("STATE_DIRECTORY", "").split(":")[0] or "var"))
+    state_dir = Path(s.text("state_dir", os.environ.get("STATE_DIRECTORY", "").split(":")[0] or "var"))
     if not state_dir.is_absolute():
         state_dir = base_dir / state_dir
-    timezone = s.str("timezone")
+    timezone = s.text("timezone")
     if timezone:
         _check_timezone(timezone)
     return AgentConfig(
@@ -202,57 +202,57 @@ def _check_timezone(name: str) -> None:
 
 def _modems(s: _Section) -> ModemsConfig:
     d = ModemsConfig()
-    validity = s.int("validity_minutes", d.validity_minutes or 0, minimum=0)
-    smsc = s.str("smsc")
+    validity = s.integer("validity_minutes", d.validity_minutes or 0, minimum=0)
+    smsc = s.text("smsc")
     if smsc and not re.fullmatch(r"\+?\d{3,20}", smsc):
         raise ConfigError("modems.smsc", f"not a phone number: {smsc!r}")
     return ModemsConfig(
-        health_interval=s.float("health_interval", d.health_interval, minimum=1),
-        command_timeout=s.float("command_timeout", d.command_timeout, minimum=0.05),
-        send_timeout=s.float("send_timeout", d.send_timeout, minimum=0.05),
-        max_parts=s.int("max_parts", d.max_parts, minimum=1),
+        health_interval=s.number("health_interval", d.health_interval, minimum=1),
+        command_timeout=s.number("command_timeout", d.command_timeout, minimum=0.05),
+        send_timeout=s.number("send_timeout", d.send_timeout, minimum=0.05),
+        max_parts=s.integer("max_parts", d.max_parts, minimum=1),
         validity_minutes=validity or None,
-        status_report=s.bool("status_report", d.status_report),
+        status_report=s.flag("status_report", d.status_report),
         smsc=smsc,
-        reopen_backoff=s.float("reopen_backoff", d.reopen_backoff, minimum=0.01),
-        reopen_backoff_max=s.float("reopen_backoff_max", d.reopen_backoff_max, minimum=0.01),
-        quarantine_after=s.int("quarantine_after", d.quarantine_after, minimum=1),
-        quarantine_retry=s.float("quarantine_retry", d.quarantine_retry, minimum=0.05),
-        reset_wait=s.float("reset_wait", d.reset_wait, minimum=0.05),
-        scan=s.list("scan"),
+        reopen_backoff=s.number("reopen_backoff", d.reopen_backoff, minimum=0.01),
+        reopen_backoff_max=s.number("reopen_backoff_max", d.reopen_backoff_max, minimum=0.01),
+        quarantine_after=s.integer("quarantine_after", d.quarantine_after, minimum=1),
+        quarantine_retry=s.number("quarantine_retry", d.quarantine_retry, minimum=0.05),
+        reset_wait=s.number("reset_wait", d.reset_wait, minimum=0.05),
+        scan=s.items("scan"),
     )
 
 
 def _line(s: _Section, name: str) -> LineConfig:
     if not LINE_NAME.fullmatch(name):
         raise ConfigError(s.name, "line name must be 1-32 letters, digits, '_', '.', '-'")
-    pin = s.str("pin")
+    pin = s.text("pin")
     if pin and not re.fullmatch(r"\d{4,8}", pin):
         raise ConfigError(f"{s.name}.pin", "a SIM PIN is 4 to 8 digits")
-    imei = s.str("imei")
+    imei = s.text("imei")
     if imei and not re.fullmatch(r"\d{14,16}", imei):
         raise ConfigError(f"{s.name}.imei", "an IMEI is 14 to 16 digits")
     return LineConfig(
         name=name,
         port=s.required("port"),
-        baudrate=s.int("baudrate", 115200, minimum=300),
+        baudrate=s.integer("baudrate", 115200, minimum=300),
         profile=s.choice("profile", "auto", PROFILES),
         pin=pin,
         imei=imei,
-        provider=s.str("provider"),
-        enabled=s.bool("enabled", True),
+        provider=s.text("provider"),
+        enabled=s.flag("enabled", True),
     )
 
 
 def _simulator(s: _Section) -> SimulatorConfig:
     d = SimulatorConfig()
-    profiles = s.list("profiles", d.profiles)
+    profiles = s.items("profiles", d.profiles)
     for p in profiles:
         if p not in SIM_PROFILES:
             raise ConfigError("simulator.profiles", f"unknown profile {p!r} (known: {', '.join(SIM_PROFILES)})")
     return SimulatorConfig(
-        lines=s.int("lines", d.lines, minimum=1),
-        send_delay=s.float("send_delay", d.send_delay, minimum=0),
+        lines=s.integer("lines", d.lines, minimum=1),
+        send_delay=s.number("send_delay", d.send_delay, minimum=0),
         profiles=profiles or d.profiles,
     )
 

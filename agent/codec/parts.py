@@ -197,7 +197,7 @@ class Reassembler:
         text when this part completes its message (a single-part message is
         complete at once), else None."""
         key = concat_key(line, msg)
-        if key is None:
+        if key is None or msg.concat is None:
             return msg.text
         parts, _ = self._groups.get(key, ({}, 0.0))
         if msg.concat.seq in parts:

@@ -51,7 +51,7 @@ Decoding policies, where the standard or real modems leave room:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone  # noqa: F401  timezone stays importable from here
+from datetime import datetime, timedelta
 
 from agent.codec import gsm7
 from agent.codec.tpdu_encode import EncodedPdu, encode_deliver, encode_status_report, encode_submit
@@ -313,8 +313,10 @@ def to_json(msg: Deliver | Submit | StatusReport) -> dict:
 
 
 def _iso_validity(validity: timedelta | datetime | None) -> str | None:
-    if validity is None or isinstance(validity, datetime):
-        return validity and validity.isoformat()
+    if validity is None:
+        return None
+    if isinstance(validity, datetime):
+        return validity.isoformat()
     hours, rest = divmod(validity.seconds, 3600)
     clock = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (rest // 60, "M"), (rest % 60, "S")) if n)
     days = f"{validity.days}D" if validity.days else ""

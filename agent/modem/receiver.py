@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ..codec import at, pdu
@@ -37,7 +38,7 @@ CALL_QUIET = 5.0
 class Receiver:
     def __init__(self, worker: LineWorker) -> None:
         self.w = worker
-        self._call_started = None
+        self._call_started: datetime | None = None
         self._call_caller: str | None = None
         self._call_rings = 0
         self._call_deadline = math.inf
@@ -157,6 +158,7 @@ class Receiver:
 
     def _finish_call(self) -> None:
         w = self.w
+        assert self._call_started is not None
         record = CallRecord(w.name, self._call_caller or "", self._call_started, max(1, self._call_rings))
         self._call_started = None
         self._call_caller = None

@@ -14,6 +14,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Callable
 
 from ..codec import at
+from ..codec.ussd import decode_ussd
 from ..errors import AtParseError, ModemError
 from .channel import Urc
 from .types import UssdReply
@@ -64,4 +65,4 @@ class UssdWaiter:
             return None
         if status in (2, 3) and not payload:
             return None  # a release notice, not the answer
-        return UssdReply(line_name, code, status, at.decode_ussd(payload, dcs) if payload else "")
+        return UssdReply(line_name, code, status, decode_ussd(payload, dcs) if payload else "")

@@ -16,6 +16,8 @@ information lines or a :class:`Reply`, or raises :class:`AtError`.
 
 from __future__ import annotations
 
+import functools
+
 import logging
 import random
 from collections.abc import Callable
@@ -201,7 +203,7 @@ class Machine:
             for line in self.profile.banner_sim:
                 self.urc(self.fmt(line))
         for periodic in self.profile.periodic_urcs:
-            self.after(periodic.period, lambda p=periodic: self._periodic(p))
+            self.after(periodic.period, functools.partial(self._periodic, periodic))
         self.sms.flush_network()
 
     def sim_unlocked(self) -> None:

@@ -126,7 +126,9 @@ def parse(body: str) -> list[tuple[str, str, str]]:
 
 def params(args: str) -> list[str]:
     """Split set-command arguments on commas outside quotes; strip spaces and quotes."""
-    out, cur, quoted = [], [], False
+    out: list[str] = []
+    cur: list[str] = []
+    quoted = False
     for ch in args:
         if ch == '"':
             quoted = not quoted

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.codec import at
+from agent.codec.ussd import decode_ussd
 from agent.codec.at import Final, Registration
 from agent.errors import AtParseError
 
@@ -403,14 +404,14 @@ _HEX8 = "536973612070756C73612052702E333030302E0A312E59410A"
     (None, 15, ""),
 ])
 def test_decode_ussd(payload, dcs, text):
-    assert at.decode_ussd(payload, dcs) == text
+    assert decode_ussd(payload, dcs) == text
 
 
 def test_decode_ussd_overrides():
-    assert at.decode_ussd("C8329BFD06", 15, hex_payload=False) == "C8329BFD06"
-    assert at.decode_ussd("0031003200330034", 15) == "1234"
-    assert at.decode_ussd("Bitte w{hlen", None, gsm_charset=True) == "Bitte wählen"
-    assert at.decode_ussd("Bitte w{hlen", None) == "Bitte w{hlen"
+    assert decode_ussd("C8329BFD06", 15, hex_payload=False) == "C8329BFD06"
+    assert decode_ussd("0031003200330034", 15) == "1234"
+    assert decode_ussd("Bitte w{hlen", None, gsm_charset=True) == "Bitte wählen"
+    assert decode_ussd("Bitte w{hlen", None) == "Bitte w{hlen"
 
 
 # --- properties: arbitrary input never crashes a parser ---------------------------------------
@@ -456,7 +457,7 @@ def test_recognisers_never_raise(line):
 @given(st.one_of(st.none(), st.text(), st.text("0123456789ABCDEF"), st.binary().map(lambda b: b.hex().upper())),
        st.one_of(st.none(), st.integers(-5, 300)), st.sampled_from([None, True, False]), st.booleans())
 def test_decode_ussd_never_raises(payload, dcs, hex_payload, gsm_charset):
-    assert isinstance(at.decode_ussd(payload, dcs, hex_payload=hex_payload, gsm_charset=gsm_charset), str)
+    assert isinstance(decode_ussd(payload, dcs, hex_payload=hex_payload, gsm_charset=gsm_charset), str)
 
 
 @settings(max_examples=200, deadline=None)
