@@ -36,7 +36,7 @@ def _run(config: Config) -> int:
     # thread starts so every thread inherits the mask, then sigwait below.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
     app = App(config)
-    log.info("sms-agent %s starting (box %s, config %s)", __version__, config.agent.box_id, config.source)
+    log.info("sms-agent %s starting (box %s, config %s)", __version__, config.agent.id, config.source)
     try:
         app.start()
     except Exception:
@@ -64,12 +64,12 @@ def _run(config: Config) -> int:
 
 def _check_config(config: Config) -> int:
     print(f"config {config.source}: OK")
-    print(f"box id: {config.agent.box_id}; state dir: {config.agent.state_dir}")
+    print(f"box id: {config.agent.id}; state dir: {config.agent.state_dir}")
     if config.simulated:
         print(f"no [line:*] section: {config.simulator.lines} simulated modems "
               f"(profiles {', '.join(config.simulator.profiles)}, send delay {config.simulator.send_delay:g}s)")
     for line in config.lines:
-        print(f"line {line.name}: {line.port} (profile {line.profile}{', disabled' if not line.enabled else ''})")
+        print(f"line {line.name}: {line.device} (profile {line.profile}{', disabled' if not line.enabled else ''})")
     return 0
 
 

@@ -61,7 +61,7 @@ class App:
             sim = self.sim = SimBank(profiles, state_dir=str(cfg.agent.state_dir / "sim"),
                                      send_delay=sim_cfg.send_delay)
             sim.start()
-            lines = tuple(LineConfig(name=m.name, port=m.path) for m in sim.modems)
+            lines = tuple(LineConfig(name=m.name, device=m.path) for m in sim.modems)
             modems = replace(modems, scan=modems.scan or (str(cfg.agent.state_dir / "sim" / "*"),))
             log.info("no modem configured: running on %d simulated modems (%s)", len(lines),
                      ", ".join(f"{m.name}={m.path}" for m in sim.modems))

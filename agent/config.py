@@ -40,7 +40,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 @dataclass(frozen=True)
 class AgentConfig:
-    box_id: str
+    id: str
     state_dir: Path
     timezone: str  # IANA name; "" means the system's local time
     log_level: str
@@ -68,7 +68,7 @@ class ModemsConfig:
 @dataclass(frozen=True)
 class LineConfig:
     name: str
-    port: str
+    device: str  # the modem's AT port; best a /dev/serial/by-id/... path
     baudrate: int = 115200
     profile: str = "auto"
     pin: str = ""
@@ -173,9 +173,9 @@ def _to_bool(raw: str) -> bool:
 
 
 def _agent(s: _Section, base_dir: Path) -> AgentConfig:
-    box_id = s.text("box_id") or socket.gethostname()
+    box_id = s.text("id") or socket.gethostname()
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", box_id):
-        raise ConfigError("agent.box_id", f"only letters, digits, '_', '.', '-' allowed, not {box_id!r}")
+        raise ConfigError("agent.id", f"only letters, digits, '_', '.', '-' allowed, not {box_id!r}")
     # systemd's StateDirectory= exports $STATE_DIRECTORY: the natural default under the unit.
     state_dir = Path(s.text("state_dir", os.environ.get("STATE_DIRECTORY", "").split(":")[0] or "var"))
     if not state_dir.is_absolute():
@@ -184,7 +184,7 @@ def _agent(s: _Section, base_dir: Path) -> AgentConfig:
     if timezone:
         _check_timezone(timezone)
     return AgentConfig(
-        box_id=box_id,
+        id=box_id,
         state_dir=state_dir,
         timezone=timezone,
         log_level=s.choice("log_level", "INFO", LOG_LEVELS),
@@ -234,7 +234,7 @@ def _line(s: _Section, name: str) -> LineConfig:
         raise ConfigError(f"{s.name}.imei", "an IMEI is 14 to 16 digits")
     return LineConfig(
         name=name,
-        port=s.required("port"),
+        device=s.required("device"),
         baudrate=s.integer("baudrate", 115200, minimum=300),
         profile=s.choice("profile", "auto", PROFILES),
         pin=pin,

@@ -32,7 +32,7 @@ def run(lines: int, messages: int, text: str) -> tuple[float, float]:
         sim.start()
         sim_stop = threading.Event()
         modems = ModemsConfig(health_interval=3600, status_report=False)
-        workers = [LineWorker(LineConfig(name=m.name, port=m.path), modems, NullEvents(), sim_stop, inbox_size=messages)
+        workers = [LineWorker(LineConfig(name=m.name, device=m.path), modems, NullEvents(), sim_stop, inbox_size=messages)
                    for m in sim.modems]
         for w in workers:
             w.start()

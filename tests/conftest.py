@@ -96,7 +96,7 @@ def make_worker():
 
     def make(modem, *, line: LineConfig | None = None, locate=None, events=None, **overrides):
         events = events or RecordingEvents()
-        line = line or LineConfig(name=modem.name, port=modem.path)
+        line = line or LineConfig(name=modem.name, device=modem.path)
         worker = LineWorker(line, replace(FAST, **overrides), events, stop, locate=locate)
         worker.start()
         workers.append(worker)

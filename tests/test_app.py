@@ -21,7 +21,7 @@ def _cpu_seconds(pid: int) -> float:
 def test_agent_runs_on_the_simulated_bank_and_stops_cleanly(tmp_path):
     cfg = tmp_path / "config.ini"
     cfg.write_text(
-        "[agent]\nbox_id = test-box\nstate_dir = state\n"
+        "[agent]\nid = test-box\nstate_dir = state\n"
         "[modems]\nhealth_interval = 60\n"
         "[simulator]\nlines = 3\nsend_delay = 0\nprofiles = simcom, huawei, quectel\n"
     )

@@ -39,14 +39,14 @@ def test_lines_are_typed():
     cfg = parse(
         """
 [line:G101]
-port = /dev/serial/by-id/usb-SimTech-if02
+device = /dev/serial/by-id/usb-SimTech-if02
 profile = simcom
 pin = 1234
 imei = 861234567890123
 provider = CMCC
 enabled = no
 [line:G102]
-port = /dev/ttyUSB6
+device = /dev/ttyUSB6
 baudrate = 9600
 [modems]
 validity_minutes = 0
@@ -71,12 +71,12 @@ scan = /dev/ttyUSB*, /dev/ttyACM*
         ("[modems]\nsmsc = call-me\n", "modems.smsc"),
         ("[agent]\nlog_level = LOUD\n", "agent.log_level"),
         ("[agent]\ntimezone = Mars/Olympus\n", "agent.timezone"),
-        ("[agent]\nbox_id = my box\n", "agent.box_id"),
-        ("[line:G1]\nbaudrate = 9600\n", "line:G1.port"),
-        ("[line:G1]\nport = /dev/x\nprofile = nokia\n", "line:G1.profile"),
-        ("[line:G1]\nport = /dev/x\npin = 12\n", "line:G1.pin"),
-        ("[line:G1]\nport = /dev/x\nspeed = 1\n", "line:G1.speed"),
-        ("[line:bad name]\nport = /dev/x\n", "line:bad name"),
+        ("[agent]\nid = my box\n", "agent.id"),
+        ("[line:G1]\nbaudrate = 9600\n", "line:G1.device"),
+        ("[line:G1]\ndevice = /dev/x\nprofile = nokia\n", "line:G1.profile"),
+        ("[line:G1]\ndevice = /dev/x\npin = 12\n", "line:G1.pin"),
+        ("[line:G1]\ndevice = /dev/x\nspeed = 1\n", "line:G1.speed"),
+        ("[line:bad name]\ndevice = /dev/x\n", "line:bad name"),
         ("[simulator]\nprofiles = simcom, nokia\n", "simulator.profiles"),
         ("[simulatr]\nlines = 2\n", "simulatr"),
     ],

@@ -70,7 +70,7 @@ class ModemBank:
         lines never open the same candidate at once.
         """
         with self._probe_lock:
-            held = {os.path.realpath(w.state.port) for w in self.workers.values()
+            held = {os.path.realpath(w.state.device) for w in self.workers.values()
                     if w.name != asking and w.state.state not in ("offline", "stopped", "disabled")}
             for pattern in self.modems.scan:
                 for path in sorted(glob.glob(pattern)):

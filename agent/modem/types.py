@@ -33,7 +33,7 @@ class LineState:
     """
 
     name: str
-    port: str
+    device: str  # the path of the port in use
     state: str = STARTING
     profile: str = ""
     manufacturer: str = ""

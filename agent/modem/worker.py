@@ -81,7 +81,7 @@ class LineWorker:
         self._wakeup = Wakeup()
         self._backoff = recovery.Backoff(modems.reopen_backoff, modems.reopen_backoff_max,
                                          modems.quarantine_after, modems.quarantine_retry)
-        self._state = LineState(name=line.name, port=line.port, state=STARTING if line.enabled else DISABLED)
+        self._state = LineState(name=line.name, device=line.device, state=STARTING if line.enabled else DISABLED)
         self._enabled = line.enabled
         self._session: Session | None = None
         self._urcs: deque[Urc] = deque()
@@ -238,7 +238,7 @@ class LineWorker:
     # --- connecting ------------------------------------------------------------------
 
     def _port_path(self) -> str:
-        path = self.line.port
+        path = self.line.device
         if self._locate is not None and self._known_imei and not os.path.exists(path):
             found = self._locate(self._known_imei, self.name)
             if found:
@@ -249,7 +249,7 @@ class LineWorker:
     def _connect(self) -> None:
         path = self._port_path()
         self._set(state=STARTING if self._failed_opens == 0 else RECOVERING,
-                  recovery_step="" if self._failed_opens == 0 else recovery.REOPEN, port=path)
+                  recovery_step="" if self._failed_opens == 0 else recovery.REOPEN, device=path)
         port = Port(path, baudrate=self.line.baudrate)
         try:
             port.open()

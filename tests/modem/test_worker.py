@@ -55,7 +55,7 @@ def test_sim_busy_at_boot_is_waited_out(make_bank, make_worker):
 def test_sim_pin_entered_from_config(make_bank, make_worker):
     modem = make_bank(["generic"])[0]
     modem.set_pin("4321")
-    worker, events = make_worker(modem, line=LineConfig(name="p", port=modem.path, pin="4321"))
+    worker, events = make_worker(modem, line=LineConfig(name="p", device=modem.path, pin="4321"))
     ready(worker, events)
     assert 'AT+CPIN="4321"' in modem.commands
 
@@ -306,7 +306,7 @@ def test_modem_returning_on_another_port_is_found_by_imei(make_bank, tmp_path):
     stop = threading.Event()
     events = RecordingEvents()
     scan = str(tmp_path / "sim0" / "*")
-    lines = tuple(LineConfig(name=m.name, port=m.path) for m in sim.modems)
+    lines = tuple(LineConfig(name=m.name, device=m.path) for m in sim.modems)
     from dataclasses import replace
 
     bank = ModemBank(lines, replace(FAST, scan=(scan,)), events, stop)
@@ -316,9 +316,9 @@ def test_modem_returning_on_another_port_is_found_by_imei(make_bank, tmp_path):
         ready(worker, events)
         modem.unplug()
         new_path = modem.replug(new_path=True)
-        assert new_path != lines[0].port and new_path in glob.glob(scan)
+        assert new_path != lines[0].device and new_path in glob.glob(scan)
         state = ready(worker, events, 10)
-        assert state.port == new_path
+        assert state.device == new_path
         assert worker.submit(OutgoingSms(id=14, recipient="+100", text="found you")).result(5).outcome == SENT
         assert modem.sent[-1].text == "found you"
     finally:
