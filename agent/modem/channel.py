@@ -103,8 +103,12 @@ class Channel:
     """Commands and URCs over one open port (see the module doc for the rules)."""
 
     def __init__(self, port: Port, *, on_urc: Callable[[Urc], None], name: str = "",
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, interrupt: Wakeup | None = None) -> None:
+        """``interrupt``, once set, ends any command waiting for its answer with
+        CommandTimeout at once (the agent is stopping and will not wait 90 s for
+        an AT+CMGS)."""
         self.port = port
+        self._interrupt = interrupt
         self.name = name or port.path
         self._line_id = name or None
         self._on_urc = on_urc
@@ -225,9 +229,11 @@ class Channel:
             left = deadline - self._clock()
             if left <= 0:
                 return False
-            data = self.port.read(left)
+            data = self.port.read(left, self._interrupt)
             if data:
                 self._feed(data, ex)
+            elif self._interrupt is not None and self._interrupt.is_set():
+                return False
         return True
 
     def _cmgs_result(self, ex: _Exchange) -> int:

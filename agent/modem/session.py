@@ -148,6 +148,7 @@ class Session:
         """
         self.channel.abort()  # leave a '> ' prompt a previous session may have left open
         self.cmd("AT")
+        self.try_cmd("ATZ")  # back to the stored profile: no setting of a previous user survives
         self.cmd("ATE0")
         self.try_cmd("AT+CMEE=1")
         ident = self.hardware = self._hardware_identity()

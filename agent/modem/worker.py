@@ -79,6 +79,7 @@ class LineWorker:
         self._now = now
         self._inbox: queue.Queue[_Request] = queue.Queue(maxsize=inbox_size)
         self._wakeup = Wakeup()
+        self._interrupt = Wakeup()  # set only when stopping: cuts a command's wait short
         self._backoff = recovery.Backoff(modems.reopen_backoff, modems.reopen_backoff_max,
                                          modems.quarantine_after, modems.quarantine_retry)
         self._state = LineState(name=line.name, device=line.device, state=STARTING if line.enabled else DISABLED)
@@ -110,6 +111,13 @@ class LineWorker:
         self._thread.start()
 
     def wake(self) -> None:
+        """Make the thread look at its inbox and the stop event now.
+
+        Once the shared stop event is set, this also cuts short a command
+        waiting for its answer (a send in flight is then reported in doubt).
+        """
+        if self._stop.is_set():
+            self._interrupt.set()
         self._wakeup.set()
 
     def join(self, timeout: float | None = None) -> bool:
@@ -193,6 +201,7 @@ class LineWorker:
             self._bounce_all("line stopped")
             self._set(state=STOPPED)
             self._wakeup.close()
+            self._interrupt.close()
 
     def _wait(self, timeout: float | None) -> None:
         """Sleep until woken (inbox, stop, enable) or ``timeout`` seconds pass."""
@@ -253,7 +262,7 @@ class LineWorker:
         port = Port(path, baudrate=self.line.baudrate)
         try:
             port.open()
-            channel = Channel(port, on_urc=self._urcs.append, name=self.name)
+            channel = Channel(port, on_urc=self._urcs.append, name=self.name, interrupt=self._interrupt)
             self._session = Session(channel, line=self.name, profile=self.line.profile, pin=self.line.pin,
                                     smsc=self.modems.smsc, timeout=self.modems.command_timeout,
                                     send_timeout=self.modems.send_timeout, stop=self._stop)

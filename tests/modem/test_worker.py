@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from agent.config import LineConfig
@@ -370,3 +372,53 @@ def test_disable_and_enable(make_bank, make_worker):
     wait_state(worker, lambda s: s.state == "disabled", events)
     worker.set_enabled(True)
     ready(worker, events)
+
+
+def test_status_report_stored_and_announced_by_cdsi(make_bank, make_worker):
+    modem = make_bank(["wavecom"])[0]  # its profile asks for reports as +CDSI (CNMI ds=2)
+    worker, events = make_worker(modem)
+    ready(worker, events)
+    assert "AT+CNMI=2,1,0,2,0" in modem.commands
+    result = worker.submit(OutgoingSms(id=20, recipient="+8613912345678", text="report via storage")).result(5)
+    assert events.wait(lambda: events.reports, 5)
+    assert events.reports[0].reference == result.references[0]
+    assert modem.wait_for(lambda m: not m.storage, 5)  # read, handed over, then deleted
+
+
+def test_report_for_a_failed_delivery(make_bank, make_worker):
+    modem = make_bank(["generic"])[0]
+    modem.auto_status_reports = False
+    worker, events = make_worker(modem)
+    ready(worker, events)
+    result = worker.submit(OutgoingSms(id=21, recipient="+100", text="expired")).result(5)
+    modem.status_report(result.references[0], status=0x46)  # validity period expired
+    assert events.wait(lambda: events.reports, 5)
+    report = events.reports[0]
+    assert report.status == 0x46 and not report.delivered and report.final
+
+
+def test_ussd_on_a_huawei_stick(make_bank, make_worker):
+    modem = make_bank(["huawei"])[0]
+    worker, events = make_worker(modem)
+    ready(worker, events)
+    modem.set_ussd_answer("*101#", "Balance: 12.50 CNY\nValid until 2027-01-31")
+    reply = worker.ussd("*101#", timeout=3).result(5)
+    assert reply.text == "Balance: 12.50 CNY\nValid until 2027-01-31"
+    assert "AT^USSDMODE=0" in modem.commands
+
+
+def test_stopping_cuts_a_send_in_flight_short_and_answers_every_request(make_bank, make_worker):
+    modem = make_bank(["generic"])[0]
+    worker, events = make_worker(modem, send_timeout=60.0)
+    ready(worker, events)
+    modem.hang()
+    first = worker.submit(OutgoingSms(id=22, recipient="+100", text="in flight"))
+    queued = worker.submit(OutgoingSms(id=23, recipient="+100", text="queued"))
+    wait_state(worker, lambda s: s.state == "busy", events)  # waiting for the hung modem's answer
+    t0 = time.monotonic()
+    worker._stop.set()
+    worker.wake()
+    assert worker.join(5)
+    assert time.monotonic() - t0 < 1.0  # not the 60 s an AT+CMGS may take
+    assert (first.result(1).outcome, first.result(1).in_doubt) == (RETRY, True)
+    assert queued.result(1).outcome == RETRY
