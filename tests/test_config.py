@@ -99,3 +99,45 @@ def test_not_ini(tmp_path):
     p.write_text("this is not ini\n")
     with pytest.raises(ConfigError):
         load(p)
+
+
+def _shipped_keys() -> list[tuple[str, str]]:
+    """(section, key) of every key the shipped config.ini shows, commented out or not."""
+    import re
+
+    keys, section = [], ""
+    for line in (REPO / "config.ini").read_text().splitlines():
+        m = re.match(r"#?\s*\[([^\]]+)\]\s*$", line)
+        if m:
+            section = m.group(1)
+            continue
+        m = re.match(r"#?\s*([a-z_]+)\s*=", line)
+        if m and section:
+            keys.append((section, m.group(1)))
+    return keys
+
+
+def test_every_shipped_key_parses_when_uncommented(tmp_path):
+    import re
+
+    text = (REPO / "config.ini").read_text()
+    # Uncomment every "# key = value" and "# [section]" line; strip "(required)" notes and ";" comments.
+    lines = []
+    for line in text.splitlines():
+        m = re.match(r"#\s*(\[[^\]]+\]|[a-z_]+\s*=.*)$", line)
+        if m:
+            line = re.sub(r"\s+(\(required\)|;.*)$", "", m.group(1)).rstrip()
+        lines.append(line)
+    cfg = parse("\n".join(lines), base_dir=tmp_path)
+    (line,) = cfg.lines
+    assert line.name == "G101" and line.device.startswith("/dev/serial/by-id/")
+    assert cfg.agent.timezone == "Asia/Shanghai" and cfg.agent.tz is not None
+    assert cfg.modems.scan == ("/dev/ttyUSB*", "/dev/ttyACM*")
+    assert cfg.agent.database == tmp_path / "var" / "sms-agent.db"
+
+
+def test_every_shipped_key_is_documented_in_readme():
+    readme = (REPO / "README.md").read_text()
+    for section, key in _shipped_keys():
+        head = "line:NAME" if section.startswith("line:") else section
+        assert f"`[{head}] {key}`" in readme, f"[{section}] {key} is not documented in README.md"
