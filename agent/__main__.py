@@ -4,6 +4,9 @@ Commands
 --------
 ``run`` (default)   run the agent until SIGTERM/SIGINT.
 ``check-config``    validate the config file and print what it describes.
+``send NUMBER TEXT`` queue a message in the agent's database.
+``lines``           the lines as the running agent last saw them.
+``status``          the queue by state and the lines in one line.
 ``pdu ...``         decode or encode SMS PDUs (see ``sms-agent pdu --help``).
 ``simulate ...``    run the simulated modem bank alone (see ``sms-agent simulate --help``).
 
@@ -18,12 +21,14 @@ import logging
 import os
 import signal
 import sys
+import time
 
 from . import __version__, logs, systemd
 from .config import Config, load
 from .errors import ConfigError
 
 EX_CONFIG = 78
+READY_WAIT = 30.0  # seconds start-up waits for the lines before telling systemd it is ready
 DEFAULT_CONFIG = "config.ini"
 log = logging.getLogger("agent")
 
@@ -37,14 +42,17 @@ def _run(config: Config) -> int:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
     app = App(config)
     log.info("sms-agent %s starting (box %s, config %s)", __version__, config.agent.id, config.source)
+    t0 = time.monotonic()
     try:
         app.start()
     except Exception:
         log.exception("start-up failed")
         app.stop()
         return 1
+    all_ready = app.wait_ready(READY_WAIT)
     systemd.notify("READY=1")
-    log.info("running; SIGTERM or Ctrl-C stops")
+    log.info("running (%s in %.2fs); SIGTERM or Ctrl-C stops",
+             "all lines started" if all_ready else "some lines still starting", time.monotonic() - t0)
     watchdog = systemd.watchdog_interval()
     while True:
         if watchdog:
@@ -89,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", "-c", default=os.environ.get("SMS_AGENT_CONFIG", DEFAULT_CONFIG),
                         help="config file (default: $SMS_AGENT_CONFIG or ./config.ini)")
     parser.add_argument("--version", action="version", version=f"sms-agent {__version__}")
-    parser.add_argument("command", nargs="?", default="run", choices=["run", "check-config"],
-                        help="run (default) or check-config; also: pdu ..., simulate ...")
+    parser.add_argument("command", nargs="?", default="run", choices=["run", "check-config", "send", "lines", "status"],
+                        help="run (default), check-config, send, lines, status; also: pdu ..., simulate ...")
+    parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
         config = load(args.config)
@@ -99,6 +108,12 @@ def main(argv: list[str] | None = None) -> int:
         return EX_CONFIG
     if args.command == "check-config":
         return _check_config(config)
+    if args.command in ("send", "lines", "status"):
+        from . import cli
+
+        return int(getattr(cli, args.command)(config, args.rest))
+    if args.rest:
+        parser.error(f"unexpected arguments: {' '.join(args.rest)}")
     return _run(config)
 
 

@@ -1,8 +1,9 @@
 """Wiring only: build every part from the Config, start them in order, stop them in reverse.
 
-With no ``[line:*]`` configured the agent runs on the simulated modem bank
-(``agent.sim``): its modems appear on pseudo-terminals and are driven by the
-same line workers as real hardware.
+Start order: store (and crash recovery: rows left ``Q`` are requeued in
+doubt), simulated bank (when no modem is configured), modem lines, router,
+periodic jobs.  Stop order is the reverse; the lines answer every request
+they hold, and the router writes every outcome before the store closes.
 """
 
 from __future__ import annotations
@@ -11,50 +12,76 @@ import logging
 import threading
 from dataclasses import replace
 
-from .codec.pdu import Deliver, Submit
 from .config import Config, LineConfig
+from .jobs import Jobs
 from .modem.bank import ModemBank
 from .modem.types import CallRecord, DeliveryReport, IncomingSms, LineState
+from .router import Router
 from .sim.bank import SimBank
+from .store.queue import Store
 
 log = logging.getLogger(__name__)
 
 
-class LoggingEvents:
-    """The line-event sink until the durable store takes them: logs each event."""
+class StoreEvents:
+    """The line-event sink: everything a line receives is stored durably before
+    the line deletes it from the modem; a line that becomes usable wakes the router."""
+
+    def __init__(self, store: Store, providers: dict[str, str], *, report_window_hours: float = 72.0) -> None:
+        self.store = store
+        self.router: Router | None = None
+        self._providers = providers
+        self._window = report_window_hours
+        self._seen: dict[str, tuple] = {}
+        self._lock = threading.Lock()
 
     def on_sms(self, sms: IncomingSms) -> None:
-        msg = sms.message
-        if isinstance(msg, Deliver):
-            log.info("%s: SMS from %s: %r", sms.line, msg.sender, msg.text)
-        elif isinstance(msg, Submit):
-            log.info("%s: stored outgoing SMS to %s: %r", sms.line, msg.recipient, msg.text)
-        else:
-            log.info("%s: undecodable SMS %s (%s)", sms.line, sms.pdu, sms.error)
+        self.store.store_sms(sms)
 
     def on_report(self, report: DeliveryReport) -> None:
-        log.info("%s: status report for reference %d: status 0x%02X", report.line, report.reference, report.status)
+        self.store.store_report(report, window_hours=self._window)
 
     def on_call(self, call: CallRecord) -> None:
-        log.info("%s: call from %s", call.line, call.caller or "withheld")
+        self.store.store_call(call)
 
     def on_state(self, state: LineState) -> None:
-        pass
+        # Busy/ready flips and counters change at every send: the snapshot in
+        # the database is written only when something a person reads changed.
+        key = (state.state if state.state not in ("busy", "ready") else "ready", state.registered, state.iccid,
+               state.imei, state.operator, state.signal_dbm, state.last_error, state.device, state.recovery_step)
+        with self._lock:
+            changed = self._seen.get(state.name) != key
+            self._seen[state.name] = key
+        if changed:
+            try:
+                self.store.update_line(state, provider=self._providers.get(state.name, ""))
+            except Exception:
+                log.exception("%s: could not store the line state", state.name)
+        if self.router is not None and state.can_send:
+            self.router.wake()
 
 
 class App:
-    def __init__(self, config: Config, *, events: object | None = None) -> None:
+    def __init__(self, config: Config) -> None:
         self.config = config
         self.stop_event = threading.Event()
-        self.events = events or LoggingEvents()
+        self.store = Store(config.agent.database, timezone=config.agent.tz, max_parts=config.modems.max_parts)
+        self.events = StoreEvents(self.store, {line.name: line.provider for line in config.lines},
+                                  report_window_hours=config.queue.report_window_hours)
         self.sim: SimBank | None = None
         self.bank: ModemBank | None = None
+        self.router: Router | None = None
+        self.jobs: Jobs | None = None
 
     def start(self) -> None:
         cfg = self.config
         cfg.agent.state_dir.mkdir(parents=True, exist_ok=True)
-        lines = cfg.lines
-        modems = cfg.modems
+        cfg.agent.database.parent.mkdir(parents=True, exist_ok=True)
+        self.store.open()
+        requeued = self.store.requeue_in_flight()
+        if requeued:
+            log.warning("%d message(s) were being sent when the agent stopped: requeued, flagged in doubt", requeued)
+        lines, modems = cfg.lines, cfg.modems
         if cfg.simulated:
             sim_cfg = cfg.simulator
             profiles = [sim_cfg.profiles[i % len(sim_cfg.profiles)] for i in range(sim_cfg.lines)]
@@ -65,12 +92,32 @@ class App:
             modems = replace(modems, scan=modems.scan or (str(cfg.agent.state_dir / "sim" / "*"),))
             log.info("no modem configured: running on %d simulated modems (%s)", len(lines),
                      ", ".join(f"{m.name}={m.path}" for m in sim.modems))
-        self.bank = ModemBank(lines, modems, self.events, self.stop_event)  # type: ignore[arg-type]
+        self.bank = ModemBank(lines, modems, self.events, self.stop_event)
+        self.router = Router(self.store, self.bank, {line.name: line for line in lines}, cfg.queue, self.stop_event,
+                             validity_minutes=modems.validity_minutes, status_report=modems.status_report,
+                             timezone=cfg.agent.tz)
+        self.events.router = self.router
+        self.jobs = Jobs(self.store, cfg.queue, cfg.agent.tz, self.stop_event)
         self.bank.start()
+        self.router.start()
+        self.jobs.start()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait until every enabled line has finished starting (ready or given up); True if so."""
+        if self.bank is None:
+            return False
+        return self.bank.wait_started(timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
         self.stop_event.set()
+        if self.jobs is not None:
+            self.jobs.join(timeout)
         if self.bank is not None:
             self.bank.stop(timeout)
+        if self.router is not None:
+            self.router.wake()
+            if not self.router.join(timeout):
+                log.error("router did not stop in time")
         if self.sim is not None:
             self.sim.stop()
+        self.store.close()

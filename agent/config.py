@@ -27,6 +27,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TypeVar
+from zoneinfo import ZoneInfo
 
 from .errors import ConfigError
 
@@ -44,6 +45,12 @@ class AgentConfig:
     state_dir: Path
     timezone: str  # IANA name; "" means the system's local time
     log_level: str
+    database: Path
+
+    @property
+    def tz(self) -> ZoneInfo | None:
+        """The configured timezone, None for the system's local time."""
+        return ZoneInfo(self.timezone) if self.timezone else None
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,29 @@ class LineConfig:
     imei: str = ""
     provider: str = ""
     enabled: bool = True
+    daily_limit: int = -1  # SMS parts per local day; -1 unlimited
+    total_limit: int = -1  # SMS parts in all; -1 unlimited
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    """The outgoing queue and the router; durations in seconds."""
+
+    max_retries: int = 3
+    retry_backoff: float = 30.0
+    retry_backoff_max: float = 900.0
+    report_window_hours: float = 72.0
+    purge_days: int = 30
+    reassembly_timeout: float = 86400.0
+    poll_interval: float = 0.5
+    batch: int = 200
+    stop_timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    host: str = "127.0.0.1"
+    port: int = 8060
 
 
 @dataclass(frozen=True)
@@ -90,6 +120,8 @@ class Config:
     modems: ModemsConfig
     lines: tuple[LineConfig, ...]
     simulator: SimulatorConfig
+    queue: QueueConfig = field(default_factory=QueueConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
     source: str = field(default="", compare=False)
 
     @property
@@ -183,11 +215,15 @@ def _agent(s: _Section, base_dir: Path) -> AgentConfig:
     timezone = s.text("timezone")
     if timezone:
         _check_timezone(timezone)
+    database = Path(s.text("database", "sms-agent.db"))
+    if not database.is_absolute():
+        database = state_dir / database
     return AgentConfig(
         id=box_id,
         state_dir=state_dir,
         timezone=timezone,
         log_level=s.choice("log_level", "INFO", LOG_LEVELS),
+        database=database,
     )
 
 
@@ -241,7 +277,30 @@ def _line(s: _Section, name: str) -> LineConfig:
         imei=imei,
         provider=s.text("provider"),
         enabled=s.flag("enabled", True),
+        daily_limit=s.integer("daily_limit", -1, minimum=-1),
+        total_limit=s.integer("total_limit", -1, minimum=-1),
     )
+
+
+def _queue(s: _Section) -> QueueConfig:
+    d = QueueConfig()
+    return QueueConfig(
+        max_retries=s.integer("max_retries", d.max_retries, minimum=0),
+        retry_backoff=s.number("retry_backoff", d.retry_backoff, minimum=0),
+        retry_backoff_max=s.number("retry_backoff_max", d.retry_backoff_max, minimum=0),
+        report_window_hours=s.number("report_window_hours", d.report_window_hours, minimum=0.01),
+        purge_days=s.integer("purge_days", d.purge_days, minimum=0),
+        reassembly_timeout=s.number("reassembly_timeout", d.reassembly_timeout, minimum=1),
+        poll_interval=s.number("poll_interval", d.poll_interval, minimum=0.01),
+    )
+
+
+def _http(s: _Section) -> HttpConfig:
+    d = HttpConfig()
+    port = s.integer("port", d.port, minimum=0)
+    if port > 65535:
+        raise ConfigError("http.port", f"not a TCP port: {port}")
+    return HttpConfig(host=s.text("host", d.host), port=port)
 
 
 def _simulator(s: _Section) -> SimulatorConfig:
@@ -257,7 +316,7 @@ def _simulator(s: _Section) -> SimulatorConfig:
     )
 
 
-KNOWN_SECTIONS = ("agent", "modems", "simulator")
+KNOWN_SECTIONS = ("agent", "modems", "simulator", "queue", "http")
 
 
 def parse(text: str, *, base_dir: Path | str = ".", source: str = "<string>") -> Config:
@@ -293,6 +352,8 @@ def parse(text: str, *, base_dir: Path | str = ".", source: str = "<string>") ->
         modems=_modems(sections["modems"]),
         lines=tuple(lines),
         simulator=_simulator(sections["simulator"]),
+        queue=_queue(sections["queue"]),
+        http=_http(sections["http"]),
         source=source,
     )
     for sec in sections.values():

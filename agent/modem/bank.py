@@ -54,6 +54,11 @@ class ModemBank:
         for w in self.workers.values():
             w.start()
 
+    def wait_started(self, timeout: float) -> bool:
+        """Wait until every line is ready or has given up for now; True when all did in time."""
+        deadline = time.monotonic() + timeout
+        return all(w.started.wait(max(0.0, deadline - time.monotonic())) for w in self.workers.values())
+
     def stop(self, timeout: float = 10.0) -> None:
         """Wake every worker (the shared stop event must be set) and join them within ``timeout``."""
         for w in self.workers.values():

@@ -94,6 +94,9 @@ class LineWorker:
         self._receiver = Receiver(self)
         self._sender = Sender(self)
         self._ussd = UssdWaiter()
+        self.started = threading.Event()  # set once the line is ready, or has given up for now
+        if not line.enabled:
+            self.started.set()
         self._thread = threading.Thread(target=self._run, name=f"modem-{line.name}", daemon=True)
 
     # --- the API for other threads -----------------------------------------
@@ -160,6 +163,8 @@ class LineWorker:
 
     def _set(self, **changes: Any) -> None:
         self._state = replace(self._state, updated_at=self._now(), **changes)
+        if self._state.state in (READY, OFFLINE, DISABLED, STOPPED):
+            self.started.set()
         try:
             self.events.on_state(self._state)
         except Exception:

@@ -1,0 +1,225 @@
+"""The dispatcher: one thread that moves messages from the queue to the lines.
+
+Each turn it (1) writes the outcomes the lines reported since the last turn,
+in one transaction; (2) works out which lines are idle, in round-robin order
+(a line that has just sent goes to the back); (3) reads their SIMs' quota
+counters and the waiting messages some idle line could take; (4) applies the
+pure rule of :mod:`agent.routing`; (5) marks the chosen rows ``Q`` durably and
+hands each to its line's worker.  Then it sleeps until something changes: a
+submission (:meth:`Router.wake`), a line's outcome or state, the next
+scheduled or backed-off message, or, while lines are idle, a cheap
+``PRAGMA data_version`` check every ``poll_interval`` seconds that notices rows
+inserted by other programs with plain SQL.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import queue
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Callable, Mapping
+from zoneinfo import ZoneInfo
+
+from .config import LineConfig, QueueConfig
+from .errors import LineOffline
+from .modem.bank import ModemBank
+from .modem.types import FAILED, RETRY, SENT, OutgoingSms, SendResult
+from .routing import Candidate, LineSlot, remaining, retry_delay, route
+from .store.queue import Assignment, Outcome, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _InFlight:
+    msg: Candidate
+    line: str
+    iccid: str
+
+
+class Router:
+    def __init__(self, store: Store, bank: ModemBank, lines: Mapping[str, LineConfig], config: QueueConfig,
+                 stop: threading.Event, *, validity_minutes: int | None = 1440, status_report: bool = True,
+                 clock: Callable[[], float] = time.time, timezone: ZoneInfo | None = None) -> None:
+        self.store = store
+        self.bank = bank
+        self.lines = lines
+        self.config = config
+        self._stop = stop
+        self._validity = validity_minutes
+        self._status_report = status_report
+        self._clock = clock
+        self._tz = timezone
+        self._wake = threading.Event()
+        self._done: queue.SimpleQueue[tuple[_InFlight, SendResult]] = queue.SimpleQueue()
+        self._order: deque[str] = deque(lines)  # round-robin order of every line
+        self._busy: dict[str, _InFlight] = {}
+        self._data_version = -1
+        self._next_check = 0.0  # when a scheduled or backed-off message becomes due
+        self._thread = threading.Thread(target=self._run, name="router", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Something changed (a submission, a line became usable): look again now."""
+        self._wake.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._busy)
+
+    # --- the thread --------------------------------------------------------------
+
+    def _run(self) -> None:
+        woken = True
+        while not self._stop.is_set():
+            # Cleared before the turn looks at anything: a wake-up during the
+            # turn makes the next wait return at once, so none is lost.
+            self._wake.clear()
+            try:
+                timeout = self._turn(woken)
+            except Exception:
+                log.exception("router turn failed; trying again shortly")
+                timeout = 1.0
+            woken = self._wake.wait(timeout)
+        self._drain_on_stop()
+
+    def _turn(self, woken: bool) -> float:
+        """One pass; return how long to sleep at most."""
+        self._record_outcomes()
+        now = self._clock()
+        version = self.store.data_version()
+        if not woken and version == self._data_version and now < self._next_check:
+            return min(self.config.poll_interval, self._next_check - now)
+        self._data_version = version
+        idle = self._idle_slots()
+        if idle:
+            cands = self.store.candidates(now=now, lines=[s.name for s in idle],
+                                          providers={s.provider for s in idle if s.provider},
+                                          limit=self.config.batch)
+            plan = route(cands, idle, now)
+            if plan.expired:
+                self.store.expire([m.id for m in plan.expired])
+                log.info("%d message(s) expired before they could be sent", len(plan.expired))
+            if plan.assignments:
+                self._dispatch(plan.assignments)
+        due = self.store.pending_wakeup(now=now)
+        self._next_check = math.inf if due is None else due
+        return min(self.config.poll_interval, max(self._next_check - now, 0.0))
+
+    # --- lines -------------------------------------------------------------------------
+
+    def _idle_slots(self) -> list[LineSlot]:
+        usable = []
+        for name in self._order:
+            if name in self._busy:
+                continue
+            state = self.bank[name].state
+            if state.can_send and state.iccid:
+                usable.append((name, state.iccid))
+        if not usable:
+            return []
+        counters = self.store.sim_counters([iccid for _, iccid in usable])
+        slots = []
+        for name, iccid in usable:
+            cfg = self.lines[name]
+            c = counters.get(iccid)
+            daily = remaining(cfg.daily_limit, c.daily_sent if c else 0)
+            total = remaining(cfg.total_limit, c.total_sent if c else 0)
+            if daily == 0 or total == 0:
+                continue  # at its quota: skipped until midnight or a reset
+            slots.append(LineSlot(name, cfg.provider, daily, total))
+        return slots
+
+    def _dispatch(self, assignments: list[tuple[Candidate, LineSlot]]) -> None:
+        flights = [_InFlight(msg, slot.name, self.bank[slot.name].state.iccid) for msg, slot in assignments]
+        moved = set(self.store.mark_queued([Assignment(f.msg.id, f.line, f.iccid, f.msg.parts) for f in flights]))
+        for f in flights:
+            if f.msg.id not in moved:
+                continue  # changed or deleted by an application since it was read: not ours to send
+            # A line that sends goes to the back of the round robin.
+            self._order.remove(f.line)
+            self._order.append(f.line)
+            self._busy[f.line] = f
+            try:
+                future = self.bank[f.line].submit(self._outgoing(f.msg))
+            except LineOffline as exc:
+                self._done.put((f, SendResult(f.msg.id, f.line, RETRY, error=str(exc), at=None)))
+                continue
+            future.add_done_callback(functools.partial(self._finished, f))
+
+    def _outgoing(self, msg: Candidate) -> OutgoingSms:
+        # Jindi encodings: 'U' UCS2, '8' 8-bit (the text's ISO-8859-1 bytes), '7' GSM-7
+        # when every character fits, else UCS2 rather than failing the message.
+        encoding = {"U": "ucs2", "8": "8bit"}.get(msg.encoding)
+        return OutgoingSms(id=msg.id, recipient=msg.recipient, text=msg.text, encoding=encoding,
+                           status_report=msg.status_report and self._status_report, flash=msg.flash,
+                           validity_minutes=self._validity)
+
+    def _finished(self, flight: _InFlight, fut: Future[SendResult]) -> None:
+        """Runs in the worker's thread: queue the outcome and wake the router."""
+        try:
+            result = fut.result()
+        except Exception as exc:  # the future never fails by contract; be safe
+            result = SendResult(flight.msg.id, flight.line, RETRY, error=str(exc), in_doubt=True)
+        self._done.put((flight, result))
+        self.wake()
+
+    # --- outcomes ---------------------------------------------------------------------
+
+    def _record_outcomes(self) -> None:
+        outcomes = []
+        while True:
+            try:
+                flight, result = self._done.get_nowait()
+            except queue.Empty:
+                break
+            self._busy.pop(flight.line, None)
+            outcomes.append(self._outcome(flight, result))
+        if outcomes:
+            self.store.record_outcomes(outcomes)
+
+    def _outcome(self, f: _InFlight, r: SendResult) -> Outcome:
+        if r.outcome == SENT:
+            return Outcome(f.msg.id, f.line, f.iccid, "sent", r.references, r.parts, in_doubt=r.in_doubt)
+        if r.outcome == FAILED:
+            return Outcome(f.msg.id, f.line, f.iccid, "failed", r.references, r.parts, r.error_code, r.error)
+        errors = f.msg.errors + 1
+        give_up = errors > self.config.max_retries
+        retry_at = self._clock() + retry_delay(errors, base=self.config.retry_backoff,
+                                               maximum=self.config.retry_backoff_max)
+        if not give_up:
+            log.info("message %d: %s on %s; retry %d/%d in %.0fs", f.msg.id, r.error or "temporary failure",
+                     f.line, errors, self.config.max_retries, retry_at - self._clock())
+        return Outcome(f.msg.id, f.line, f.iccid, "retry", r.references, r.parts, r.error_code, r.error,
+                       in_doubt=r.in_doubt, retry_at=retry_at, give_up=give_up)
+
+    def _drain_on_stop(self) -> None:
+        """Wait (bounded) for the sends in flight, then write every outcome.
+
+        The workers answer every request when they stop (a send cut short is
+        reported in doubt), so nothing stays 'Q' after a clean stop.
+        """
+        deadline = time.monotonic() + self.config.stop_timeout
+        while self._busy and time.monotonic() < deadline:
+            try:
+                flight, result = self._done.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            self._done.put((flight, result))
+            self._record_outcomes()
+        self._record_outcomes()
+        if self._busy:
+            log.warning("%d send(s) still in flight at stop: left 'Q', requeued in doubt at next start",
+                        len(self._busy))

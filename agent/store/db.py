@@ -1,0 +1,283 @@
+"""Opening the SQLite file, the schema and its migrations, and write transactions.
+
+The database is one SQLite file in WAL mode, shared by the agent's threads
+(one connection per thread, peewee's thread-local state), its CLI, and local
+applications that insert into ``smsserver_out`` with plain SQL.
+
+Schema versions: ``PRAGMA user_version`` is the version; migration N (1-based
+position in :data:`MIGRATIONS`) is applied when the file's version is below N,
+inside one ``BEGIN IMMEDIATE`` transaction together with the version bump and
+its row in ``schema_migrations``, so two processes opening the file at once
+apply it exactly once.  Migrations are frozen SQL: a later schema change is a
+new entry, never an edit of an old one.
+
+The Jindi tables (``smsserver_out``, ``smsserver_in``, ``smsserver_calls``)
+have exactly the documented columns, in the documented order, with their
+types and defaults (see the spec's jindi.md); our own columns follow them.
+Beyond the spec: ``smsserver_out.type`` defaults to ``'O'`` (as in the SMSLib
+server Jindi derives from) so an INSERT without it is a normal SMS.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from peewee import SqliteDatabase
+
+from ..errors import AgentError
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 5000
+
+
+class StoreError(AgentError):
+    """The database cannot be used (e.g. its schema is newer than this agent)."""
+
+
+_JINDI_OUT = """
+CREATE TABLE smsserver_out (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    type CHAR(1) NOT NULL DEFAULT 'O',
+    recipient CHAR(16) NOT NULL,
+    text TEXT,
+    wap_url TEXT,
+    wap_expiry_date DATETIME DEFAULT (datetime('now','localtime','+7 days')),
+    wap_signal CHAR(1),
+    create_date DATETIME NOT NULL DEFAULT (datetime('now','localtime')),
+    originator CHAR(16) NOT NULL DEFAULT '',
+    encoding CHAR(1) NOT NULL DEFAULT '7',
+    status_report INT NOT NULL DEFAULT 0,
+    flash_sms INT NOT NULL DEFAULT 0,
+    src_port INT NOT NULL DEFAULT -1,
+    dst_port INT NOT NULL DEFAULT -1,
+    sent_date DATETIME,
+    ref_no CHAR(64),
+    priority INT NOT NULL DEFAULT 0,
+    status CHAR(1) NOT NULL DEFAULT 'U',
+    errors INT NOT NULL DEFAULT 0,
+    gateway_id CHAR(64) NOT NULL DEFAULT '*',
+    user_id CHAR(20),
+    -- ours; NULL in rows inserted by applications until the router first sees them
+    task_id INTEGER,
+    sub_task TEXT,
+    client_ref TEXT,
+    provider TEXT NOT NULL DEFAULT '',
+    requested_gateway TEXT NOT NULL DEFAULT '*',
+    line TEXT,
+    iccid TEXT,
+    parts INTEGER,
+    sent_parts INTEGER NOT NULL DEFAULT 0,
+    error_code INTEGER,
+    failure_cause TEXT,
+    in_doubt INTEGER NOT NULL DEFAULT 0,
+    scheduled DATETIME,
+    expires DATETIME,
+    not_before REAL,
+    delivery TEXT,
+    delivered_date DATETIME,
+    updated REAL,
+    quota_day TEXT
+)"""
+
+_JINDI_IN = """
+CREATE TABLE smsserver_in (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    process INT NOT NULL DEFAULT 0,
+    originator CHAR(16),
+    type CHAR(1),
+    encoding CHAR(1),
+    message_date DATETIME,
+    receive_date DATETIME,
+    text TEXT,
+    original_ref_no CHAR(64),
+    original_receive_date DATETIME,
+    gateway_id CHAR(64),
+    -- ours
+    line TEXT,
+    pdu TEXT,
+    mo_key TEXT UNIQUE,
+    parts INTEGER NOT NULL DEFAULT 1,
+    reference INTEGER,
+    report_status INTEGER,
+    message_id INTEGER,
+    error TEXT
+)"""
+
+_JINDI_CALLS = """
+CREATE TABLE smsserver_calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_date DATETIME,
+    gateway_id CHAR(64),
+    caller_id CHAR(16),
+    -- ours
+    rings INTEGER NOT NULL DEFAULT 1
+)"""
+
+_OURS = [
+    """CREATE TABLE sims (
+        iccid TEXT PRIMARY KEY,
+        imsi TEXT,
+        imei_last TEXT,
+        line_last TEXT,
+        provider TEXT NOT NULL DEFAULT '',
+        daily_sent INTEGER NOT NULL DEFAULT 0,
+        daily_day TEXT,
+        total_sent INTEGER NOT NULL DEFAULT 0,
+        updated REAL
+    )""",
+    """CREATE TABLE lines (
+        name TEXT PRIMARY KEY,
+        device TEXT,
+        state TEXT,
+        signal_dbm INTEGER,
+        registered INTEGER NOT NULL DEFAULT 0,
+        operator TEXT,
+        iccid TEXT,
+        imei TEXT,
+        imsi TEXT,
+        number TEXT,
+        model TEXT,
+        provider TEXT NOT NULL DEFAULT '',
+        last_error TEXT,
+        updated REAL
+    )""",
+    """CREATE TABLE tasks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        created REAL NOT NULL,
+        source TEXT NOT NULL DEFAULT '',
+        client_ref TEXT NOT NULL DEFAULT '',
+        count INTEGER NOT NULL DEFAULT 0
+    )""",
+    """CREATE TABLE sent_parts (
+        id INTEGER PRIMARY KEY,
+        message_id INTEGER NOT NULL REFERENCES smsserver_out(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        line TEXT NOT NULL,
+        reference INTEGER,
+        sent_at REAL NOT NULL,
+        status INTEGER,
+        report_at REAL
+    )""",
+    """CREATE TABLE mo_parts (
+        id INTEGER PRIMARY KEY,
+        line TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        ref INTEGER NOT NULL,
+        total INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        scts TEXT NOT NULL,
+        text TEXT NOT NULL,
+        encoding CHAR(1) NOT NULL,
+        pdu TEXT,
+        received REAL NOT NULL,
+        message_id INTEGER,
+        UNIQUE (line, sender, ref, total, seq, scts)
+    )""",
+    """CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        topic TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0
+    )""",
+    """CREATE TABLE cursors (
+        consumer TEXT PRIMARY KEY,
+        last_id INTEGER NOT NULL DEFAULT 0
+    )""",
+]
+
+_INDEXES = [
+    # candidates(): walk 'U' rows in send order and stop at the limit
+    "CREATE INDEX out_queue ON smsserver_out (status, priority DESC, id)",
+    # pending_wakeup(): the next scheduled time / backoff end / expiry among waiting rows
+    "CREATE INDEX out_wait_scheduled ON smsserver_out (scheduled) WHERE status = 'U' AND scheduled IS NOT NULL",
+    "CREATE INDEX out_wait_backoff ON smsserver_out (not_before) WHERE status = 'U' AND not_before IS NOT NULL",
+    "CREATE INDEX out_wait_expires ON smsserver_out (expires) WHERE status = 'U' AND expires IS NOT NULL",
+    "CREATE INDEX out_task ON smsserver_out (task_id) WHERE task_id IS NOT NULL",
+    "CREATE INDEX out_sent_date ON smsserver_out (sent_date)",
+    "CREATE INDEX out_updated ON smsserver_out (updated)",
+    "CREATE INDEX in_receive_date ON smsserver_in (receive_date)",
+    "CREATE INDEX calls_date ON smsserver_calls (call_date)",
+    # store_report(): the newest part sent on a line with a given TP-MR
+    "CREATE INDEX sent_parts_match ON sent_parts (line, reference, sent_at)",
+    "CREATE INDEX sent_parts_message ON sent_parts (message_id)",
+    "CREATE INDEX mo_parts_open ON mo_parts (line, sender, ref, total) WHERE message_id IS NULL",
+    "CREATE INDEX mo_parts_received ON mo_parts (received)",
+]
+
+# (description, statements); position + 1 is the schema version.
+MIGRATIONS: list[tuple[str, list[str]]] = [
+    ("Jindi tables, sims, lines, tasks, sent_parts, mo_parts, outbox, cursors",
+     [_JINDI_OUT, _JINDI_IN, _JINDI_CALLS, *_OURS, *_INDEXES]),
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def open_database(path: str | Path) -> SqliteDatabase:
+    """Given the path of the SQLite file, return a peewee database whose
+    per-thread connections use WAL, a busy timeout, foreign keys and
+    synchronous=NORMAL (write transactions choose their own level: :func:`write`).
+    Nothing is opened yet."""
+    return SqliteDatabase(
+        str(path),
+        timeout=BUSY_TIMEOUT_MS / 1000,
+        pragmas=[
+            ("journal_mode", "wal"),
+            ("busy_timeout", BUSY_TIMEOUT_MS),
+            ("foreign_keys", 1),
+            ("synchronous", "NORMAL"),
+        ],
+    )
+
+
+@contextmanager
+def write(db: SqliteDatabase, *, durable: bool) -> Iterator[None]:
+    """A write transaction on the calling thread's connection.
+
+    ``BEGIN IMMEDIATE`` takes the write lock at once (waiting up to the busy
+    timeout), so a transaction never fails half-way on a lock upgrade.  With
+    ``durable`` the commit runs with synchronous=FULL: it is on disk when the
+    block exits.  Otherwise synchronous=NORMAL: consistent after a power loss,
+    though the last commits may be lost.  Nested use joins the outer
+    transaction (and its durability)."""
+    if db.transaction_depth() == 0:
+        # synchronous is per connection and applies at COMMIT; set it before BEGIN.
+        db.execute_sql("PRAGMA synchronous = FULL" if durable else "PRAGMA synchronous = NORMAL")
+    with db.atomic("IMMEDIATE"):
+        yield
+
+
+def migrate(db: SqliteDatabase, *, now: float) -> int:
+    """Bring the schema of ``db`` up to :data:`SCHEMA_VERSION`; idempotent.
+
+    Return the number of migrations applied.  Raise StoreError when the file's
+    version is newer than this agent knows (a downgrade would lose data)."""
+    applied = 0
+    while True:
+        with write(db, durable=True):
+            version = db.execute_sql("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"database schema version {version} is newer than this agent's "
+                                 f"({SCHEMA_VERSION}): upgrade the agent")
+            if version == SCHEMA_VERSION:
+                return applied
+            if version == 0:
+                if db.table_exists("smsserver_out"):
+                    raise StoreError("the database has an smsserver_out table the agent did not create; "
+                                     "point the agent at its own file")
+                db.execute_sql("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                               "version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied REAL NOT NULL)")
+            description, statements = MIGRATIONS[version]
+            for statement in statements:
+                db.execute_sql(statement)
+            db.execute_sql("INSERT INTO schema_migrations (version, description, applied) VALUES (?, ?, ?)",
+                           (version + 1, description, now))
+            # PRAGMA takes no parameters; the value is our own integer.
+            db.execute_sql(f"PRAGMA user_version = {version + 1:d}")
+            log.info("database schema migrated to version %d: %s", version + 1, description)
+            applied += 1

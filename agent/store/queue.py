@@ -1,0 +1,267 @@
+"""The durable store: every query the rest of the agent needs.
+
+:class:`Store` is the only door to the SQLite file (see :mod:`agent.store.db`
+for the file, the schema and the transactions).  It is shared by threads:
+each thread gets its own connection, write transactions are short and take
+the write lock at once, and the busy timeout covers contention with the other
+threads, the CLI and applications writing ``smsserver_out`` with plain SQL.
+
+Durability, per method: a submission (:meth:`Store.enqueue`), the move to 'Q'
+(:meth:`Store.mark_queued`) and everything received (:meth:`Store.store_sms`,
+:meth:`Store.store_report`, :meth:`Store.store_call`) are committed with
+synchronous=FULL before the method returns.  Bookkeeping (outcomes, line
+snapshots, expiry, counters) commits with synchronous=NORMAL: the database
+stays consistent after a power cut but the last of those may be lost, which
+crash recovery (:meth:`Store.requeue_in_flight`) covers.
+
+Time: DATETIME columns hold local time in the configured zone as text
+(:mod:`agent.store.times`); epochs (REAL) come from the injected clock.
+The router side lives in :mod:`agent.store.dispatch`, quotas and line
+snapshots in :mod:`agent.store.sims`, the receive side in :mod:`agent.store.inbox`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Collection, Iterable, Sequence
+from datetime import tzinfo
+from pathlib import Path
+from typing import Any, cast
+
+from ..modem.types import CallRecord, DeliveryReport, IncomingSms, LineState
+from ..routing import Candidate
+from . import models
+from .db import migrate, open_database, write
+from .dispatch import Dispatch, count_parts
+from .inbox import DEFAULT_WINDOW_HOURS, Inbox
+from .records import EXPIRED, Accepted, Assignment, NewMessage, Outcome, SimCounters
+from .sims import Sims
+from .times import LocalTime
+
+__all__ = ["Accepted", "Assignment", "NewMessage", "Outcome", "SimCounters", "Store"]
+
+log = logging.getLogger(__name__)
+
+_OUT_INSERT = (
+    "INSERT INTO smsserver_out (type, recipient, text, originator, encoding, status_report, flash_sms, priority,"
+    " status, gateway_id, user_id, create_date, task_id, sub_task, client_ref, provider, requested_gateway, parts,"
+    " scheduled, expires, updated) VALUES ('O', ?, ?, ?, ?, ?, ?, ?, 'U', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_PURGE_BATCH = 5000  # rows per delete transaction, so a big purge never holds the write lock long
+_CHUNK = 500
+
+
+class Store:
+    """The agent's database.  ``path`` is the SQLite file; ``timezone`` the zone of
+    the DATETIME columns and of the quota day (None: the system's local time);
+    ``clock`` returns epoch seconds; texts needing more than ``max_parts``
+    parts fail with BAD_FORMAT."""
+
+    def __init__(self, path: str | Path, *, timezone: tzinfo | None = None,
+                 clock: Callable[[], float] = time.time, max_parts: int = 255) -> None:
+        self.path = Path(path)
+        self._t = LocalTime(timezone, clock)
+        self._db = open_database(self.path)
+        self._m = models.bind(self._db)
+        self._max_parts = max_parts
+        self._dispatch = Dispatch(self._db, self._t, max_parts=max_parts)
+        self._sims = Sims(self._db, self._m, self._t)
+        self._inbox = Inbox(self._db, self._t)
+
+    def open(self) -> None:
+        """Create or migrate the schema (idempotent).  Raise StoreError when the
+        file's schema is newer than this agent."""
+        migrate(self._db, now=self._t.now())
+
+    def close(self) -> None:
+        """Close the calling thread's connection (other threads' connections are
+        closed when their threads end).  The store reopens on next use."""
+        self._db.close()
+
+    # --- submissions ------------------------------------------------------------------
+
+    def enqueue(self, messages: Sequence[NewMessage], *, task: bool = False, source: str = "") -> Accepted:
+        """Given messages (one per recipient), store them as 'U' rows in one
+        transaction committed with synchronous=FULL, so the caller may
+        acknowledge them once this returns; their ids are consecutive.  With
+        ``task`` a ``tasks`` row is made (its id is the GoIP taskID) and each row
+        gets ``task_id`` and ``sub_task`` = ``f"{task_id}.{recipient}"``.
+        A text that cannot be sent in its encoding is accepted with parts NULL
+        and fails (BAD_FORMAT) when the router first sees it.
+        Raise ValueError when there is no message, or one has no recipient or
+        an encoding other than '7', '8' or 'U'."""
+        if not messages:
+            raise ValueError("nothing to enqueue")
+        now = self._t.now()
+        created = self._t.text(now)
+        memo: dict[tuple[str, str], int | None] = {}
+        rows = []
+        for m in messages:
+            if not m.recipient or m.encoding not in ("7", "8", "U"):
+                raise ValueError(f"message to {m.recipient!r}: recipient and encoding '7', '8' or 'U' are needed")
+            parts = m.parts
+            if parts is None:
+                key = (m.text, m.encoding)
+                if key not in memo:  # a group send repeats one text: count it once
+                    memo[key] = count_parts(m.text, m.encoding, self._max_parts)
+                parts = memo[key]
+            rows.append([m.recipient, m.text, m.originator, m.encoding, int(m.status_report), int(m.flash),
+                         m.priority, m.gateway or "*", m.user_id or None, created, None, None, m.client_ref or None,
+                         m.provider, m.gateway or "*", parts,
+                         self._t.text(m.scheduled) if m.scheduled else None,
+                         self._t.text(m.expires) if m.expires else None, now])
+        refs = {m.client_ref for m in messages}
+        with write(self._db, durable=True):
+            task_id = None
+            if task:
+                task_id = self._db.execute_sql(
+                    "INSERT INTO tasks (created, source, client_ref, count) VALUES (?, ?, ?, ?)",
+                    (now, source, refs.pop() if len(refs) == 1 else "", len(rows))).lastrowid
+                for row, m in zip(rows, messages):
+                    row[10], row[11] = task_id, f"{task_id}.{m.recipient}"
+            self._db.cursor().executemany(_OUT_INSERT, rows)
+            last = self._db.execute_sql("SELECT last_insert_rowid()").fetchone()[0]
+        log.debug("enqueued %d message(s) from %s, ids %d-%d", len(rows), source or "?", last - len(rows) + 1, last)
+        return Accepted(list(range(last - len(rows) + 1, last + 1)), task_id)
+
+    def data_version(self) -> int:
+        """Return ``PRAGMA data_version`` of the calling thread's own connection:
+        it changes when another connection (another thread, the CLI, an
+        application's SQL) has committed since the last call, so polling it is cheap."""
+        return int(self._db.execute_sql("PRAGMA data_version").fetchone()[0])
+
+    # --- router side (agent.store.dispatch) ----------------------------------------------
+
+    def candidates(self, *, now: float, lines: Collection[str], providers: Collection[str],
+                   limit: int = 200) -> list[Candidate]:
+        return self._dispatch.candidates(now=now, lines=lines, providers=providers, limit=limit)
+
+    def pending_wakeup(self, *, now: float) -> float | None:
+        return self._dispatch.pending_wakeup(now=now)
+
+    def mark_queued(self, assignments: Sequence[Assignment]) -> list[int]:
+        return self._dispatch.mark_queued(assignments)
+
+    def record_outcomes(self, outcomes: Sequence[Outcome]) -> None:
+        self._dispatch.record_outcomes(outcomes)
+
+    candidates.__doc__ = Dispatch.candidates.__doc__
+    pending_wakeup.__doc__ = Dispatch.pending_wakeup.__doc__
+    mark_queued.__doc__ = Dispatch.mark_queued.__doc__
+    record_outcomes.__doc__ = Dispatch.record_outcomes.__doc__
+
+    def expire(self, ids: Sequence[int], *, cause: str = EXPIRED) -> int:
+        """Fail the given messages that are still waiting ('U' -> 'F') with
+        failure_cause ``cause``; return how many were."""
+        now, count = self._t.now(), 0
+        with write(self._db, durable=False):
+            for start in range(0, len(ids), _CHUNK):
+                chunk = list(ids[start:start + _CHUNK])
+                count += self._db.execute_sql(
+                    "UPDATE smsserver_out SET status = 'F', failure_cause = ?, updated = ?"
+                    f" WHERE status = 'U' AND id IN ({', '.join('?' * len(chunk))})", (cause, now, *chunk)).rowcount
+        return count
+
+    def requeue_in_flight(self) -> int:
+        """Crash recovery, at start: every 'Q' row (the agent stopped while a line
+        had it) goes back to 'U' flagged ``in_doubt`` (it may have been sent),
+        with its requested gateway restored.  Its quota reservation stays
+        counted, since its parts may have left.  Return how many rows."""
+        with write(self._db, durable=True):
+            return self._db.execute_sql(
+                "UPDATE smsserver_out SET status = 'U', in_doubt = 1, gateway_id = requested_gateway,"
+                " quota_day = NULL, updated = ? WHERE status = 'Q'", (self._t.now(),)).rowcount
+
+    def message(self, id: int) -> dict[str, Any] | None:
+        """Return the ``smsserver_out`` row ``id`` as a dict, or None."""
+        out = self._m.out
+        return cast("dict[str, Any] | None", out.select().where(out.id == id).dicts().first())
+
+    def messages_by_task(self, task_id: int) -> list[dict[str, Any]]:
+        """Return the rows of a task, by id (empty for an unknown task)."""
+        out = self._m.out
+        return list(cast(Iterable[dict[str, Any]], out.select().where(out.task_id == task_id).order_by(out.id).dicts()))
+
+    def queue_depths(self) -> dict[str, int]:
+        """Return row counts by status 'U', 'Q', 'S', 'F', and 'sent_today' /
+        'failed_today' (since local midnight)."""
+        depths = dict.fromkeys(("U", "Q", "S", "F"), 0)
+        for status, n in self._db.execute_sql("SELECT status, COUNT(*) FROM smsserver_out GROUP BY status"):
+            depths[status] = n
+        midnight = self._t.midnight()
+        depths["sent_today"] = self._db.execute_sql(
+            "SELECT COUNT(*) FROM smsserver_out WHERE sent_date >= ? AND status = 'S'",
+            (self._t.text(midnight),)).fetchone()[0]
+        depths["failed_today"] = self._db.execute_sql(
+            "SELECT COUNT(*) FROM smsserver_out WHERE updated >= ? AND status = 'F'", (midnight,)).fetchone()[0]
+        return depths
+
+    # --- quotas and lines (agent.store.sims) ---------------------------------------------
+
+    def sim_counters(self, iccids: Collection[str]) -> dict[str, SimCounters]:
+        return self._sims.sim_counters(iccids)
+
+    def reset_daily(self) -> int:
+        return self._sims.reset_daily()
+
+    def set_sim_counters(self, iccid: str, *, daily_sent: int | None = None, total_sent: int | None = None) -> None:
+        self._sims.set_sim_counters(iccid, daily_sent=daily_sent, total_sent=total_sent)
+
+    def update_line(self, state: LineState, *, provider: str = "") -> None:
+        self._sims.update_line(state, provider=provider)
+
+    def lines(self) -> list[dict[str, Any]]:
+        return self._sims.lines()
+
+    sim_counters.__doc__ = Sims.sim_counters.__doc__
+    reset_daily.__doc__ = Sims.reset_daily.__doc__
+    set_sim_counters.__doc__ = Sims.set_sim_counters.__doc__
+    update_line.__doc__ = Sims.update_line.__doc__
+    lines.__doc__ = Sims.lines.__doc__
+
+    # --- receive side (agent.store.inbox) -------------------------------------------------
+
+    def store_sms(self, sms: IncomingSms, *, window_hours: float = DEFAULT_WINDOW_HOURS) -> int | None:
+        return self._inbox.store_sms(sms, window_hours=window_hours)
+
+    def store_report(self, report: DeliveryReport, *, window_hours: float = DEFAULT_WINDOW_HOURS) -> int | None:
+        return self._inbox.store_report(report, window_hours=window_hours)
+
+    def flush_stale_parts(self, older_than_seconds: float) -> int:
+        return self._inbox.flush_stale_parts(older_than_seconds)
+
+    def store_call(self, call: CallRecord) -> int:
+        return self._inbox.store_call(call)
+
+    store_sms.__doc__ = Inbox.store_sms.__doc__
+    store_report.__doc__ = Inbox.store_report.__doc__
+    flush_stale_parts.__doc__ = Inbox.flush_stale_parts.__doc__
+    store_call.__doc__ = Inbox.store_call.__doc__
+
+    # --- housekeeping --------------------------------------------------------------------
+
+    def purge(self, older_than_days: float) -> int:
+        """Delete what is older than ``older_than_days``: finished ('S'/'F')
+        ``smsserver_out`` rows (their ``sent_parts`` go with them), received
+        messages and reports, calls; also used multipart bookkeeping and empty
+        tasks.  Return how many messages, received rows and calls went."""
+        cutoff, local_cutoff = self._t.days_ago(older_than_days)
+        count = self._purge("smsserver_out", "status IN ('S', 'F') AND"
+                            " (updated < ? OR (updated IS NULL AND create_date < ?))", (cutoff, local_cutoff))
+        count += self._purge("smsserver_in", "receive_date < ?", (local_cutoff,))
+        count += self._purge("smsserver_calls", "call_date < ?", (local_cutoff,))
+        self._purge("mo_parts", "message_id IS NOT NULL AND received < ?", (cutoff,))
+        self._purge("tasks", "created < ? AND NOT EXISTS (SELECT 1 FROM smsserver_out o WHERE o.task_id = tasks.id)",
+                    (cutoff,))
+        return count
+
+    def _purge(self, table: str, where: str, params: tuple[Any, ...]) -> int:
+        count = 0
+        while True:
+            with write(self._db, durable=False):
+                n = self._db.execute_sql(
+                    f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {where} LIMIT ?)",
+                    (*params, _PURGE_BATCH)).rowcount
+            count += n
+            if n < _PURGE_BATCH:
+                return count

@@ -1,0 +1,96 @@
+"""Values that cross the store's boundary (import them from :mod:`agent.store.queue`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+SENT = "sent"
+FAILED = "failed"
+RETRY = "retry"
+
+# Jindi failure_cause values, plus EXPIRED (validity passed before a line took it).
+BAD_NUMBER = "BAD_NUMBER"
+BAD_FORMAT = "BAD_FORMAT"
+GATEWAY_FAILURE = "GATEWAY_FAILURE"
+NO_ROUTE = "NO_ROUTE"
+UNKNOWN = "UNKNOWN"
+EXPIRED = "EXPIRED"
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """One message for one recipient, as a dialect accepted it.
+
+    ``encoding`` is Jindi's: '7' GSM-7 (UCS2 when the text does not fit),
+    '8' 8-bit, 'U' UCS2.  ``gateway`` '*' or a line name; ``scheduled`` and
+    ``expires`` aware, or naive in the store's time zone.  ``parts`` None:
+    the store counts them."""
+
+    recipient: str
+    text: str = ""
+    encoding: str = "7"
+    gateway: str = "*"
+    provider: str = ""
+    priority: int = 0
+    status_report: bool = True
+    flash: bool = False
+    scheduled: datetime | None = None
+    expires: datetime | None = None
+    client_ref: str = ""
+    user_id: str = ""
+    originator: str = ""
+    parts: int | None = None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The ids of the rows of one submission (consecutive), and its task id if one was made."""
+
+    ids: list[int]
+    task_id: int | None
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """The router gave message ``id`` to ``line`` (SIM ``iccid``, '' when unknown)."""
+
+    id: int
+    line: str
+    iccid: str
+    parts: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a line did with one message.
+
+    ``outcome`` is 'sent', 'failed' or 'retry'; ``references`` the TP-MR of
+    each part the network accepted (-1: accepted, reference unknown);
+    ``retry_at`` the epoch of the next try; ``give_up`` a 'retry' whose budget
+    is spent (the message fails).  ``cause`` overrides the failure_cause the
+    store derives from ``error_code`` (e.g. BAD_FORMAT for a text the line
+    could not encode, NO_ROUTE)."""
+
+    id: int
+    line: str
+    iccid: str
+    outcome: str
+    references: tuple[int, ...] = ()
+    parts: int = 0
+    error_code: int | None = None
+    error: str = ""
+    in_doubt: bool = False
+    retry_at: float | None = None
+    give_up: bool = False
+    cause: str = ""
+
+
+@dataclass(frozen=True)
+class SimCounters:
+    """Parts a SIM sent on local day ``day`` and in total."""
+
+    iccid: str
+    daily_sent: int
+    total_sent: int
+    day: str

@@ -1,0 +1,75 @@
+"""Crash recovery: the agent killed with SIGKILL mid-run loses no accepted message."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from agent.store.queue import NewMessage, Store
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _counts(db: Path) -> dict[str, int]:
+    con = sqlite3.connect(db, timeout=5)
+    try:
+        return dict(con.execute("SELECT status, count(*) FROM smsserver_out GROUP BY status").fetchall())
+    finally:
+        con.close()
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        pause.wait(0.02)  # another process changes the database
+
+
+def _start(cfg: Path, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "agent", "--config", str(cfg), "run"], cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def test_sigkill_mid_run_loses_nothing_and_flags_in_doubt(tmp_path):
+    cfg = tmp_path / "config.ini"
+    cfg.write_text("[agent]\nid = crash\nstate_dir = state\n[queue]\npoll_interval = 0.1\n"
+                   "[simulator]\nlines = 2\nsend_delay = 0.3\nprofiles = generic\n")
+    db = tmp_path / "state" / "sms-agent.db"
+    db.parent.mkdir()
+    store = Store(db)
+    store.open()
+    ids = store.enqueue([NewMessage(recipient=f"+86139000000{i:02d}", text=f"message {i}") for i in range(30)]).ids
+    store.close()
+
+    proc = _start(cfg, tmp_path)
+    try:
+        _wait(lambda: _counts(db).get("S", 0) >= 4 and _counts(db).get("Q", 0) >= 1, 30, "never sending")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    con = sqlite3.connect(db)
+    in_flight = {r[0] for r in con.execute("SELECT id FROM smsserver_out WHERE status = 'Q'")}
+    con.close()
+    assert in_flight, "nothing was in flight at the kill"
+
+    proc = _start(cfg, tmp_path)
+    try:
+        _wait(lambda: _counts(db) == {"S": 30}, 60, f"not all sent: {_counts(db)}")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0, proc.stderr.read() if proc.stderr else ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    con = sqlite3.connect(db)
+    rows = dict(con.execute("SELECT id, in_doubt FROM smsserver_out").fetchall())
+    con.close()
+    assert sorted(rows) == sorted(ids)  # none lost, none duplicated
+    assert {i for i, flag in rows.items() if flag} == in_flight  # exactly those that may have gone out twice
