@@ -25,7 +25,7 @@ import time
 
 from . import __version__, logs, systemd
 from .config import Config, load
-from .errors import ConfigError
+from .errors import ConfigError, StoreError
 
 EX_CONFIG = 78
 READY_WAIT = 30.0  # seconds start-up waits for the lines before telling systemd it is ready
@@ -111,7 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("send", "lines", "status"):
         from . import cli
 
-        return int(getattr(cli, args.command)(config, args.rest))
+        try:
+            return int(getattr(cli, args.command)(config, args.rest))
+        except (OSError, StoreError) as exc:
+            print(f"sms-agent {args.command}: {exc}", file=sys.stderr)
+            return 1
     if args.rest:
         parser.error(f"unexpected arguments: {' '.join(args.rest)}")
     return _run(config)

@@ -19,14 +19,19 @@ import threading
 import time
 
 from .config import Config
+from .errors import StoreError
 from .routing import remaining
 from .store.queue import NewMessage, Store
 
 _STATUS_WORDS = {"U": "unsent", "Q": "sending", "S": "sent", "F": "failed"}
 
 
-def _store(config: Config) -> Store:
-    config.agent.database.parent.mkdir(parents=True, exist_ok=True)
+def _store(config: Config, *, create: bool = False) -> Store:
+    """The agent's store; StoreError when the database does not exist (unless ``create``)."""
+    if create:
+        config.agent.database.parent.mkdir(parents=True, exist_ok=True)
+    elif not config.agent.database.exists():
+        raise StoreError(f"no database at {config.agent.database} (has the agent run with this config?)")
     store = Store(config.agent.database, timezone=config.agent.tz, max_parts=config.modems.max_parts)
     store.open()
     return store
@@ -47,7 +52,7 @@ def send(config: Config, argv: list[str]) -> int:
     if not number.lstrip("+").isdigit() or len(number.lstrip("+")) > 20:
         print(f"sms-agent send: not a phone number: {number!r}", file=sys.stderr)
         return 2
-    store = _store(config)
+    store = _store(config, create=True)
     try:
         accepted = store.enqueue([NewMessage(recipient=number, text=args.text, encoding="7", gateway=args.line,
                                              provider=args.provider, priority=args.priority,

@@ -55,6 +55,13 @@ class AtParseError(CodecError):
     """An AT information line does not have the shape its command promises."""
 
 
+# --- store -------------------------------------------------------------------
+
+
+class StoreError(AgentError):
+    """The database cannot be used (unreadable file, schema newer than this agent...)."""
+
+
 # --- modem ---------------------------------------------------------------
 
 

@@ -27,15 +27,11 @@ from pathlib import Path
 
 from peewee import SqliteDatabase
 
-from ..errors import AgentError
+from ..errors import StoreError
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
-
-
-class StoreError(AgentError):
-    """The database cannot be used (e.g. its schema is newer than this agent)."""
 
 
 _JINDI_OUT = """

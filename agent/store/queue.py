@@ -29,6 +29,9 @@ from datetime import tzinfo
 from pathlib import Path
 from typing import Any, cast
 
+from peewee import OperationalError
+
+from ..errors import StoreError
 from ..modem.types import CallRecord, DeliveryReport, IncomingSms, LineState
 from ..routing import Candidate
 from . import models
@@ -69,9 +72,12 @@ class Store:
         self._inbox = Inbox(self._db, self._t)
 
     def open(self) -> None:
-        """Create or migrate the schema (idempotent).  Raise StoreError when the
-        file's schema is newer than this agent."""
-        migrate(self._db, now=self._t.now())
+        """Create or migrate the schema (idempotent).  Raise StoreError naming the
+        file when it cannot be opened or its schema is newer than this agent."""
+        try:
+            migrate(self._db, now=self._t.now())
+        except OperationalError as exc:
+            raise StoreError(f"cannot open the database {self.path}: {exc}") from None
 
     def close(self) -> None:
         """Close the calling thread's connection (other threads' connections are

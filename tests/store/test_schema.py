@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from agent.store import models
-from agent.store.db import SCHEMA_VERSION, StoreError
+from agent.errors import StoreError
+from agent.store.db import SCHEMA_VERSION
 from agent.store.queue import NewMessage, Store
 
 # (name, type, NOT NULL, default) in the documented order (spec/jindi.md)

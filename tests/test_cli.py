@@ -1,0 +1,76 @@
+"""The technician's commands: send, lines, status, against a live agent's database."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from agent import cli
+from agent.config import parse
+
+from .queue_harness import Stack
+
+
+@pytest.fixture
+def live(make_bank, tmp_path):
+    """A running queue on two simulated lines, and a Config pointing at its database."""
+    sim = make_bank(["generic", "huawei"])
+    (tmp_path / "state").mkdir()
+    stack = Stack(sim, tmp_path / "state" / "sms-agent.db", lines={"sim1": {"daily_limit": 100}}).start()
+    base = parse("[agent]\nid = branch-7\nstate_dir = state\n", base_dir=tmp_path)
+    config = replace(base, lines=stack.lines)
+    yield stack, config
+    stack.stop()
+
+
+def test_send_queues_and_waits_for_the_result(live, capsys):
+    stack, config = live
+    stack.router.config = replace(stack.router.config, poll_interval=0.05)
+    assert cli.send(config, ["+8613912345678", "from the technician", "--wait", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "queued as message 1" in out and "message 1: sent on sim" in out
+    assert [m.text for modem in stack.sim.modems for m in modem.sent] == ["from the technician"]
+
+
+def test_send_rejects_a_bad_number(live, capsys):
+    _, config = live
+    assert cli.send(config, ["call-me", "x"]) == 2
+    assert "not a phone number" in capsys.readouterr().err
+
+
+def test_lines_shows_each_line_and_its_quota(live, capsys):
+    stack, config = live
+    assert cli.lines(config, ["--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert set(rows) == {"sim1", "sim2"}
+    assert rows["sim1"]["daily_left"] == 100 and rows["sim2"]["daily_left"] is None
+    assert rows["sim1"]["imei"] == stack.sim[0].imei and rows["sim2"]["iccid"] == stack.sim[1].iccid
+    assert cli.lines(config, []) == 0
+    table = capsys.readouterr().out
+    assert "sim1" in table and "0/  100" in table and "dBm" in table
+
+
+def test_status_summarises_queue_and_lines(live, capsys):
+    stack, config = live
+    assert cli.status(config, ["--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["box"] == "branch-7" and summary["lines"] == 2 and summary["lines_ready"] == 2
+    assert cli.status(config, []) == 0
+    assert "2/2 line(s) ready" in capsys.readouterr().out
+
+
+def test_commands_through_the_entry_point(tmp_path):
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "config.ini"
+    cfg.write_text("[agent]\nstate_dir = state\n")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "agent", "--config", str(cfg), *a],  # noqa: E731
+                                    capture_output=True, text=True, timeout=60, cwd=Path(__file__).parent.parent)
+    sent = run("send", "10086", "CXYE")
+    assert sent.returncode == 0 and "queued as message 1" in sent.stdout
+    status = run("status")
+    assert status.returncode == 0 and "unsent 1" in status.stdout
