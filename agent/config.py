@@ -104,7 +104,49 @@ class QueueConfig:
 @dataclass(frozen=True)
 class HttpConfig:
     host: str = "127.0.0.1"
-    port: int = 8060
+    port: int = 8060  # 0: any free port (tests)
+    threads: int = 8
+    max_body: int = 1_048_576  # bytes
+    timeout: float = 30.0  # seconds an idle keep-alive connection is kept
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str = ""
+    password: str = ""
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.password)
+
+
+@dataclass(frozen=True)
+class GoipConfig:
+    """The GoIP SMS Server JSON API (``/goip/...``) and its two pushes."""
+
+    credentials: Credentials = Credentials()
+    result_url: str = ""  # send results are POSTed here ('' = no push)
+    mo_url: str = ""  # received SMS are POSTed here
+
+
+@dataclass(frozen=True)
+class JindiConfig:
+    """The Jindi URL API (``/send``, ``/sendstatus``, ``/read``) and its HTTP push."""
+
+    password: str = ""
+    push_url: str = ""  # URL template with %gatewayId%, %text%, %originator%, %messageDate%, %encoding%
+    push_method: str = "GET"
+
+
+@dataclass(frozen=True)
+class PushConfig:
+    """Delivery of webhooks from the outbox."""
+
+    timeout: float = 10.0
+    max_age_hours: float = 72.0  # a push still failing after this is given up (and counted)
+    backoff: float = 5.0
+    backoff_max: float = 600.0
+    workers: int = 2
 
 
 @dataclass(frozen=True)
@@ -122,6 +164,9 @@ class Config:
     simulator: SimulatorConfig
     queue: QueueConfig = field(default_factory=QueueConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    goip: GoipConfig = field(default_factory=GoipConfig)
+    jindi: JindiConfig = field(default_factory=JindiConfig)
+    push: PushConfig = field(default_factory=PushConfig)
     source: str = field(default="", compare=False)
 
     @property
@@ -300,7 +345,43 @@ def _http(s: _Section) -> HttpConfig:
     port = s.integer("port", d.port, minimum=0)
     if port > 65535:
         raise ConfigError("http.port", f"not a TCP port: {port}")
-    return HttpConfig(host=s.text("host", d.host), port=port)
+    return HttpConfig(host=s.text("host", d.host), port=port, threads=s.integer("threads", d.threads, minimum=1),
+                      max_body=s.integer("max_body", d.max_body, minimum=1024),
+                      timeout=s.number("timeout", d.timeout, minimum=1))
+
+
+def _url(s: _Section, key: str) -> str:
+    url = s.text(key)
+    if url and not re.match(r"https?://[^/\s]+", url):
+        raise ConfigError(f"{s.name}.{key}", f"not an http(s) URL: {url!r}")
+    return url
+
+
+def _dialects(auth: _Section, goip: _Section, jindi: _Section) -> tuple[GoipConfig, JindiConfig]:
+    """[auth] username/password serve every dialect unless its own section overrides them."""
+    user, password = auth.text("username"), auth.text("password")
+    goip_cfg = GoipConfig(
+        credentials=Credentials(goip.text("username", user), goip.text("password", password)),
+        result_url=_url(goip, "result_url"),
+        mo_url=_url(goip, "mo_url"),
+    )
+    jindi_cfg = JindiConfig(
+        password=jindi.text("password", password),
+        push_url=_url(jindi, "push_url"),
+        push_method=jindi.choice("push_method", "GET", ("GET", "POST")),
+    )
+    return goip_cfg, jindi_cfg
+
+
+def _push(s: _Section) -> PushConfig:
+    d = PushConfig()
+    return PushConfig(
+        timeout=s.number("timeout", d.timeout, minimum=0.1),
+        max_age_hours=s.number("max_age_hours", d.max_age_hours, minimum=0.01),
+        backoff=s.number("backoff", d.backoff, minimum=0.01),
+        backoff_max=s.number("backoff_max", d.backoff_max, minimum=0.01),
+        workers=s.integer("workers", d.workers, minimum=1),
+    )
 
 
 def _simulator(s: _Section) -> SimulatorConfig:
@@ -316,7 +397,7 @@ def _simulator(s: _Section) -> SimulatorConfig:
     )
 
 
-KNOWN_SECTIONS = ("agent", "modems", "simulator", "queue", "http")
+KNOWN_SECTIONS = ("agent", "modems", "simulator", "queue", "http", "auth", "goip", "jindi", "push")
 
 
 def parse(text: str, *, base_dir: Path | str = ".", source: str = "<string>") -> Config:
@@ -347,6 +428,7 @@ def parse(text: str, *, base_dir: Path | str = ".", source: str = "<string>") ->
 
     base = Path(base_dir)
     sections = {n: _Section(parser, n) for n in KNOWN_SECTIONS}
+    goip, jindi = _dialects(sections["auth"], sections["goip"], sections["jindi"])
     config = Config(
         agent=_agent(sections["agent"], base),
         modems=_modems(sections["modems"]),
@@ -354,6 +436,9 @@ def parse(text: str, *, base_dir: Path | str = ".", source: str = "<string>") ->
         simulator=_simulator(sections["simulator"]),
         queue=_queue(sections["queue"]),
         http=_http(sections["http"]),
+        goip=goip,
+        jindi=jindi,
+        push=_push(sections["push"]),
         source=source,
     )
     for sec in sections.values():

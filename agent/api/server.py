@@ -1,0 +1,128 @@
+"""The HTTP server: one explicit Bottle app with every dialect on its own paths.
+
+:func:`create_app` builds the app from the core and the config; each dialect
+module contributes its routes through ``mount(app, core, config)``.
+:class:`HttpServer` serves it with waitress, a production-grade threaded WSGI
+server (pure Python, maintained by the Pylons project): HTTP/1.1 keep-alive,
+a bounded request body, idle-connection timeouts and a fixed pool of worker
+threads, so a slow client never holds up another.  It stops cleanly from
+another thread.
+
+Shared helpers for dialects: :func:`credentials_ok` (constant-time; secrets
+are never logged) and :func:`params` (query string and form fields as one
+dict, decoded as UTF-8).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+import bottle
+from waitress.server import create_server
+
+from ..config import Config, Credentials
+
+if TYPE_CHECKING:
+    from ..core import Core
+
+log = logging.getLogger(__name__)
+
+
+def credentials_ok(username: str | None, password: str | None, expected: Credentials) -> bool:
+    """True when the pair matches ``expected``; compared in constant time.
+
+    With no password configured every request is accepted (the API is then
+    open to whoever reaches the port: README says to bind it to 127.0.0.1).
+    """
+    if not expected.configured:
+        return True
+    user_ok = hmac.compare_digest((username or "").encode(), expected.username.encode())
+    pass_ok = hmac.compare_digest((password or "").encode(), expected.password.encode())
+    return user_ok and pass_ok
+
+
+def password_ok(password: str | None, expected: str) -> bool:
+    """Constant-time check of a lone password ('' configured: open)."""
+    return not expected or hmac.compare_digest((password or "").encode(), expected.encode())
+
+
+def params(request: bottle.BaseRequest) -> dict[str, str]:
+    """Query string and form fields (form wins), decoded as UTF-8 (latin-1 bytes kept as such)."""
+    out: dict[str, str] = {}
+    for source in (request.query, request.forms):
+        for key in source.keys():
+            out[key] = source.getunicode(key, default=None) or source.get(key) or ""
+    return out
+
+
+def create_app(core: Core, config: Config) -> bottle.Bottle:
+    """The agent's WSGI app: every dialect mounted on its own paths, and the
+    simulator's controls under ``/sim/`` when the agent runs on the simulated bank."""
+    from . import goip, jindi
+
+    app = bottle.Bottle(catchall=True, autojson=False)
+    goip.mount(app, core, config.goip)
+    jindi.mount(app, core, config.jindi)
+    if core.sim is not None:
+        from . import simctl
+
+        simctl.mount(app, core)
+
+    @app.error(404)
+    def _not_found(err: bottle.HTTPError) -> str:
+        bottle.response.content_type = "text/plain; charset=utf-8"
+        return f"no such endpoint: {bottle.request.method} {bottle.request.path}\n"
+
+    @app.error(405)
+    def _bad_method(err: bottle.HTTPError) -> str:
+        bottle.response.content_type = "text/plain; charset=utf-8"
+        return f"method {bottle.request.method} not allowed on {bottle.request.path}\n"
+
+    @app.error(500)
+    def _crash(err: bottle.HTTPError) -> str:
+        log.error("HTTP %s %s failed: %s\n%s", bottle.request.method, bottle.request.path, err.exception,
+                  err.traceback)
+        bottle.response.content_type = "text/plain; charset=utf-8"
+        return "internal error\n"
+
+    return app
+
+
+class HttpServer:
+    """Serves a WSGI app on ``host:port`` (port 0: any free port) in a named thread."""
+
+    def __init__(self, app: Any, *, host: str, port: int, threads: int = 8, max_body: int = 1_048_576,
+                 timeout: float = 30.0) -> None:
+        self._server = create_server(app, host=host, port=port, threads=threads, max_request_body_size=max_body,
+                                     channel_timeout=int(timeout), ident="sms-agent", clear_untrusted_proxy_headers=True)
+        self.host = host
+        self.port: int = self._server.effective_port  # type: ignore[union-attr]
+        self._thread = threading.Thread(target=self._serve, name="http", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        self._thread.start()
+        log.info("HTTP APIs on %s", self.url)
+
+    def _serve(self) -> None:
+        try:
+            self._server.run()
+        except Exception:
+            log.exception("HTTP server failed")
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop accepting, let requests in progress finish (bounded), join the thread."""
+        server = self._server
+        server.task_dispatcher.shutdown(timeout=timeout)
+        # The serving loop ends when its socket map is empty: close the
+        # listener, the keep-alive connections and the wake-up trigger.
+        while server._map:  # type: ignore[union-attr]
+            for channel in list(server._map.values()):  # type: ignore[union-attr]
+                channel.handle_close()
+        self._thread.join(timeout)

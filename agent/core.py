@@ -1,0 +1,102 @@
+"""What the API dialects may ask of the agent: one facade over store, lines and router.
+
+A dialect module (``agent/api/<dialect>.py``) translates its wire format into
+calls on :class:`Core` and the results back into its replies; the core never
+imports a dialect.  Every submission is one durable transaction (the reply
+may be sent once :meth:`Core.submit` returns) and wakes the router at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+from .config import LineConfig
+from .routing import remaining
+from .store.queue import Accepted, NewMessage, Store
+
+if TYPE_CHECKING:
+    from .modem.bank import ModemBank
+    from .sim.bank import SimBank
+
+
+@dataclass(frozen=True)
+class LineInfo:
+    """A line as the APIs show it (a snapshot; no port is touched)."""
+
+    name: str
+    index: int  # 1-based position in the configuration (Jindi's gateway ``modem<index>``)
+    online: bool  # the modem answers the agent
+    registered: bool  # its SIM is on the network
+    usable: bool  # can take a message now (online, registered, below its quotas)
+    provider: str
+    daily_left: int | None  # None: unlimited
+    total_left: int | None
+    state: str
+    signal_dbm: int | None
+    operator: str
+    iccid: str
+    last_error: str
+
+
+class Core:
+    def __init__(self, store: Store, bank: ModemBank, lines: Sequence[LineConfig], *,
+                 wake_router: Callable[[], None] = lambda: None, sim: SimBank | None = None) -> None:
+        self.store = store
+        self.bank = bank
+        self.lines: Mapping[str, LineConfig] = {line.name: line for line in lines}
+        self._wake_router = wake_router
+        self.sim = sim  # the simulated bank, when the agent runs on one
+
+    # --- lines ------------------------------------------------------------------------
+
+    def line_names(self) -> list[str]:
+        """Every configured line, in configuration order."""
+        return list(self.lines)
+
+    def providers(self) -> set[str]:
+        """Every provider group some line belongs to."""
+        return {line.provider for line in self.lines.values() if line.provider}
+
+    def line_info(self) -> list[LineInfo]:
+        states = {s.name: s for s in self.bank.states()}
+        counters = self.store.sim_counters([s.iccid for s in states.values() if s.iccid])
+        out = []
+        for index, (name, cfg) in enumerate(self.lines.items(), start=1):
+            st = states[name]
+            c = counters.get(st.iccid) if st.iccid else None
+            daily = remaining(cfg.daily_limit, c.daily_sent if c else 0)
+            total = remaining(cfg.total_limit, c.total_sent if c else 0)
+            online = st.state in ("ready", "busy")
+            out.append(LineInfo(name, index, online, st.registered,
+                                online and st.registered and daily != 0 and total != 0, cfg.provider, daily, total,
+                                st.state, st.signal_dbm, st.operator, st.iccid, st.last_error))
+        return out
+
+    # --- sending -----------------------------------------------------------------------
+
+    def submit(self, messages: Sequence[NewMessage], *, task: bool = False, source: str,
+               client_ref: str = "") -> Accepted:
+        """Queue ``messages`` (one per recipient) durably and wake the router.
+
+        With a ``client_ref`` already used by the same ``source``, nothing new
+        is queued: the original submission is returned (``duplicate`` set).
+        """
+        accepted = self.store.enqueue(messages, task=task, source=source, client_ref=client_ref)
+        if not accepted.duplicate:
+            self._wake_router()
+        return accepted
+
+    def message(self, msg_id: int) -> dict[str, Any] | None:
+        return self.store.message(msg_id)
+
+    def messages_by_task(self, task_id: int) -> list[dict[str, Any]]:
+        return self.store.messages_by_task(task_id)
+
+    # --- receiving ------------------------------------------------------------------------
+
+    def read_inbox(self, consumer: str, *, line: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        """Received messages (``smsserver_in`` rows of type 'I') not returned to
+        ``consumer`` before, oldest first, optionally of one line; they count
+        as read for that consumer only."""
+        return self.store.read_inbox(consumer, line=line, limit=limit)
