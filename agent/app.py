@@ -2,8 +2,9 @@
 
 Start order: store (and crash recovery: rows left ``Q`` are requeued in
 doubt), simulated bank (when no modem is configured), modem lines, router,
-periodic jobs.  Stop order is the reverse; the lines answer every request
-they hold, and the router writes every outcome before the store closes.
+HTTP server, webhook pusher, periodic jobs.  Stop order is the reverse; the
+lines answer every request they hold, and the router writes every outcome
+before the store closes.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ import logging
 import threading
 from dataclasses import replace
 
+from .api.server import HttpServer, create_app
 from .config import Config, LineConfig
+from .core import Core
 from .jobs import Jobs
 from .modem.bank import ModemBank
 from .modem.types import CallRecord, DeliveryReport, IncomingSms, LineState
 from .router import Router
 from .sim.bank import SimBank
 from .store.queue import Store
+from .uplink.push import Destination, Pusher
 
 log = logging.getLogger(__name__)
 
@@ -30,19 +34,27 @@ class StoreEvents:
     def __init__(self, store: Store, providers: dict[str, str], *, report_window_hours: float = 72.0) -> None:
         self.store = store
         self.router: Router | None = None
+        self.pusher: Pusher | None = None
         self._providers = providers
         self._window = report_window_hours
         self._seen: dict[str, tuple] = {}
         self._lock = threading.Lock()
 
     def on_sms(self, sms: IncomingSms) -> None:
-        self.store.store_sms(sms)
+        self.store.store_sms(sms, window_hours=self._window)
+        self._pushed()
 
     def on_report(self, report: DeliveryReport) -> None:
         self.store.store_report(report, window_hours=self._window)
+        self._pushed()
 
     def on_call(self, call: CallRecord) -> None:
         self.store.store_call(call)
+        self._pushed()
+
+    def _pushed(self) -> None:
+        if self.pusher is not None:
+            self.pusher.wake()
 
     def on_state(self, state: LineState) -> None:
         # Busy/ready flips and counters change at every send: the snapshot in
@@ -65,12 +77,21 @@ class App:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.stop_event = threading.Event()
-        self.store = Store(config.agent.database, timezone=config.agent.tz, max_parts=config.modems.max_parts)
+        self._gateway_ids: dict[str, str] = {}  # line name -> Jindi gateway id, known once the lines are
+        self.destinations = _push_destinations(config, self._gateway_ids)
+        targets: dict[str, set[str]] = {}
+        for dest in self.destinations:
+            for kind in dest.kinds:
+                targets.setdefault(kind, set()).add(dest.name)
+        self.store = Store(config.agent.database, timezone=config.agent.tz, max_parts=config.modems.max_parts,
+                           push_targets=targets)
         self.events = StoreEvents(self.store, {line.name: line.provider for line in config.lines},
                                   report_window_hours=config.queue.report_window_hours)
         self.sim: SimBank | None = None
         self.bank: ModemBank | None = None
         self.router: Router | None = None
+        self.http: HttpServer | None = None
+        self.pusher: Pusher | None = None
         self.jobs: Jobs | None = None
 
     def start(self) -> None:
@@ -92,14 +113,23 @@ class App:
             modems = replace(modems, scan=modems.scan or (str(cfg.agent.state_dir / "sim" / "*"),))
             log.info("no modem configured: running on %d simulated modems (%s)", len(lines),
                      ", ".join(f"{m.name}={m.path}" for m in sim.modems))
+        self._gateway_ids.update({line.name: f"modem{i}" for i, line in enumerate(lines, start=1)})
         self.bank = ModemBank(lines, modems, self.events, self.stop_event)
         self.router = Router(self.store, self.bank, {line.name: line for line in lines}, cfg.queue, self.stop_event,
                              validity_minutes=modems.validity_minutes, status_report=modems.status_report,
                              timezone=cfg.agent.tz)
         self.events.router = self.router
+        self.pusher = Pusher(self.store, [d.destination for d in self.destinations], cfg.push, self.stop_event)
+        self.events.pusher = self.pusher
+        self.router.pusher = self.pusher
+        core = Core(self.store, self.bank, lines, wake_router=self.router.wake, sim=self.sim)
+        self.http = HttpServer(create_app(core, cfg), host=cfg.http.host, port=cfg.http.port,
+                               threads=cfg.http.threads, max_body=cfg.http.max_body, timeout=cfg.http.timeout)
         self.jobs = Jobs(self.store, cfg.queue, cfg.agent.tz, self.stop_event)
         self.bank.start()
         self.router.start()
+        self.http.start()
+        self.pusher.start()
         self.jobs.start()
 
     def wait_ready(self, timeout: float) -> bool:
@@ -112,6 +142,11 @@ class App:
         self.stop_event.set()
         if self.jobs is not None:
             self.jobs.join(timeout)
+        if self.pusher is not None:
+            self.pusher.wake()
+            self.pusher.join(timeout)
+        if self.http is not None:
+            self.http.stop(timeout)
         if self.bank is not None:
             self.bank.stop(timeout)
         if self.router is not None:
@@ -121,3 +156,24 @@ class App:
         if self.sim is not None:
             self.sim.stop()
         self.store.close()
+
+
+class _Push:
+    """A push destination and the event kinds it wants."""
+
+    def __init__(self, destination: Destination, kinds: tuple[str, ...]) -> None:
+        self.destination = destination
+        self.name = destination.name
+        self.kinds = kinds
+
+
+def _push_destinations(config: Config, gateway_ids: dict[str, str]) -> list[_Push]:
+    """The webhooks the dialects' config asks for (only those with a URL)."""
+    from .api import goip, jindi
+
+    out = []
+    kinds = {"goip-result": ("result", "receipt"), "goip-mo": ("mo",), "jindi-push": ("mo",)}
+    formatters = {**goip.formatters(config.goip), **jindi.formatters(config.jindi, gateway_ids=gateway_ids)}
+    for name, fmt in formatters.items():
+        out.append(_Push(Destination(name, fmt), kinds[name]))
+    return out

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 from zoneinfo import ZoneInfo
 
 from .config import LineConfig, QueueConfig
@@ -32,6 +32,9 @@ from .modem.bank import ModemBank
 from .modem.types import FAILED, RETRY, SENT, OutgoingSms, SendResult
 from .routing import Candidate, LineSlot, remaining, retry_delay, route
 from .store.queue import Assignment, Outcome, Store
+
+if TYPE_CHECKING:
+    from .uplink.push import Pusher
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,7 @@ class Router:
         self._busy: dict[str, _InFlight] = {}
         self._data_version = -1
         self._next_check = 0.0  # when a scheduled or backed-off message becomes due
+        self.pusher: Pusher | None = None  # woken when outcomes were written (they may be pushed)
         self._thread = threading.Thread(target=self._run, name="router", daemon=True)
 
     def start(self) -> None:
@@ -111,6 +115,8 @@ class Router:
             plan = route(cands, idle, now)
             if plan.expired:
                 self.store.expire([m.id for m in plan.expired])
+                if self.pusher is not None:
+                    self.pusher.wake()
                 log.info("%d message(s) expired before they could be sent", len(plan.expired))
             if plan.assignments:
                 self._dispatch(plan.assignments)
@@ -189,6 +195,8 @@ class Router:
             outcomes.append(self._outcome(flight, result))
         if outcomes:
             self.store.record_outcomes(outcomes)
+            if self.pusher is not None:
+                self.pusher.wake()
 
     def _outcome(self, f: _InFlight, r: SendResult) -> Outcome:
         if r.outcome == SENT:

@@ -55,7 +55,7 @@ class Agent:
         self.cfg = root / "config.ini"
         self.cfg.write_text(f"[agent]\nid = bench\nstate_dir = state\nlog_level = WARNING\n"
                             f"[modems]\nhealth_interval = 3600\nstatus_report = no\n"
-                            f"[queue]\npoll_interval = 0.5\n"
+                            f"[queue]\npoll_interval = 0.5\n[http]\nport = 0\n"
                             f"[simulator]\nlines = {lines}\nsend_delay = {send_delay}\nprofiles = generic\n")
         self.db = root / "state" / "sms-agent.db"
         self.db.parent.mkdir()

@@ -22,7 +22,7 @@ def test_agent_runs_on_the_simulated_bank_and_stops_cleanly(tmp_path):
     cfg = tmp_path / "config.ini"
     cfg.write_text(
         "[agent]\nid = test-box\nstate_dir = state\n"
-        "[modems]\nhealth_interval = 60\n"
+        "[modems]\nhealth_interval = 60\n[http]\nport = 0\n"
         "[simulator]\nlines = 3\nsend_delay = 0\nprofiles = simcom, huawei, quectel\n"
     )
     proc = subprocess.Popen([sys.executable, "-m", "agent", "--config", str(cfg), "run"], cwd=tmp_path,

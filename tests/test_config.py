@@ -141,3 +141,29 @@ def test_every_shipped_key_is_documented_in_readme():
     for section, key in _shipped_keys():
         head = "line:NAME" if section.startswith("line:") else section
         assert f"`[{head}] {key}`" in readme, f"[{section}] {key} is not documented in README.md"
+
+
+def test_auth_serves_every_dialect_unless_overridden():
+    cfg = parse("[auth]\nusername = admin\npassword = pw\n[jindi]\npassword = jpw\n")
+    assert (cfg.goip.credentials.username, cfg.goip.credentials.password) == ("admin", "pw")
+    assert cfg.jindi.password == "jpw"
+    cfg = parse("[auth]\nusername = admin\npassword = pw\n[goip]\nusername = g\npassword = gp\n")
+    assert (cfg.goip.credentials.username, cfg.goip.credentials.password, cfg.jindi.password) == ("g", "gp", "pw")
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("[goip]\nresult_url = ftp://x/y\n", "goip.result_url"),
+        ("[jindi]\npush_url = not a url\n", "jindi.push_url"),
+        ("[jindi]\npush_method = PUT\n", "jindi.push_method"),
+        ("[http]\nport = 70000\n", "http.port"),
+        ("[push]\nworkers = 0\n", "push.workers"),
+        ("[line:G1]\ndevice = /dev/x\ndaily_limit = -5\n", "line:G1.daily_limit"),
+        ("[queue]\nmax_retries = many\n", "queue.max_retries"),
+    ],
+)
+def test_more_errors_name_the_key(text, key):
+    with pytest.raises(ConfigError) as info:
+        parse(text)
+    assert info.value.key == key

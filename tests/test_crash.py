@@ -38,7 +38,7 @@ def _start(cfg: Path, cwd: Path) -> subprocess.Popen:
 
 def test_sigkill_mid_run_loses_nothing_and_flags_in_doubt(tmp_path):
     cfg = tmp_path / "config.ini"
-    cfg.write_text("[agent]\nid = crash\nstate_dir = state\n[queue]\npoll_interval = 0.1\n"
+    cfg.write_text("[agent]\nid = crash\nstate_dir = state\n[queue]\npoll_interval = 0.1\n[http]\nport = 0\n"
                    "[simulator]\nlines = 2\nsend_delay = 0.3\nprofiles = generic\n")
     db = tmp_path / "state" / "sms-agent.db"
     db.parent.mkdir()

@@ -63,9 +63,10 @@ def create_app(core: Core, config: Config) -> bottle.Bottle:
     simulator's controls under ``/sim/`` when the agent runs on the simulated bank."""
     from . import goip, jindi
 
-    app = bottle.Bottle(catchall=True, autojson=False)
+    app = bottle.Bottle(catchall=True)
+    app.config["json.enable"] = False  # each dialect writes its own bodies
     goip.mount(app, core, config.goip)
-    jindi.mount(app, core, config.jindi)
+    jindi.mount(app, core, config.jindi, tz=config.agent.tz)
     if core.sim is not None:
         from . import simctl
 
@@ -118,11 +119,14 @@ class HttpServer:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop accepting, let requests in progress finish (bounded), join the thread."""
-        server = self._server
+        server: Any = self._server
         server.task_dispatcher.shutdown(timeout=timeout)
-        # The serving loop ends when its socket map is empty: close the
-        # listener, the keep-alive connections and the wake-up trigger.
-        while server._map:  # type: ignore[union-attr]
-            for channel in list(server._map.values()):  # type: ignore[union-attr]
-                channel.handle_close()
+        # The serving loop runs while its socket map is not empty: empty the
+        # map, pull the wake-up trigger so the loop notices at once, and
+        # close the listener and the connections once the loop has ended.
+        channels = list(server._map.values())
+        server._map.clear()
+        server.trigger.pull_trigger()
         self._thread.join(timeout)
+        for channel in channels:
+            channel.close()

@@ -21,9 +21,12 @@ server Jindi derives from) so an INSERT without it is a normal SMS.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from peewee import SqliteDatabase
 
@@ -205,10 +208,61 @@ _INDEXES = [
     "CREATE INDEX mo_parts_received ON mo_parts (received)",
 ]
 
+# Version 2: idempotent submissions, per-consumer inbox reads, an outbox per destination.
+_V2 = [
+    # One row per submission that carried a client reference: a retry of the same
+    # (source, client_ref) finds it and gets the first answer back.
+    """CREATE TABLE submissions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        source TEXT NOT NULL,
+        client_ref TEXT NOT NULL,
+        task_id INTEGER,
+        first_id INTEGER NOT NULL,
+        last_id INTEGER NOT NULL,
+        created REAL NOT NULL,
+        UNIQUE (source, client_ref)
+    )""",
+    # Received rows a consumer read above its cursor (cursors.last_id) by a read
+    # filtered on a line; folded into the cursor as soon as the gap below closes.
+    """CREATE TABLE cursor_reads (
+        consumer TEXT NOT NULL,
+        id INTEGER NOT NULL,
+        PRIMARY KEY (consumer, id)
+    ) WITHOUT ROWID""",
+    # The outbox of version 1 had no destination; it was never written, but its
+    # rows (if any) are carried over rather than dropped.
+    """CREATE TABLE outbox_v2 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        destination TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt REAL NOT NULL,
+        last_error TEXT
+    )""",
+    "INSERT INTO outbox_v2 (id, destination, kind, payload, created, attempts, next_attempt)"
+    " SELECT id, '', topic, payload, created, attempts, created FROM outbox",
+    "DROP TABLE outbox",
+    "ALTER TABLE outbox_v2 RENAME TO outbox",
+    # outbox_next(): a destination's items in id order
+    "CREATE INDEX outbox_destination ON outbox (destination, id)",
+    # Items given up per destination (expired or unformattable), kept across restarts.
+    """CREATE TABLE outbox_dropped (
+        destination TEXT PRIMARY KEY,
+        dropped INTEGER NOT NULL DEFAULT 0,
+        updated REAL
+    )""",
+    # read_inbox(line=...): a line's received rows in id order
+    "CREATE INDEX in_line ON smsserver_in (gateway_id, id)",
+]
+
 # (description, statements); position + 1 is the schema version.
 MIGRATIONS: list[tuple[str, list[str]]] = [
     ("Jindi tables, sims, lines, tasks, sent_parts, mo_parts, outbox, cursors",
      [_JINDI_OUT, _JINDI_IN, _JINDI_CALLS, *_OURS, *_INDEXES]),
+    ("submissions (idempotency), cursor_reads, outbox per destination, outbox_dropped",
+     _V2),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -241,11 +295,30 @@ def write(db: SqliteDatabase, *, durable: bool) -> Iterator[None]:
     block exits.  Otherwise synchronous=NORMAL: consistent after a power loss,
     though the last commits may be lost.  Nested use joins the outer
     transaction (and its durability)."""
-    if db.transaction_depth() == 0:
-        # synchronous is per connection and applies at COMMIT; set it before BEGIN.
-        db.execute_sql("PRAGMA synchronous = FULL" if durable else "PRAGMA synchronous = NORMAL")
-    with db.atomic("IMMEDIATE"):
-        yield
+    # Writers of this process queue on a lock instead of on SQLite's busy
+    # handler, which sleeps in growing steps (up to 100 ms) and turned a
+    # moment of contention into a long tail of latency.  Other processes
+    # (applications inserting rows) still meet the busy timeout.
+    with _write_lock(db):
+        if db.transaction_depth() == 0:
+            # synchronous is per connection and applies at COMMIT; set it before BEGIN.
+            db.execute_sql("PRAGMA synchronous = FULL" if durable else "PRAGMA synchronous = NORMAL")
+        with db.atomic("IMMEDIATE"):
+            yield
+
+
+_LOCKS: dict[str, Any] = {}  # threading.RLock objects
+_LOCKS_GUARD = threading.Lock()
+
+
+def _write_lock(db: SqliteDatabase) -> Any:
+    """One re-entrant lock per database file in this process."""
+    key = os.path.realpath(db.database)
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(key)
+        if lock is None:
+            lock = _LOCKS[key] = threading.RLock()
+        return lock
 
 
 def migrate(db: SqliteDatabase, *, now: float) -> int:

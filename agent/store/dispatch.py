@@ -35,6 +35,7 @@ from ..errors import EncodeError
 from ..modem.types import TEMPORARY_CMS
 from ..routing import Candidate
 from .db import write
+from .outbox import Outbox
 from .records import (BAD_FORMAT, BAD_NUMBER, FAILED, GATEWAY_FAILURE, RETRY, SENT, UNKNOWN, Assignment,
                       Outcome)
 from .sims import count_on_sim
@@ -80,9 +81,10 @@ def _ids_sql(n: int) -> str:
 class Dispatch:
     """The router-side queries of :class:`agent.store.queue.Store`."""
 
-    def __init__(self, db: SqliteDatabase, times: LocalTime, *, max_parts: int = 255) -> None:
+    def __init__(self, db: SqliteDatabase, times: LocalTime, outbox: Outbox, *, max_parts: int = 255) -> None:
         self._db = db
         self._t = times
+        self._outbox = outbox
         self._max_parts = max_parts
 
     def candidates(self, *, now: float, lines: Collection[str], providers: Collection[str],
@@ -137,14 +139,16 @@ class Dispatch:
             else:
                 good[id_] = parts
         now = self._t.now()
+        local_now = self._t.text(now)
         with write(self._db, durable=False):
             for id_, parts in good.items():
                 self._db.execute_sql("UPDATE smsserver_out SET parts = ?, requested_gateway = gateway_id, updated = ?"
                                      " WHERE id = ? AND parts IS NULL AND status = 'U'", (parts, now, id_))
             for id_, cause, why in bad:
                 log.warning("message %d failed before sending: %s", id_, why)
-                self._db.execute_sql("UPDATE smsserver_out SET status = 'F', failure_cause = ?, updated = ?"
-                                     " WHERE id = ? AND status = 'U'", (cause, now, id_))
+                if self._db.execute_sql("UPDATE smsserver_out SET status = 'F', failure_cause = ?, updated = ?"
+                                        " WHERE id = ? AND status = 'U'", (cause, now, id_)).rowcount:
+                    self._outbox.emit_result(id_, local_now)
         return good
 
     def pending_wakeup(self, *, now: float) -> float | None:
@@ -198,7 +202,8 @@ class Dispatch:
         failure_cause (``errors`` unchanged: it counts retries).  retry: errors + 1
         and back to 'U' with not_before = retry_at and the requested gateway
         restored, or 'F' when ``give_up``.  in_doubt is sticky.  The SIM's
-        counters move by (parts that left - parts reserved).
+        counters move by (parts that left - parts reserved).  A final outcome
+        (sent, failed, given up) writes its ``result`` event to the outbox.
         An outcome for a message that is not 'Q' is logged and ignored."""
         now, day = self._t.now(), self._t.day()
         local_now = self._t.text(now)
@@ -213,6 +218,8 @@ class Dispatch:
                 left = self._parts_left(o, row[1])
                 self._apply(o, left, now, local_now)
                 self._settle_quota(o, row, left, day, now)
+                if o.outcome != RETRY or o.give_up:
+                    self._outbox.emit_result(o.id, local_now)
 
     def _apply(self, o: Outcome, left: int, now: float, local_now: str) -> None:
         if o.outcome == SENT:

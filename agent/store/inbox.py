@@ -35,6 +35,9 @@ Decisions (Jindi's ``smsserver_in`` knows types ``I`` and ``S`` only):
 * An incomplete long message older than the reassembly timeout becomes one
   ``I`` row with the parts present and ``…`` for each gap, ``error`` naming
   the missing parts (:meth:`Inbox.flush_stale_parts`).
+* Events (:mod:`agent.store.outbox`), in the transaction of their row: ``mo``
+  for each new complete ``I`` row (not for parts, duplicates or ``O`` rows),
+  ``receipt`` when reports make a message's delivery final, ``call`` per call.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from peewee import SqliteDatabase
 from ..codec.pdu import Deliver, StatusReport, Submit
 from ..modem.types import CallRecord, DeliveryReport, IncomingSms
 from .db import write
+from .outbox import CALL, MO, RECEIPT, Outbox
 from .times import LocalTime
 
 log = logging.getLogger(__name__)
@@ -82,9 +86,10 @@ def _same_number(a: str, b: str) -> bool:
 class Inbox:
     """The receive-side queries of :class:`agent.store.queue.Store`."""
 
-    def __init__(self, db: SqliteDatabase, times: LocalTime) -> None:
+    def __init__(self, db: SqliteDatabase, times: LocalTime, outbox: Outbox) -> None:
         self._db = db
         self._t = times
+        self._outbox = outbox
 
     # --- messages -------------------------------------------------------------------
 
@@ -102,7 +107,7 @@ class Inbox:
                    "error": sms.error or "undecodable PDU"}
             log.warning("%s: undecodable PDU stored raw: %s", line, row["error"])
             with write(self._db, durable=True):
-                return self._insert("smsserver_in", row)
+                return self._insert_mo(row)
         if isinstance(msg, StatusReport):
             report = DeliveryReport(line, msg.reference, msg.status, msg.recipient, msg.scts,
                                     msg.discharge_time, sms.pdu, sms.received_at)
@@ -119,7 +124,7 @@ class Inbox:
                    "text": msg.text, "message_date": self._t.text(msg.scts),
                    "mo_key": f"{line}|{msg.sender}|{scts}|-|1|1|{_digest(msg.text)}"}
             with write(self._db, durable=True):
-                return self._insert("smsserver_in", row)
+                return self._insert_mo(row)
         return self._store_part(sms, msg, received)
 
     def _store_part(self, sms: IncomingSms, msg: Deliver, received: str) -> int | None:
@@ -167,7 +172,7 @@ class Inbox:
                "pdu": ",".join(chosen[seq]["pdu"] or "" for seq in seqs), "parts": total,
                "mo_key": f"{line}|{sender}|{first['scts']}|{ref}|{tag}|{total}|{_digest(text)}",
                "error": f"incomplete: part(s) {', '.join(map(str, missing))} of {total} missing" if missing else None}
-        new_id = self._insert("smsserver_in", row)
+        new_id = self._insert_mo(row)
         target = new_id
         if target is None:  # identical message already stored: the parts belong to it
             target = self._db.execute_sql("SELECT id FROM smsserver_in WHERE mo_key = ?",
@@ -240,6 +245,7 @@ class Inbox:
                          report.line, report.reference, report.recipient, window_hours)
                 return None, in_id
             part_id, message_id, old = match[0], match[1], match[2]
+            before = self._db.execute_sql("SELECT delivery FROM smsserver_out WHERE id = ?", (message_id,)).fetchone()
             if not (_final(old) and not _final(report.status)):  # a late 'still trying' never undoes a final
                 self._db.execute_sql("UPDATE sent_parts SET status = ?, report_at = ? WHERE id = ?",
                                      (report.status, now, part_id))
@@ -252,7 +258,19 @@ class Inbox:
                 delivery, delivered_date = "pending", None
             self._db.execute_sql("UPDATE smsserver_out SET delivery = ?, delivered_date = ?, updated = ? WHERE id = ?",
                                  (delivery, delivered_date, now, message_id))
+            if delivery != "pending" and delivery != before[0]:
+                self._emit_receipt(message_id, delivery == "delivered", report.status, delivered_date or received)
             return message_id, in_id
+
+    def _emit_receipt(self, message_id: int, delivered: bool, status: int, at: str) -> None:
+        if not self._outbox.wants(RECEIPT):
+            return
+        task_id, sub_task, recipient, line, client_ref = self._db.execute_sql(
+            "SELECT task_id, sub_task, recipient, line, client_ref FROM smsserver_out WHERE id = ?",
+            (message_id,)).fetchone()
+        self._outbox.emit(RECEIPT, {"message_id": message_id, "task_id": task_id, "sub_task": sub_task,
+                                    "recipient": recipient, "line": line, "client_ref": client_ref,
+                                    "delivered": delivered, "status": status, "at": at})
 
     # --- calls -------------------------------------------------------------------------
 
@@ -262,10 +280,23 @@ class Inbox:
                "rings": call.rings}
         with write(self._db, durable=True):
             new_id = self._insert("smsserver_calls", row)
-        assert new_id is not None
+            assert new_id is not None
+            self._outbox.emit(CALL, {"id": new_id, "line": call.line, "caller": call.caller, "at": row["call_date"],
+                                     "rings": call.rings})
         return new_id
 
     # --- helpers ------------------------------------------------------------------------
+
+    def _insert_mo(self, row: dict[str, Any]) -> int | None:
+        """Insert a complete received message (type 'I') and its ``mo`` event;
+        return its id, or None for a duplicate (no event)."""
+        new_id = self._insert("smsserver_in", row)
+        if new_id is not None:
+            self._outbox.emit(MO, {"id": new_id, "line": row["gateway_id"], "originator": row["originator"],
+                                   "text": row["text"], "encoding": row["encoding"],
+                                   "message_date": row["message_date"], "receive_date": row["receive_date"],
+                                   "parts": row.get("parts", 1), "error": row.get("error")})
+        return new_id
 
     def _insert(self, table: str, row: dict[str, Any]) -> int | None:
         """INSERT OR IGNORE one row (table and column names are ours); return its id,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from peewee import (
     AutoField,
     CharField,
+    CompositeKey,
     Database,
     Field,
     FloatField,
@@ -201,10 +202,13 @@ class MoPart(_Base):
 
 class Outbox(_Base):
     id = AutoField()
-    topic = TextField()
-    payload = TextField()
+    destination = TextField()
+    kind = TextField()  # result, receipt, mo, call
+    payload = TextField()  # JSON
     created = FloatField()
     attempts = IntegerField(default=0)
+    next_attempt = FloatField()
+    last_error = TextField(null=True)
 
     class Meta:
         table_name = "outbox"
@@ -218,7 +222,39 @@ class Cursor(_Base):
         table_name = "cursors"
 
 
-MODELS: tuple[type[_Base], ...] = (OutMessage, InMessage, Call, Sim, Line, Task, SentPart, MoPart, Outbox, Cursor)
+class Submission(_Base):
+    id = AutoField()
+    source = TextField()
+    client_ref = TextField()
+    task_id = IntegerField(null=True)
+    first_id = IntegerField()
+    last_id = IntegerField()
+    created = FloatField()
+
+    class Meta:
+        table_name = "submissions"
+
+
+class CursorRead(_Base):
+    consumer = TextField()
+    id = IntegerField()
+
+    class Meta:
+        table_name = "cursor_reads"
+        primary_key = CompositeKey("consumer", "id")
+
+
+class OutboxDropped(_Base):
+    destination = TextField(primary_key=True)
+    dropped = IntegerField(default=0)
+    updated = FloatField(null=True)
+
+    class Meta:
+        table_name = "outbox_dropped"
+
+
+MODELS: tuple[type[_Base], ...] = (OutMessage, InMessage, Call, Sim, Line, Task, SentPart, MoPart, Outbox, Cursor,
+                                   Submission, CursorRead, OutboxDropped)
 
 
 @dataclass(frozen=True)
@@ -235,6 +271,9 @@ class Models:
     mo_parts: type[MoPart]
     outbox: type[Outbox]
     cursors: type[Cursor]
+    submissions: type[Submission]
+    cursor_reads: type[CursorRead]
+    outbox_dropped: type[OutboxDropped]
 
 
 def bind(database: Database) -> Models:

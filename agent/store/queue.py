@@ -17,16 +17,26 @@ crash recovery (:meth:`Store.requeue_in_flight`) covers.
 Time: DATETIME columns hold local time in the configured zone as text
 (:mod:`agent.store.times`); epochs (REAL) come from the injected clock.
 The router side lives in :mod:`agent.store.dispatch`, quotas and line
-snapshots in :mod:`agent.store.sims`, the receive side in :mod:`agent.store.inbox`.
+snapshots in :mod:`agent.store.sims`, the receive side in :mod:`agent.store.inbox`,
+per-consumer reading in :mod:`agent.store.reads`, events for the outside world
+(written in the transaction of the data they report) in :mod:`agent.store.outbox`.
+
+Idempotent submissions: a submission with a ``client_ref`` records
+(source, client_ref) -> its task and id range in ``submissions`` (UNIQUE), in
+the transaction that inserts its rows; a later submission with the same pair
+finds it inside its own ``BEGIN IMMEDIATE`` transaction (which holds the write
+lock, so two racing requests are serialised) and gets the first answer back.
+The key lives as long as any row of its submission does (see :meth:`Store.purge`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import tzinfo
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, cast
 
 from peewee import OperationalError
@@ -38,11 +48,13 @@ from . import models
 from .db import migrate, open_database, write
 from .dispatch import Dispatch, count_parts
 from .inbox import DEFAULT_WINDOW_HOURS, Inbox
-from .records import EXPIRED, Accepted, Assignment, NewMessage, Outcome, SimCounters
+from .outbox import KINDS, Outbox
+from .reads import Reads
+from .records import EXPIRED, Accepted, Assignment, NewMessage, OutboxItem, Outcome, SimCounters
 from .sims import Sims
 from .times import LocalTime
 
-__all__ = ["Accepted", "Assignment", "NewMessage", "Outcome", "SimCounters", "Store"]
+__all__ = ["KINDS", "Accepted", "Assignment", "NewMessage", "OutboxItem", "Outcome", "SimCounters", "Store"]
 
 log = logging.getLogger(__name__)
 
@@ -58,18 +70,23 @@ class Store:
     """The agent's database.  ``path`` is the SQLite file; ``timezone`` the zone of
     the DATETIME columns and of the quota day (None: the system's local time);
     ``clock`` returns epoch seconds; texts needing more than ``max_parts``
-    parts fail with BAD_FORMAT."""
+    parts fail with BAD_FORMAT.  ``push_targets`` maps an event kind
+    (:data:`agent.store.outbox.KINDS`) to the destinations that want it; raise
+    ValueError for an unknown kind."""
 
     def __init__(self, path: str | Path, *, timezone: tzinfo | None = None,
-                 clock: Callable[[], float] = time.time, max_parts: int = 255) -> None:
+                 clock: Callable[[], float] = time.time, max_parts: int = 255,
+                 push_targets: Mapping[str, Collection[str]] = MappingProxyType({})) -> None:
         self.path = Path(path)
         self._t = LocalTime(timezone, clock)
         self._db = open_database(self.path)
         self._m = models.bind(self._db)
         self._max_parts = max_parts
-        self._dispatch = Dispatch(self._db, self._t, max_parts=max_parts)
+        self._outbox = Outbox(self._db, self._t, push_targets)
+        self._dispatch = Dispatch(self._db, self._t, self._outbox, max_parts=max_parts)
         self._sims = Sims(self._db, self._m, self._t)
-        self._inbox = Inbox(self._db, self._t)
+        self._inbox = Inbox(self._db, self._t, self._outbox)
+        self._reads = Reads(self._db)
 
     def open(self) -> None:
         """Create or migrate the schema (idempotent).  Raise StoreError naming the
@@ -86,7 +103,8 @@ class Store:
 
     # --- submissions ------------------------------------------------------------------
 
-    def enqueue(self, messages: Sequence[NewMessage], *, task: bool = False, source: str = "") -> Accepted:
+    def enqueue(self, messages: Sequence[NewMessage], *, task: bool = False, source: str = "",
+                client_ref: str = "") -> Accepted:
         """Given messages (one per recipient), store them as 'U' rows in one
         transaction committed with synchronous=FULL, so the caller may
         acknowledge them once this returns; their ids are consecutive.  With
@@ -94,6 +112,9 @@ class Store:
         gets ``task_id`` and ``sub_task`` = ``f"{task_id}.{recipient}"``.
         A text that cannot be sent in its encoding is accepted with parts NULL
         and fails (BAD_FORMAT) when the router first sees it.
+        With a ``client_ref`` that ``source`` used before, insert nothing and
+        return the first submission's Accepted with ``duplicate`` set (checked
+        inside the same transaction, so racing twins make one submission).
         Raise ValueError when there is no message, or one has no recipient or
         an encoding other than '7', '8' or 'U'."""
         if not messages:
@@ -118,15 +139,26 @@ class Store:
                          self._t.text(m.expires) if m.expires else None, now])
         refs = {m.client_ref for m in messages}
         with write(self._db, durable=True):
+            if client_ref:
+                seen = self._db.execute_sql("SELECT task_id, first_id, last_id FROM submissions"
+                                            " WHERE source = ? AND client_ref = ?", (source, client_ref)).fetchone()
+                if seen is not None:
+                    log.info("submission %r from %s seen before: answered with ids %d-%d", client_ref,
+                             source or "?", seen[1], seen[2])
+                    return Accepted(list(range(seen[1], seen[2] + 1)), seen[0], duplicate=True)
             task_id = None
             if task:
                 task_id = self._db.execute_sql(
                     "INSERT INTO tasks (created, source, client_ref, count) VALUES (?, ?, ?, ?)",
-                    (now, source, refs.pop() if len(refs) == 1 else "", len(rows))).lastrowid
+                    (now, source, client_ref or (refs.pop() if len(refs) == 1 else ""), len(rows))).lastrowid
                 for row, m in zip(rows, messages):
                     row[10], row[11] = task_id, f"{task_id}.{m.recipient}"
             self._db.cursor().executemany(_OUT_INSERT, rows)
             last = self._db.execute_sql("SELECT last_insert_rowid()").fetchone()[0]
+            if client_ref:
+                self._db.execute_sql("INSERT INTO submissions (source, client_ref, task_id, first_id, last_id, created)"
+                                     " VALUES (?, ?, ?, ?, ?, ?)",
+                                     (source, client_ref, task_id, last - len(rows) + 1, last, now))
         log.debug("enqueued %d message(s) from %s, ids %d-%d", len(rows), source or "?", last - len(rows) + 1, last)
         return Accepted(list(range(last - len(rows) + 1, last + 1)), task_id)
 
@@ -158,14 +190,19 @@ class Store:
 
     def expire(self, ids: Sequence[int], *, cause: str = EXPIRED) -> int:
         """Fail the given messages that are still waiting ('U' -> 'F') with
-        failure_cause ``cause``; return how many were."""
+        failure_cause ``cause``, each with its ``result`` event; return how many were."""
         now, count = self._t.now(), 0
         with write(self._db, durable=False):
             for start in range(0, len(ids), _CHUNK):
                 chunk = list(ids[start:start + _CHUNK])
+                marks = ", ".join("?" * len(chunk))
+                waiting = [r[0] for r in self._db.execute_sql(
+                    f"SELECT id FROM smsserver_out WHERE status = 'U' AND id IN ({marks})", chunk).fetchall()]
                 count += self._db.execute_sql(
                     "UPDATE smsserver_out SET status = 'F', failure_cause = ?, updated = ?"
-                    f" WHERE status = 'U' AND id IN ({', '.join('?' * len(chunk))})", (cause, now, *chunk)).rowcount
+                    f" WHERE status = 'U' AND id IN ({marks})", (cause, now, *chunk)).rowcount
+                for id_ in waiting:
+                    self._outbox.emit_result(id_, self._t.text(now))
         return count
 
     def requeue_in_flight(self) -> int:
@@ -244,13 +281,52 @@ class Store:
     flush_stale_parts.__doc__ = Inbox.flush_stale_parts.__doc__
     store_call.__doc__ = Inbox.store_call.__doc__
 
+    def read_inbox(self, consumer: str, *, line: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        return self._reads.read_inbox(consumer, line=line, limit=limit)
+
+    read_inbox.__doc__ = Reads.read_inbox.__doc__
+
+    # --- outbox (agent.store.outbox) -------------------------------------------------------
+
+    def outbox_next(self, destination: str, limit: int = 50) -> list[OutboxItem]:
+        return self._outbox.next(destination, limit)
+
+    def outbox_next_attempt(self, destination: str) -> float | None:
+        return self._outbox.next_attempt(destination)
+
+    def outbox_done(self, ids: Sequence[int]) -> int:
+        return self._outbox.done(ids)
+
+    def outbox_retry(self, id: int, next_attempt: float, error: str) -> None:
+        self._outbox.retry(id, next_attempt, error)
+
+    def outbox_drop(self, ids: Sequence[int], reason: str) -> int:
+        return self._outbox.drop(ids, reason)
+
+    def outbox_expire(self, destination: str, max_age_seconds: float) -> int:
+        return self._outbox.expire(destination, max_age_seconds)
+
+    def outbox_stats(self) -> dict[str, dict[str, Any]]:
+        return self._outbox.stats()
+
+    outbox_next.__doc__ = Outbox.next.__doc__
+    outbox_next_attempt.__doc__ = Outbox.next_attempt.__doc__
+    outbox_done.__doc__ = Outbox.done.__doc__
+    outbox_retry.__doc__ = Outbox.retry.__doc__
+    outbox_drop.__doc__ = Outbox.drop.__doc__
+    outbox_expire.__doc__ = Outbox.expire.__doc__
+    outbox_stats.__doc__ = Outbox.stats.__doc__
+
     # --- housekeeping --------------------------------------------------------------------
 
     def purge(self, older_than_days: float) -> int:
         """Delete what is older than ``older_than_days``: finished ('S'/'F')
         ``smsserver_out`` rows (their ``sent_parts`` go with them), received
-        messages and reports, calls; also used multipart bookkeeping and empty
-        tasks.  Return how many messages, received rows and calls went."""
+        messages and reports, calls; also used multipart bookkeeping, empty
+        tasks, idempotency keys whose rows are all gone, reads of purged rows,
+        and outbox items still undelivered (given up and counted, e.g. for a
+        destination no longer configured).  Return how many messages,
+        received rows and calls went."""
         cutoff, local_cutoff = self._t.days_ago(older_than_days)
         count = self._purge("smsserver_out", "status IN ('S', 'F') AND"
                             " (updated < ? OR (updated IS NULL AND create_date < ?))", (cutoff, local_cutoff))
@@ -259,6 +335,12 @@ class Store:
         self._purge("mo_parts", "message_id IS NOT NULL AND received < ?", (cutoff,))
         self._purge("tasks", "created < ? AND NOT EXISTS (SELECT 1 FROM smsserver_out o WHERE o.task_id = tasks.id)",
                     (cutoff,))
+        self._purge("submissions", "created < ? AND NOT EXISTS (SELECT 1 FROM smsserver_out o"
+                    " WHERE o.id BETWEEN submissions.first_id AND submissions.last_id)", (cutoff,))
+        self._reads.forget_purged()
+        dropped = self._outbox.expire_all(older_than_days * 86400)
+        if dropped:
+            log.warning("%d undelivered outbox item(s) older than %g days given up", dropped, older_than_days)
         return count
 
     def _purge(self, table: str, where: str, params: tuple[Any, ...]) -> int:

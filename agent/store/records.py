@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 SENT = "sent"
 FAILED = "failed"
@@ -45,10 +46,14 @@ class NewMessage:
 
 @dataclass(frozen=True)
 class Accepted:
-    """The ids of the rows of one submission (consecutive), and its task id if one was made."""
+    """The ids of the rows of one submission (consecutive), and its task id if one was made.
+
+    ``duplicate``: the submission's (source, client_ref) had been used before;
+    these are the first submission's ids and task, and nothing new was queued."""
 
     ids: list[int]
     task_id: int | None
+    duplicate: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,3 +99,20 @@ class SimCounters:
     daily_sent: int
     total_sent: int
     day: str
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One event waiting to be delivered to one destination (see :mod:`agent.store.outbox`).
+
+    ``created`` and ``next_attempt`` are epochs; ``attempts`` counts the failed
+    deliveries so far; ``last_error`` says why the last one failed."""
+
+    id: int
+    destination: str
+    kind: str
+    payload: dict[str, Any] = field(hash=False)
+    created: float
+    attempts: int
+    next_attempt: float
+    last_error: str | None = None

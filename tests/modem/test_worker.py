@@ -317,6 +317,7 @@ def test_modem_returning_on_another_port_is_found_by_imei(make_bank, tmp_path):
         worker = bank[modem.name]
         ready(worker, events)
         modem.unplug()
+        wait_state(worker, lambda st: st.state != READY, events)  # the worker noticed
         new_path = modem.replug(new_path=True)
         assert new_path != lines[0].device and new_path in glob.glob(scan)
         state = ready(worker, events, 10)

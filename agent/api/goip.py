@@ -1,0 +1,400 @@
+"""The GoIP / DBL "SMS Server" JSON API: ``POST /goip/sendsms/``, ``/goip/querysms/``,
+``/goip/querylines/``, and the two JSON pushes (send results, received SMS).
+
+This module only translates JSON <-> :class:`~agent.core.Core` calls; it never
+touches SQL or a modem.  Wire format: seed ``002_eb35f989f988bcc0.txt`` and
+``spec/goip-json.md``.  Each path is served with and without its trailing
+``/`` (never redirected: a redirected POST loses its body).
+
+Requests
+--------
+The body is read as UTF-8 JSON whatever the Content-Type (PHP clients post
+JSON as a form); a UTF-8 BOM is tolerated.  It must be a JSON object carrying
+``"auth": {"username": ..., "password": ...}`` (checked in constant time; a
+body that is not a JSON object is a 400 before credentials can be looked at).
+
+Replies
+-------
+Success: HTTP 200 with the seed's JSON.  ``sendsms`` refusals the seed names
+are HTTP 200 too, as a GoIP server sends them (a client resends without the
+line on ``none_line``): ``{"result":"REJECT","reason":"none_line"}`` (no
+enabled line configured, or ``goip_line`` names no enabled line) and
+``{"result":"REJECT","reason":"none_provider"}``.  Every other refusal, on
+every endpoint, is ``{"result":"REJECT","reason":"unknown","detail":"<why>"}``
+with HTTP 401 (missing or wrong ``auth``), 400 (not JSON, not an object, a
+missing key, a wrong type, a bad number, content that cannot be sent) or 503
+(the queue cannot be written); nothing is stored then.
+
+sendsms
+-------
+``number``: a string (or a JSON integer) of recipients separated by ``,``;
+blanks around each are dropped, as are empty items (``"a,b,"``), nothing else
+separates (``;`` makes the item invalid).  A recipient is ``+``? and 3 to 20
+ASCII digits, kept as written (``+8613...`` and ``8613...`` are two
+recipients).  Duplicates are merged keeping the first occurrence's order;
+at most 9999 distinct recipients.  ``content``: a non-empty string that fits
+``max_parts`` SMS parts (GSM 7-bit, else UCS-2).  ``goip_line`` (wins) and
+``provider``: strings (or integers); ``""`` or ``null`` mean not given.  When
+lines exist but none can send now (offline, at quota) the task is still
+ACCEPTed and waits (``unsend``).  Idempotency: a ``client_ref`` string key,
+else an ``X-Request-Id`` header (at most 128 characters), names the
+submission: sending it again returns the original ``taskID`` and stores
+nothing (the content is not compared).
+
+querysms
+--------
+``taskID``: a task id or a sub-task id ``<task>.<number>`` (string or integer).
+Reply: one ``{"taskID","goip_line","send"}`` object per recipient, in the
+order submitted; ``goip_line`` is ``"null"`` while unsend (even for a retry:
+the next try may use another line); ``err_code`` only on ``failed`` (the
+``+CMS ERROR`` code; ``"500"``, 27.005's "unknown error", when the failure has
+none, e.g. expired before any line took it); ``"receipt":"1"`` on a
+succeeded message whose delivery report said delivered.  An unknown or
+malformed id gives ``[]``, and so does ``"*"`` ("all"): the core offers no
+task listing, and an unbounded reply could be huge.
+
+querylines
+----------
+One object per configured line, all values strings: ``online`` "1" when the
+modem answers; ``reg`` "LOGIN"/"LOGOUT", "" when offline (unknown; the seed
+shows offline lines so); ``remain_sms``/``day_remain_sms`` parts left, "-1"
+unlimited.
+
+Pushes
+------
+:func:`formatters` builds the outbox formatters: ``goip-result`` (send
+results and delivery receipts of GoIP tasks, to ``result_url``) and
+``goip-mo`` (received SMS, to ``mo_url``).  Messages without a sub-task
+(queued through another dialect) are not pushed here, nor are failed
+delivery reports (the seed has no form for them).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Callable
+
+import bottle
+
+from ..codec.parts import split
+from ..errors import EncodeError, StoreError, TooManyParts
+from ..store.queue import NewMessage
+from ..uplink.push import Formatter, PushRequest
+from .server import credentials_ok
+
+if TYPE_CHECKING:
+    from ..config import Credentials, GoipConfig
+    from ..core import Core
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_PARTS = 10
+MAX_RECIPIENTS = 9999
+MAX_CLIENT_REF = 128
+NO_CODE = "500"  # err_code of a failure without a +CMS ERROR code (27.005: "unknown error")
+
+_NUMBER = re.compile(r"\+?[0-9]{3,20}")
+_TASK = re.compile(r"[1-9][0-9]{0,17}")  # fits SQLite's 64-bit integer
+_SEND = {"U": "unsend", "Q": "sending", "S": "succeeded", "F": "failed"}
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
+
+Handler = Callable[[dict[str, Any]], Any]
+
+
+class Refused(Exception):
+    """A request the dialect answers with ``{"result":"REJECT",...}`` and ``status``."""
+
+    def __init__(self, status: int, reason: str, detail: str = "") -> None:
+        super().__init__(detail or reason)
+        self.status = status
+        self.reason = reason
+        self.detail = detail
+
+    def reply(self) -> dict[str, str]:
+        body = {"result": "REJECT", "reason": self.reason}
+        if self.detail:
+            body["detail"] = self.detail
+        return body
+
+
+def _bad(detail: str) -> Refused:
+    return Refused(400, "unknown", detail)
+
+
+def mount(app: bottle.Bottle, core: Core, config: GoipConfig, *, max_parts: int = DEFAULT_MAX_PARTS) -> None:
+    """Add ``POST /goip/{sendsms,querysms,querylines}`` (each with and without
+    the trailing ``/``) to ``app``, answering from ``core``; credentials from
+    ``config``; ``content`` may need at most ``max_parts`` SMS parts."""
+    handlers: dict[str, Handler] = {
+        "sendsms": lambda body: send_sms(core, body, max_parts=max_parts,
+                                         request_id=bottle.request.get_header("X-Request-Id") or ""),
+        "querysms": lambda body: query_sms(core, body),
+        "querylines": lambda body: query_lines(core),
+    }
+    for name, handler in handlers.items():
+        endpoint = _endpoint(name, handler, config.credentials)
+        for path in (f"/goip/{name}/", f"/goip/{name}"):
+            app.route(path, "POST", endpoint)
+
+
+def _endpoint(name: str, handler: Handler, credentials: Credentials) -> Callable[[], bytes]:
+    def serve() -> bytes:
+        try:
+            body = parse_body(bottle.request.body.read())
+            if not authorised(body, credentials):
+                log.info("goip %s: refused, wrong or missing credentials from %s", name, bottle.request.remote_addr)
+                raise Refused(401, "unknown", "wrong or missing auth.username / auth.password")
+            return _json_reply(200, handler(body))
+        except Refused as refused:
+            return _json_reply(refused.status, refused.reply())
+        except StoreError as exc:
+            log.error("goip %s: the queue is unavailable: %s", name, exc)
+            return _json_reply(503, Refused(503, "unknown", "the queue is unavailable, try again").reply())
+    return serve
+
+
+def authorised(body: dict[str, Any], credentials: Credentials) -> bool:
+    """True when the body's ``auth`` object holds the configured credentials
+    (anything else where strings are expected counts as missing)."""
+    auth = body.get("auth")
+    user, password = (auth.get("username"), auth.get("password")) if isinstance(auth, dict) else (None, None)
+    return (isinstance(user, (str, type(None))) and isinstance(password, (str, type(None)))
+            and credentials_ok(user, password, credentials))
+
+
+def _json_reply(status: int, obj: Any) -> bytes:
+    bottle.response.status = status
+    bottle.response.content_type = "application/json; charset=utf-8"
+    return to_json(obj)
+
+
+def to_json(obj: Any) -> bytes:
+    """Compact UTF-8 JSON; texts with lone surrogates (broken UCS-2) fall back to ``\\u`` escapes."""
+    try:
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(obj, separators=(",", ":")).encode("ascii")
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    """Given a request body, return the JSON object it holds; raise Refused (400)
+    when it is not UTF-8, not JSON (NaN/Infinity included) or not an object."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _bad(f"body is not UTF-8 (byte {exc.start})") from None
+
+    def no_constant(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        body = json.loads(text, parse_constant=no_constant)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError; so is a 5000-digit integer
+        raise _bad(f"body is not JSON: {str(exc)[:100]}") from None
+    if not isinstance(body, dict):
+        raise _bad(f"body must be a JSON object, not {_kind(body)}")
+    return body
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
+             float: "a number", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _show(value: str, limit: int = 40) -> str:
+    return repr(value if len(value) <= limit else value[:limit] + "...")
+
+
+def _text(body: dict[str, Any], key: str, *, required: bool = False) -> str:
+    """The string (or non-negative integer, as its digits) at ``key``; '' when
+    absent or null.  Raise Refused (400) for another type, or when required and empty."""
+    value = body.get(key)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        value = str(value)
+    elif value is None:
+        value = ""
+    elif not isinstance(value, str):
+        raise _bad(f"{key} must be a string, not {_kind(value)}")
+    if required and not value:
+        raise _bad(f"{key} is required")
+    return value
+
+
+# --- sendsms -------------------------------------------------------------------------------
+
+
+def recipients(number: str) -> list[str]:
+    """Given ``number`` as sent, return its distinct recipients in first-seen
+    order.  Raise Refused (400) naming the first invalid one, when there is
+    none, or when there are more than MAX_RECIPIENTS."""
+    found: dict[str, None] = {}
+    for item in number.split(","):
+        item = item.strip(" \t\r\n")
+        if not item:
+            continue
+        if not _NUMBER.fullmatch(item):
+            raise _bad(f"number: {_show(item)} is not a phone number (3 to 20 digits, optionally after '+')")
+        found[item] = None
+    if not found:
+        raise _bad("number: no recipient")
+    if len(found) > MAX_RECIPIENTS:
+        raise _bad(f"number: {len(found)} distinct recipients, at most {MAX_RECIPIENTS} per request")
+    return list(found)
+
+
+def _parts(content: str, max_parts: int) -> int:
+    """How many SMS parts ``content`` needs; Refused (400) when it cannot be sent."""
+    try:
+        content.encode("utf-8")
+        return len(split(content, max_parts=max_parts))
+    except UnicodeEncodeError:
+        raise _bad("content is not valid Unicode (a lone surrogate)") from None
+    except TooManyParts as exc:
+        raise _bad(f"content needs {exc.needed} SMS parts, at most {exc.maximum} allowed") from None
+    except EncodeError as exc:
+        raise _bad(f"content cannot be sent: {exc}") from None
+
+
+def send_sms(core: Core, body: dict[str, Any], *, max_parts: int = DEFAULT_MAX_PARTS,
+             request_id: str = "") -> dict[str, str]:
+    """Queue one GoIP task: one message per distinct recipient, all in one
+    durable transaction.  Return the ACCEPT reply (the original task's on a
+    resubmission).  Raise Refused: 400 for a malformed body (nothing stored),
+    200 none_line / none_provider as the seed says."""
+    numbers = recipients(_text(body, "number", required=True))
+    content = _text(body, "content", required=True)
+    parts = _parts(content, max_parts)
+    line, provider = _text(body, "goip_line"), _text(body, "provider")
+    client_ref = body.get("client_ref") or request_id
+    if not isinstance(client_ref, str) or len(client_ref) > MAX_CLIENT_REF:
+        raise _bad(f"client_ref (or X-Request-Id) must be a string of at most {MAX_CLIENT_REF} characters")
+
+    # A disabled line never sends: it does not count as a line to send on.
+    enabled = {name: cfg for name, cfg in core.lines.items() if cfg.enabled}
+    if not enabled:
+        raise Refused(200, "none_line")
+    if line:
+        if line not in enabled:
+            raise Refused(200, "none_line")
+        provider = ""  # goip_line wins
+    elif provider and provider not in {cfg.provider for cfg in enabled.values()}:
+        raise Refused(200, "none_provider")
+
+    messages = [NewMessage(recipient=n, text=content, encoding="7", gateway=line or "*", provider=provider,
+                           client_ref=client_ref, parts=parts) for n in numbers]
+    accepted = core.submit(messages, task=True, source="goip", client_ref=client_ref)
+    if accepted.duplicate:
+        log.info("goip sendsms: resubmission of task %s (client_ref %s)", accepted.task_id, _show(client_ref))
+    else:
+        log.info("goip sendsms: task %s accepted, %d recipient(s), %d part(s) each%s", accepted.task_id,
+                 len(numbers), parts, f", line {line}" if line else f", provider {provider}" if provider else "")
+    return {"result": "ACCEPT", "taskID": str(accepted.task_id)}
+
+
+# --- querysms / querylines -----------------------------------------------------------------
+
+
+def query_sms(core: Core, body: dict[str, Any]) -> list[dict[str, str]]:
+    """The status of every message of a task, or of one sub-task (a list of
+    one); [] for an unknown or malformed id.  Raise Refused (400) when
+    ``taskID`` is missing or not a string / integer."""
+    wanted = _text(body, "taskID", required=True)
+    task, dot, _ = wanted.partition(".")
+    if not _TASK.fullmatch(task):
+        return []
+    rows = core.messages_by_task(int(task))
+    if dot:
+        rows = [row for row in rows if row.get("sub_task") == wanted]
+    return [status_of(row) for row in rows if row.get("sub_task")]
+
+
+def status_of(row: dict[str, Any]) -> dict[str, str]:
+    """Given an ``smsserver_out`` row of a task, return its GoIP status object."""
+    send = _SEND.get(row.get("status") or "U", "unsend")
+    line = row.get("line") if send != "unsend" else None
+    out = {"taskID": str(row["sub_task"]), "goip_line": line or "null", "send": send}
+    if send == "failed":
+        out["err_code"] = _code(row.get("error_code"))
+    elif send == "succeeded" and row.get("delivery") == "delivered":
+        out["receipt"] = "1"
+    return out
+
+
+def _code(error_code: Any) -> str:
+    return str(error_code) if isinstance(error_code, int) and not isinstance(error_code, bool) else NO_CODE
+
+
+def query_lines(core: Core) -> list[dict[str, str]]:
+    """Every configured line as the seed's querylines object (all values strings)."""
+    out = []
+    for info in core.line_info():
+        reg = ("LOGIN" if info.registered else "LOGOUT") if info.online else ""
+        out.append({"goip_line": info.name, "online": "1" if info.online else "0", "reg": reg,
+                    "remain_sms": str(-1 if info.total_left is None else info.total_left),
+                    "day_remain_sms": str(-1 if info.daily_left is None else info.daily_left)})
+    return out
+
+
+# --- pushes --------------------------------------------------------------------------------
+
+
+def formatters(config: GoipConfig) -> dict[str, Formatter]:
+    """The outbox formatters of this dialect by destination: ``goip-result``
+    when ``result_url`` is set, ``goip-mo`` when ``mo_url`` is.  Each returns
+    the POST of one JSON object, or None for an event it does not push."""
+    def post(url: str, obj: dict[str, str]) -> PushRequest:
+        return PushRequest("POST", url, body=to_json(obj), headers={"Content-Type": "application/json; charset=utf-8"})
+
+    def result(kind: str, payload: dict[str, Any]) -> PushRequest | None:
+        obj = result_push(kind, payload)
+        return None if obj is None else post(config.result_url, obj)
+
+    def mo(kind: str, payload: dict[str, Any]) -> PushRequest | None:
+        obj = mo_push(kind, payload)
+        return None if obj is None else post(config.mo_url, obj)
+
+    out: dict[str, Formatter] = {}
+    if config.result_url:
+        out["goip-result"] = result
+    if config.mo_url:
+        out["goip-mo"] = mo
+    return out
+
+
+def result_push(kind: str, payload: dict[str, Any]) -> dict[str, str] | None:
+    """The seed's send-status push for a 'result' or 'receipt' event of a GoIP
+    sub-task; None for other kinds, messages without a sub-task, results other
+    than sent/failed, and delivery reports that do not say delivered."""
+    sub_task = payload.get("sub_task")
+    if not sub_task or kind not in ("result", "receipt"):
+        return None
+    obj = {"taskID": str(sub_task), "goip_line": payload.get("line") or "null"}
+    if kind == "receipt":
+        return {**obj, "send": "succeeded", "receipt": "1"} if payload.get("delivered") is True else None
+    if payload.get("status") == "sent":
+        return {**obj, "send": "succeeded"}
+    if payload.get("status") == "failed":
+        return {**obj, "send": "failed", "err_code": _code(payload.get("error_code"))}
+    return None
+
+
+def mo_push(kind: str, payload: dict[str, Any]) -> dict[str, str] | None:
+    """The seed's received-SMS push for an 'mo' event; None for other kinds."""
+    if kind != "mo":
+        return None
+    return {"goip_line": payload.get("line") or "", "from_number": payload.get("originator") or "",
+            "content": payload.get("text") or "",
+            "recv_time": local_time(payload.get("receive_date") or payload.get("message_date"))}
+
+
+def local_time(value: Any) -> str:
+    """``YYYY-MM-DD hh:mm:ss`` of a datetime or of the store's local-time text; '' if neither."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, str) and _TIME.match(value):
+        return value[:19].replace("T", " ")
+    return ""
