@@ -17,6 +17,7 @@ from .api.server import HttpServer, create_app
 from .config import Config, LineConfig
 from .core import Core
 from .jobs import Jobs
+from .limits import LineLimits
 from .modem.bank import ModemBank
 from .modem.types import CallRecord, DeliveryReport, IncomingSms, LineState
 from .router import Router
@@ -90,6 +91,7 @@ class App:
         self.sim: SimBank | None = None
         self.bank: ModemBank | None = None
         self.router: Router | None = None
+        self.core: Core | None = None
         self.http: HttpServer | None = None
         self.pusher: Pusher | None = None
         self.jobs: Jobs | None = None
@@ -115,14 +117,17 @@ class App:
                      ", ".join(f"{m.name}={m.path}" for m in sim.modems))
         self._gateway_ids.update({line.name: f"modem{i}" for i, line in enumerate(lines, start=1)})
         self.bank = ModemBank(lines, modems, self.events, self.stop_event)
-        self.router = Router(self.store, self.bank, {line.name: line for line in lines}, cfg.queue, self.stop_event,
+        by_name = {line.name: line for line in lines}
+        limits = LineLimits(self.store, by_name)
+        self.router = Router(self.store, self.bank, by_name, cfg.queue, self.stop_event,
                              validity_minutes=modems.validity_minutes, status_report=modems.status_report,
-                             timezone=cfg.agent.tz)
+                             timezone=cfg.agent.tz, limits=limits)
         self.events.router = self.router
         self.pusher = Pusher(self.store, [d.destination for d in self.destinations], cfg.push, self.stop_event)
         self.events.pusher = self.pusher
         self.router.pusher = self.pusher
-        core = Core(self.store, self.bank, lines, wake_router=self.router.wake, sim=self.sim)
+        core = self.core = Core(self.store, self.bank, lines, wake_router=self.router.wake, sim=self.sim,
+                                limits=limits)
         self.http = HttpServer(create_app(core, cfg), host=cfg.http.host, port=cfg.http.port,
                                threads=cfg.http.threads, max_body=cfg.http.max_body, timeout=cfg.http.timeout)
         self.jobs = Jobs(self.store, cfg.queue, cfg.agent.tz, self.stop_event)

@@ -84,6 +84,7 @@ def lines(config: Config, argv: list[str]) -> int:
     try:
         rows = store.lines()
         counters = store.sim_counters([r["iccid"] for r in rows if r.get("iccid")])
+        overrides = store.line_limits()
     finally:
         store.close()
     limits = {line.name: line for line in config.lines}
@@ -92,6 +93,9 @@ def lines(config: Config, argv: list[str]) -> int:
         c = counters.get(r.get("iccid") or "")
         cfg = limits.get(r["name"])
         daily_limit, total_limit = (cfg.daily_limit, cfg.total_limit) if cfg else (-1, -1)
+        over_daily, over_total = overrides.get(r["name"], (None, None))
+        daily_limit = daily_limit if over_daily is None else over_daily
+        total_limit = total_limit if over_total is None else over_total
         out.append({**r, "daily_sent": c.daily_sent if c else 0, "total_sent": c.total_sent if c else 0,
                     "daily_left": remaining(daily_limit, c.daily_sent if c else 0),
                     "total_left": remaining(total_limit, c.total_sent if c else 0)})

@@ -139,6 +139,30 @@ class JindiConfig:
 
 
 @dataclass(frozen=True)
+class MqttConfig:
+    """The MQTT uplink; off when ``host`` is empty."""
+
+    host: str = ""
+    port: int = 1883
+    username: str = ""
+    password: str = ""
+    prefix: str = ""  # '' -> sms-agent/<box id>
+    protocol: str = "5"  # '5' or '3.1.1'
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    keepalive: int = 60
+    status_interval: float = 60.0
+    outbox_max_age_hours: float = 168.0
+    outbox_max_events: int = 100_000
+    replay_rate: float = 500.0  # backlog events per second on reconnect, beside live ones
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host)
+
+
+@dataclass(frozen=True)
 class PushConfig:
     """Delivery of webhooks from the outbox."""
 
@@ -167,6 +191,7 @@ class Config:
     goip: GoipConfig = field(default_factory=GoipConfig)
     jindi: JindiConfig = field(default_factory=JindiConfig)
     push: PushConfig = field(default_factory=PushConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
     source: str = field(default="", compare=False)
 
     @property
@@ -373,6 +398,36 @@ def _dialects(auth: _Section, goip: _Section, jindi: _Section) -> tuple[GoipConf
     return goip_cfg, jindi_cfg
 
 
+def _mqtt(s: _Section, base_dir: Path) -> MqttConfig:
+    d = MqttConfig()
+    port = s.integer("port", d.port, minimum=1)
+    if port > 65535:
+        raise ConfigError("mqtt.port", f"not a TCP port: {port}")
+    prefix = s.text("prefix").strip("/")
+    if prefix and not re.fullmatch(r"[^#+\s]+", prefix):
+        raise ConfigError("mqtt.prefix", f"no wildcards or spaces in a topic prefix: {prefix!r}")
+
+    def path(key: str) -> str:
+        value = s.text(key)
+        if not value:
+            return ""
+        p = Path(value) if Path(value).is_absolute() else base_dir / value
+        if not p.is_file():
+            raise ConfigError(f"mqtt.{key}", f"no such file: {p}")
+        return str(p)
+
+    return MqttConfig(
+        host=s.text("host"), port=port, username=s.text("username"), password=s.text("password"), prefix=prefix,
+        protocol=s.choice("protocol", d.protocol, ("5", "3.1.1")),
+        tls_ca=path("tls_ca"), tls_cert=path("tls_cert"), tls_key=path("tls_key"),
+        keepalive=s.integer("keepalive", d.keepalive, minimum=5),
+        status_interval=s.number("status_interval", d.status_interval, minimum=1),
+        outbox_max_age_hours=s.number("outbox_max_age_hours", d.outbox_max_age_hours, minimum=0.01),
+        outbox_max_events=s.integer("outbox_max_events", d.outbox_max_events, minimum=100),
+        replay_rate=s.number("replay_rate", d.replay_rate, minimum=1),
+    )
+
+
 def _push(s: _Section) -> PushConfig:
     d = PushConfig()
     return PushConfig(
@@ -397,7 +452,7 @@ def _simulator(s: _Section) -> SimulatorConfig:
     )
 
 
-KNOWN_SECTIONS = ("agent", "modems", "simulator", "queue", "http", "auth", "goip", "jindi", "push")
+KNOWN_SECTIONS = ("agent", "modems", "simulator", "queue", "http", "auth", "goip", "jindi", "push", "mqtt")
 
 
 def parse(text: str, *, base_dir: Path | str = ".", source: str = "<string>") -> Config:
@@ -439,6 +494,7 @@ def parse(text: str, *, base_dir: Path | str = ".", source: str = "<string>") ->
         goip=goip,
         jindi=jindi,
         push=_push(sections["push"]),
+        mqtt=_mqtt(sections["mqtt"], base),
         source=source,
     )
     for sec in sections.values():

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from .config import LineConfig
+from .errors import LineOffline
+from .limits import LineLimits
+from .modem.types import UssdReply
 from .routing import remaining
 from .store.queue import Accepted, NewMessage, Store
 
@@ -41,12 +44,14 @@ class LineInfo:
 
 class Core:
     def __init__(self, store: Store, bank: ModemBank, lines: Sequence[LineConfig], *,
-                 wake_router: Callable[[], None] = lambda: None, sim: SimBank | None = None) -> None:
+                 wake_router: Callable[[], None] = lambda: None, sim: SimBank | None = None,
+                 limits: LineLimits | None = None) -> None:
         self.store = store
         self.bank = bank
         self.lines: Mapping[str, LineConfig] = {line.name: line for line in lines}
         self._wake_router = wake_router
         self.sim = sim  # the simulated bank, when the agent runs on one
+        self.limits = limits or LineLimits(store, self.lines)
 
     # --- lines ------------------------------------------------------------------------
 
@@ -65,8 +70,9 @@ class Core:
         for index, (name, cfg) in enumerate(self.lines.items(), start=1):
             st = states[name]
             c = counters.get(st.iccid) if st.iccid else None
-            daily = remaining(cfg.daily_limit, c.daily_sent if c else 0)
-            total = remaining(cfg.total_limit, c.total_sent if c else 0)
+            daily_limit, total_limit = self.limits.get(name)
+            daily = remaining(daily_limit, c.daily_sent if c else 0)
+            total = remaining(total_limit, c.total_sent if c else 0)
             online = st.state in ("ready", "busy")
             out.append(LineInfo(name, index, online, st.registered,
                                 online and st.registered and daily != 0 and total != 0, cfg.provider, daily, total,
@@ -100,3 +106,51 @@ class Core:
         ``consumer`` before, oldest first, optionally of one line; they count
         as read for that consumer only."""
         return self.store.read_inbox(consumer, line=line, limit=limit)
+
+    # --- control (remote management, the status page) ------------------------------
+
+    def _line(self, name: str) -> LineConfig:
+        if name not in self.lines:
+            raise KeyError(f"no line {name!r}")
+        return self.lines[name]
+
+    def set_line_enabled(self, name: str, enabled: bool) -> None:
+        """Enable or disable a line (a disabled line closes its port and takes no work).  KeyError if unknown."""
+        self._line(name)
+        self.bank[name].set_enabled(enabled)
+        self._wake_router()
+
+    def reset_modem(self, name: str, timeout: float = 60.0) -> None:
+        """Restart a line's modem (AT+CFUN=1,1) and wait until it is initialised again.
+
+        Raise KeyError (unknown line), LineOffline (not connected), or the
+        modem's error."""
+        self._line(name)
+        self.bank[name].reset_modem().result(timeout)
+
+    def ussd(self, name: str, code: str, timeout: float = 30.0) -> UssdReply:
+        """Run a USSD code (``*100#``) on a line and return the network's answer.
+
+        Raise KeyError, ValueError (not a USSD code), LineOffline, or the modem's error."""
+        self._line(name)
+        return self.bank[name].ussd(code, timeout).result(timeout + 5)
+
+    def set_quota(self, name: str, *, daily: int | None = None, total: int | None = None,
+                  reset_daily: bool = False, reset_total: bool = False) -> tuple[int, int]:
+        """Override a line's limits (None keeps the one in force) and optionally reset
+        its SIM's counters; return the (daily, total) limits now in force.
+
+        Raise KeyError (unknown line), ValueError (a limit below -1), LineOffline
+        when counters must be reset but the line's SIM is not known yet."""
+        self._line(name)
+        current = self.limits.get(name)
+        limits = self.limits.set(name, daily=current[0] if daily is None else daily,
+                                 total=current[1] if total is None else total)
+        if reset_daily or reset_total:
+            iccid = self.bank[name].state.iccid
+            if not iccid:
+                raise LineOffline(f"line {name}: its SIM is not known yet", line=name)
+            self.store.set_sim_counters(iccid, daily_sent=0 if reset_daily else None,
+                                        total_sent=0 if reset_total else None)
+        self._wake_router()
+        return limits

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from .config import LineConfig, QueueConfig
 from .errors import LineOffline
+from .limits import LineLimits
 from .modem.bank import ModemBank
 from .modem.types import FAILED, RETRY, SENT, OutgoingSms, SendResult
 from .routing import Candidate, LineSlot, remaining, retry_delay, route
@@ -49,10 +50,12 @@ class _InFlight:
 class Router:
     def __init__(self, store: Store, bank: ModemBank, lines: Mapping[str, LineConfig], config: QueueConfig,
                  stop: threading.Event, *, validity_minutes: int | None = 1440, status_report: bool = True,
-                 clock: Callable[[], float] = time.time, timezone: ZoneInfo | None = None) -> None:
+                 clock: Callable[[], float] = time.time, timezone: ZoneInfo | None = None,
+                 limits: LineLimits | None = None) -> None:
         self.store = store
         self.bank = bank
         self.lines = lines
+        self.limits = limits or LineLimits(store, lines)
         self.config = config
         self._stop = stop
         self._validity = validity_minutes
@@ -139,13 +142,13 @@ class Router:
         counters = self.store.sim_counters([iccid for _, iccid in usable])
         slots = []
         for name, iccid in usable:
-            cfg = self.lines[name]
+            daily_limit, total_limit = self.limits.get(name)
             c = counters.get(iccid)
-            daily = remaining(cfg.daily_limit, c.daily_sent if c else 0)
-            total = remaining(cfg.total_limit, c.total_sent if c else 0)
+            daily = remaining(daily_limit, c.daily_sent if c else 0)
+            total = remaining(total_limit, c.total_sent if c else 0)
             if daily == 0 or total == 0:
                 continue  # at its quota: skipped until midnight or a reset
-            slots.append(LineSlot(name, cfg.provider, daily, total))
+            slots.append(LineSlot(name, self.lines[name].provider, daily, total))
         return slots
 
     def _dispatch(self, assignments: list[tuple[Candidate, LineSlot]]) -> None:

@@ -263,6 +263,13 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
      [_JINDI_OUT, _JINDI_IN, _JINDI_CALLS, *_OURS, *_INDEXES]),
     ("submissions (idempotency), cursor_reads, outbox per destination, outbox_dropped",
      _V2),
+    ("line_limits: quotas an operator set at run time, over the configured ones",
+     ["""CREATE TABLE line_limits (
+        name TEXT PRIMARY KEY,
+        daily_limit INTEGER,
+        total_limit INTEGER,
+        updated REAL NOT NULL
+     )"""]),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

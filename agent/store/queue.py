@@ -250,6 +250,12 @@ class Store:
     def set_sim_counters(self, iccid: str, *, daily_sent: int | None = None, total_sent: int | None = None) -> None:
         self._sims.set_sim_counters(iccid, daily_sent=daily_sent, total_sent=total_sent)
 
+    def set_line_limits(self, name: str, *, daily: int | None, total: int | None) -> None:
+        self._sims.set_line_limits(name, daily=daily, total=total)
+
+    def line_limits(self) -> dict[str, tuple[int | None, int | None]]:
+        return self._sims.line_limits()
+
     def update_line(self, state: LineState, *, provider: str = "") -> None:
         self._sims.update_line(state, provider=provider)
 

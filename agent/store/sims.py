@@ -88,6 +88,26 @@ class Sims:
                 " daily_day = excluded.daily_day, total_sent = COALESCE(?, total_sent), updated = excluded.updated",
                 (iccid, daily_sent, today, total_sent, now, daily_sent, total_sent))
 
+    def set_line_limits(self, name: str, *, daily: int | None, total: int | None) -> None:
+        """Override a line's quotas (SMS parts; -1 unlimited; None: back to the
+        configured value).  Durable.  Raise ValueError below -1."""
+        if any(v is not None and v < -1 for v in (daily, total)):
+            raise ValueError("a limit is -1 (unlimited) or a count >= 0")
+        with write(self._db, durable=True):
+            if daily is None and total is None:
+                self._db.execute_sql("DELETE FROM line_limits WHERE name = ?", (name,))
+            else:
+                self._db.execute_sql(
+                    "INSERT INTO line_limits (name, daily_limit, total_limit, updated) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (name) DO UPDATE SET daily_limit = excluded.daily_limit,"
+                    " total_limit = excluded.total_limit, updated = excluded.updated",
+                    (name, daily, total, self._t.now()))
+
+    def line_limits(self) -> dict[str, tuple[int | None, int | None]]:
+        """Operator overrides by line name: (daily, total), None where the configured value holds."""
+        rows = self._db.execute_sql("SELECT name, daily_limit, total_limit FROM line_limits").fetchall()
+        return {name: (daily, total) for name, daily, total in rows}
+
     def update_line(self, state: LineState, *, provider: str = "") -> None:
         """Given a line's state, replace its snapshot; when the SIM's ICCID is
         known, record on the SIM's row where it was last seen (IMSI, IMEI, line,

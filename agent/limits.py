@@ -1,0 +1,42 @@
+"""The quotas in force per line: the configured ones, or an operator's override.
+
+Overrides (set remotely or on the status page) are stored in the database so
+they survive a restart, and cached here: the router asks at every turn.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Mapping
+
+from .config import LineConfig
+from .store.queue import Store
+
+
+class LineLimits:
+    def __init__(self, store: Store, lines: Mapping[str, LineConfig]) -> None:
+        self._store = store
+        self._lines = lines
+        self._lock = threading.Lock()
+        self._overrides = store.line_limits()
+
+    def get(self, name: str) -> tuple[int, int]:
+        """(daily, total) limits of line ``name`` in SMS parts; -1 unlimited."""
+        cfg = self._lines[name]
+        daily, total = self._overrides.get(name, (None, None))
+        return (cfg.daily_limit if daily is None else daily, cfg.total_limit if total is None else total)
+
+    def set(self, name: str, *, daily: int | None, total: int | None) -> tuple[int, int]:
+        """Override (None: back to the configured value); return the limits now in force.
+
+        Raise KeyError for an unknown line, ValueError for a limit below -1.
+        """
+        if name not in self._lines:
+            raise KeyError(name)
+        with self._lock:
+            self._store.set_line_limits(name, daily=daily, total=total)
+            if daily is None and total is None:
+                self._overrides.pop(name, None)
+            else:
+                self._overrides[name] = (daily, total)
+        return self.get(name)

@@ -1,0 +1,63 @@
+"""Core controls used by remote management and the status page, on a live queue."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.core import Core
+from agent.store.queue import Store
+
+from .queue_harness import Stack, msg
+
+
+@pytest.fixture
+def live(make_bank, tmp_path):
+    sim = make_bank(["generic", "generic"])
+    stack = Stack(sim, tmp_path / "agent.db").start()
+    core = Core(stack.store, stack.bank, stack.lines, wake_router=stack.router.wake, sim=sim,
+                limits=stack.router.limits)
+    yield stack, core
+    stack.stop()
+
+
+def test_quota_override_is_enforced_and_survives_a_restart(live, tmp_path):
+    stack, core = live
+    assert core.set_quota("sim1", daily=1) == (1, -1)
+    ids = stack.send(msg(text="a", gateway="sim1"), msg(text="b", gateway="sim1"))
+    stack.wait_rows(ids[:1], lambda r: r["status"] == "S")
+    assert stack.row(ids[1])["status"] == "U"  # waits: the SIM is at its daily limit
+    info = {i.name: i for i in core.line_info()}
+    assert (info["sim1"].daily_left, info["sim1"].usable) == (0, False)
+    reopened = Store(tmp_path / "agent.db")
+    assert reopened.line_limits() == {"sim1": (1, -1)}
+    reopened.close()
+    core.set_quota("sim1", reset_daily=True)  # counter back to 0: the second goes out
+    stack.wait_rows(ids[1:], lambda r: r["status"] == "S")
+
+
+def test_disable_and_enable_a_line(live):
+    stack, core = live
+    core.set_line_enabled("sim2", False)
+    ids = stack.send(*(msg(text=f"m{i}") for i in range(4)))
+    rows = stack.wait_rows(ids, lambda r: r["status"] == "S")
+    assert {r["line"] for r in rows} == {"sim1"}
+    core.set_line_enabled("sim2", True)
+    stack.wait_rows([], lambda r: True)
+    assert {i.name for i in core.line_info() if i.online} <= {"sim1", "sim2"}
+
+
+def test_ussd_and_reset(live):
+    stack, core = live
+    stack.sim[0].set_ussd_answer("*100#", "Balance 5.00")
+    assert core.ussd("sim1", "*100#", timeout=5).text == "Balance 5.00"
+    inits = stack.sim[0].commands.count("ATE0")
+    core.reset_modem("sim1", timeout=20)
+    assert stack.sim[0].commands.count("ATE0") > inits
+
+
+def test_unknown_line_and_bad_values(live):
+    _, core = live
+    with pytest.raises(KeyError):
+        core.set_line_enabled("nope", True)
+    with pytest.raises(ValueError):
+        core.set_quota("sim1", daily=-7)
