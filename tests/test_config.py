@@ -128,8 +128,11 @@ def test_every_shipped_key_parses_when_uncommented(tmp_path):
         if m:
             line = re.sub(r"\s+(\(required\)|;.*)$", "", m.group(1)).rstrip()
         lines.append(line)
-    cfg = parse("\n".join(lines), base_dir=tmp_path)
+    for name in ("ca.pem", "box.pem", "box.key"):  # the TLS files the example names must exist
+        (tmp_path / name).write_text("x")
+    cfg = parse("\n".join(lines).replace("/etc/sms-agent/", f"{tmp_path}/"), base_dir=tmp_path)
     (line,) = cfg.lines
+    assert cfg.mqtt.enabled and cfg.mqtt.tls_ca == str(tmp_path / "ca.pem")
     assert line.name == "G101" and line.device.startswith("/dev/serial/by-id/")
     assert cfg.agent.timezone == "Asia/Shanghai" and cfg.agent.tz is not None
     assert cfg.modems.scan == ("/dev/ttyUSB*", "/dev/ttyACM*")
