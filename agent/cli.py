@@ -23,7 +23,8 @@ from .errors import StoreError
 from .routing import remaining
 from .store.queue import NewMessage, Store
 
-_STATUS_WORDS = {"U": "unsent", "Q": "sending", "S": "sent", "F": "failed"}
+_STATUS_WORDS = {"U": "unsent", "Q": "sending", "S": "sent", "F": "failed", "sent_today": "sent today",
+                 "failed_today": "failed today"}
 
 
 def _store(config: Config, *, create: bool = False) -> Store:
