@@ -8,7 +8,6 @@ import time
 import pytest
 import serial
 
-from agent.sim.bank import SimBank
 
 # A final result code as a whole line (rule 4 of design.md: never a prefix match).
 FINAL = re.compile(rb"\r\n(OK|ERROR|\+CM[ES] ERROR: [^\r\n]*|COMMAND NOT SUPPORT|NO CARRIER)\r\n")
@@ -66,23 +65,17 @@ class Port:
 
 
 @pytest.fixture
-def sim(tmp_path):
+def sim(make_bank):
     """sim(profiles=('simcom',), **kw) -> a started SimBank with short delays, stopped after the test."""
-    banks: list[SimBank] = []
 
     def make(profiles=("simcom",), **kw):
         kw.setdefault("send_delay", 0.05)
         kw.setdefault("report_delay", 0.05)
         kw.setdefault("boot_delay", 0.1)
         kw.setdefault("ussd_delay", 0.02)
-        bank = SimBank(list(profiles), state_dir=str(tmp_path / f"bank{len(banks)}"), **kw)
-        bank.start()
-        banks.append(bank)
-        return bank
+        return make_bank(profiles, **kw)
 
-    yield make
-    for bank in banks:
-        bank.stop()
+    return make
 
 
 @pytest.fixture
