@@ -319,13 +319,16 @@ _LOCKS_GUARD = threading.Lock()
 
 
 def _write_lock(db: SqliteDatabase) -> Any:
-    """One re-entrant lock per database file in this process."""
-    key = os.path.realpath(db.database)
-    with _LOCKS_GUARD:
-        lock = _LOCKS.get(key)
-        if lock is None:
-            lock = _LOCKS[key] = threading.RLock()
-        return lock
+    """One re-entrant lock per database file in this process (cached on the database object)."""
+    lock = getattr(db, "_agent_write_lock", None)
+    if lock is None:
+        key = os.path.realpath(db.database)
+        with _LOCKS_GUARD:
+            lock = _LOCKS.get(key)
+            if lock is None:
+                lock = _LOCKS[key] = threading.RLock()
+        db._agent_write_lock = lock  # type: ignore[attr-defined]
+    return lock
 
 
 def migrate(db: SqliteDatabase, *, now: float) -> int:
