@@ -26,12 +26,18 @@ import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TypeVar
 from zoneinfo import ZoneInfo
 
+# The network sections live in config_net; their classes are importable from here too.
+from .config_net import (Credentials, GoipConfig, HttpConfig, JindiConfig, MqttConfig, PushConfig,
+                         read_dialects, read_http, read_mqtt, read_push)
+from .config_reader import Section
 from .errors import ConfigError
 
-T = TypeVar("T")
+__all__ = [
+    "AgentConfig", "Config", "Credentials", "GoipConfig", "HttpConfig", "JindiConfig", "LineConfig", "ModemsConfig",
+    "MqttConfig", "PushConfig", "QueueConfig", "SimulatorConfig", "load", "parse",
+]
 
 LINE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 PROFILES = ("auto", "generic", "simcom", "huawei", "quectel", "zte", "wavecom")
@@ -102,78 +108,6 @@ class QueueConfig:
 
 
 @dataclass(frozen=True)
-class HttpConfig:
-    host: str = "127.0.0.1"
-    port: int = 8060  # 0: any free port (tests)
-    threads: int = 8
-    max_body: int = 1_048_576  # bytes
-    timeout: float = 30.0  # seconds an idle keep-alive connection is kept
-
-
-@dataclass(frozen=True)
-class Credentials:
-    username: str = ""
-    password: str = ""
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.password)
-
-
-@dataclass(frozen=True)
-class GoipConfig:
-    """The GoIP SMS Server JSON API (``/goip/...``) and its two pushes."""
-
-    credentials: Credentials = Credentials()
-    result_url: str = ""  # send results are POSTed here ('' = no push)
-    mo_url: str = ""  # received SMS are POSTed here
-
-
-@dataclass(frozen=True)
-class JindiConfig:
-    """The Jindi URL API (``/send``, ``/sendstatus``, ``/read``) and its HTTP push."""
-
-    password: str = ""
-    push_url: str = ""  # URL template with %gatewayId%, %text%, %originator%, %messageDate%, %encoding%
-    push_method: str = "GET"
-
-
-@dataclass(frozen=True)
-class MqttConfig:
-    """The MQTT uplink; off when ``host`` is empty."""
-
-    host: str = ""
-    port: int = 1883
-    username: str = ""
-    password: str = ""
-    prefix: str = ""  # '' -> sms-agent/<box id>
-    protocol: str = "5"  # '5' or '3.1.1'
-    tls_ca: str = ""
-    tls_cert: str = ""
-    tls_key: str = ""
-    keepalive: int = 60
-    status_interval: float = 60.0
-    outbox_max_age_hours: float = 168.0
-    outbox_max_events: int = 100_000
-    replay_rate: float = 500.0  # backlog events per second on reconnect, beside live ones
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.host)
-
-
-@dataclass(frozen=True)
-class PushConfig:
-    """Delivery of webhooks from the outbox."""
-
-    timeout: float = 10.0
-    max_age_hours: float = 72.0  # a push still failing after this is given up (and counted)
-    backoff: float = 5.0
-    backoff_max: float = 600.0
-    workers: int = 2
-
-
-@dataclass(frozen=True)
 class SimulatorConfig:
     lines: int = 4
     send_delay: float = 2.0
@@ -203,78 +137,10 @@ class Config:
 # --- typed readers ------------------------------------------------------------
 
 
-class _Section:
-    """Reads typed values from one INI section and remembers which keys were used."""
-
-    def __init__(self, parser: configparser.ConfigParser, name: str) -> None:
-        self.name = name
-        self._values = dict(parser[name]) if parser.has_section(name) else {}
-        self._used: set[str] = set()
-
-    def _get(self, key: str, default: T, convert: Callable[[str], T]) -> T:
-        self._used.add(key)
-        raw = self._values.get(key)
-        if raw is None or raw.strip() == "":
-            return default
-        try:
-            return convert(raw.strip())
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(f"{self.name}.{key}", f"invalid value {raw.strip()!r}: {exc}") from None
-
-    def text(self, key: str, default: str = "") -> str:
-        return self._get(key, default, str)
-
-    def integer(self, key: str, default: int, *, minimum: int | None = None) -> int:
-        value = self._get(key, default, int)
-        self._check_min(key, value, minimum)
-        return value
-
-    def number(self, key: str, default: float, *, minimum: float | None = None) -> float:
-        value = self._get(key, default, float)
-        self._check_min(key, value, minimum)
-        return value
-
-    def flag(self, key: str, default: bool) -> bool:
-        return self._get(key, default, _to_bool)
-
-    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
-        value = self._get(key, default, str)
-        if value not in choices:
-            raise ConfigError(f"{self.name}.{key}", f"must be one of {', '.join(choices)}, not {value!r}")
-        return value
-
-    def items(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
-        return self._get(key, default, lambda raw: tuple(p.strip() for p in raw.split(",") if p.strip()))
-
-    def required(self, key: str) -> str:
-        value = self.text(key)
-        if not value:
-            raise ConfigError(f"{self.name}.{key}", "is required")
-        return value
-
-    def _check_min(self, key: str, value: float, minimum: float | None) -> None:
-        if minimum is not None and value < minimum:
-            raise ConfigError(f"{self.name}.{key}", f"must be >= {minimum}, not {value}")
-
-    def check_unknown(self) -> None:
-        unknown = sorted(set(self._values) - self._used)
-        if unknown:
-            raise ConfigError(f"{self.name}.{unknown[0]}", "unknown key (a typo?)")
-
-
-def _to_bool(raw: str) -> bool:
-    value = raw.lower()
-    if value in ("1", "yes", "true", "on"):
-        return True
-    if value in ("0", "no", "false", "off"):
-        return False
-    raise ValueError("expected yes/no")
-
-
 # --- sections -------------------------------------------------------------------
 
 
-def _agent(s: _Section, base_dir: Path) -> AgentConfig:
+def _agent(s: Section, base_dir: Path) -> AgentConfig:
     box_id = s.text("id") or socket.gethostname()
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", box_id):
         raise ConfigError("agent.id", f"only letters, digits, '_', '.', '-' allowed, not {box_id!r}")
@@ -306,7 +172,7 @@ def _check_timezone(name: str) -> None:
         raise ConfigError("agent.timezone", f"unknown timezone {name!r} (use an IANA name like Asia/Shanghai)") from None
 
 
-def _modems(s: _Section) -> ModemsConfig:
+def _modems(s: Section) -> ModemsConfig:
     d = ModemsConfig()
     validity = s.integer("validity_minutes", d.validity_minutes or 0, minimum=0)
     smsc = s.text("smsc")
@@ -329,7 +195,7 @@ def _modems(s: _Section) -> ModemsConfig:
     )
 
 
-def _line(s: _Section, name: str) -> LineConfig:
+def _line(s: Section, name: str) -> LineConfig:
     if not LINE_NAME.fullmatch(name):
         raise ConfigError(s.name, "line name must be 1-32 letters, digits, '_', '.', '-'")
     pin = s.text("pin")
@@ -352,7 +218,7 @@ def _line(s: _Section, name: str) -> LineConfig:
     )
 
 
-def _queue(s: _Section) -> QueueConfig:
+def _queue(s: Section) -> QueueConfig:
     d = QueueConfig()
     return QueueConfig(
         max_retries=s.integer("max_retries", d.max_retries, minimum=0),
@@ -365,81 +231,7 @@ def _queue(s: _Section) -> QueueConfig:
     )
 
 
-def _http(s: _Section) -> HttpConfig:
-    d = HttpConfig()
-    port = s.integer("port", d.port, minimum=0)
-    if port > 65535:
-        raise ConfigError("http.port", f"not a TCP port: {port}")
-    return HttpConfig(host=s.text("host", d.host), port=port, threads=s.integer("threads", d.threads, minimum=1),
-                      max_body=s.integer("max_body", d.max_body, minimum=1024),
-                      timeout=s.number("timeout", d.timeout, minimum=1))
-
-
-def _url(s: _Section, key: str) -> str:
-    url = s.text(key)
-    if url and not re.match(r"https?://[^/\s]+", url):
-        raise ConfigError(f"{s.name}.{key}", f"not an http(s) URL: {url!r}")
-    return url
-
-
-def _dialects(auth: _Section, goip: _Section, jindi: _Section) -> tuple[GoipConfig, JindiConfig]:
-    """[auth] username/password serve every dialect unless its own section overrides them."""
-    user, password = auth.text("username"), auth.text("password")
-    goip_cfg = GoipConfig(
-        credentials=Credentials(goip.text("username", user), goip.text("password", password)),
-        result_url=_url(goip, "result_url"),
-        mo_url=_url(goip, "mo_url"),
-    )
-    jindi_cfg = JindiConfig(
-        password=jindi.text("password", password),
-        push_url=_url(jindi, "push_url"),
-        push_method=jindi.choice("push_method", "GET", ("GET", "POST")),
-    )
-    return goip_cfg, jindi_cfg
-
-
-def _mqtt(s: _Section, base_dir: Path) -> MqttConfig:
-    d = MqttConfig()
-    port = s.integer("port", d.port, minimum=1)
-    if port > 65535:
-        raise ConfigError("mqtt.port", f"not a TCP port: {port}")
-    prefix = s.text("prefix").strip("/")
-    if prefix and not re.fullmatch(r"[^#+\s]+", prefix):
-        raise ConfigError("mqtt.prefix", f"no wildcards or spaces in a topic prefix: {prefix!r}")
-
-    def path(key: str) -> str:
-        value = s.text(key)
-        if not value:
-            return ""
-        p = Path(value) if Path(value).is_absolute() else base_dir / value
-        if not p.is_file():
-            raise ConfigError(f"mqtt.{key}", f"no such file: {p}")
-        return str(p)
-
-    return MqttConfig(
-        host=s.text("host"), port=port, username=s.text("username"), password=s.text("password"), prefix=prefix,
-        protocol=s.choice("protocol", d.protocol, ("5", "3.1.1")),
-        tls_ca=path("tls_ca"), tls_cert=path("tls_cert"), tls_key=path("tls_key"),
-        keepalive=s.integer("keepalive", d.keepalive, minimum=5),
-        status_interval=s.number("status_interval", d.status_interval, minimum=1),
-        outbox_max_age_hours=s.number("outbox_max_age_hours", d.outbox_max_age_hours, minimum=0.01),
-        outbox_max_events=s.integer("outbox_max_events", d.outbox_max_events, minimum=100),
-        replay_rate=s.number("replay_rate", d.replay_rate, minimum=1),
-    )
-
-
-def _push(s: _Section) -> PushConfig:
-    d = PushConfig()
-    return PushConfig(
-        timeout=s.number("timeout", d.timeout, minimum=0.1),
-        max_age_hours=s.number("max_age_hours", d.max_age_hours, minimum=0.01),
-        backoff=s.number("backoff", d.backoff, minimum=0.01),
-        backoff_max=s.number("backoff_max", d.backoff_max, minimum=0.01),
-        workers=s.integer("workers", d.workers, minimum=1),
-    )
-
-
-def _simulator(s: _Section) -> SimulatorConfig:
+def _simulator(s: Section) -> SimulatorConfig:
     d = SimulatorConfig()
     profiles = s.items("profiles", d.profiles)
     for p in profiles:
@@ -471,7 +263,7 @@ def parse(text: str, *, base_dir: Path | str = ".", source: str = "<string>") ->
     lines: list[LineConfig] = []
     for name in parser.sections():
         if name.startswith("line:"):
-            sec = _Section(parser, name)
+            sec = Section(parser, name)
             lines.append(_line(sec, name[len("line:"):]))
             sec.check_unknown()
         elif name not in KNOWN_SECTIONS:
@@ -482,19 +274,19 @@ def parse(text: str, *, base_dir: Path | str = ".", source: str = "<string>") ->
             raise ConfigError(f"line:{n}", "line names must be unique")
 
     base = Path(base_dir)
-    sections = {n: _Section(parser, n) for n in KNOWN_SECTIONS}
-    goip, jindi = _dialects(sections["auth"], sections["goip"], sections["jindi"])
+    sections = {n: Section(parser, n) for n in KNOWN_SECTIONS}
+    goip, jindi = read_dialects(sections["auth"], sections["goip"], sections["jindi"])
     config = Config(
         agent=_agent(sections["agent"], base),
         modems=_modems(sections["modems"]),
         lines=tuple(lines),
         simulator=_simulator(sections["simulator"]),
         queue=_queue(sections["queue"]),
-        http=_http(sections["http"]),
+        http=read_http(sections["http"]),
         goip=goip,
         jindi=jindi,
-        push=_push(sections["push"]),
-        mqtt=_mqtt(sections["mqtt"], base),
+        push=read_push(sections["push"]),
+        mqtt=read_mqtt(sections["mqtt"], base),
         source=source,
     )
     for sec in sections.values():

@@ -1,0 +1,160 @@
+"""The network-facing sections of config.ini: [http], [auth], [goip], [jindi], [push], [mqtt].
+
+Frozen dataclasses and their readers; :mod:`agent.config` assembles them
+into the :class:`~agent.config.Config` (and re-exports the classes).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config_reader import Section
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    host: str = "127.0.0.1"
+    port: int = 8060  # 0: any free port (tests)
+    threads: int = 8
+    max_body: int = 1_048_576  # bytes
+    timeout: float = 30.0  # seconds an idle keep-alive connection is kept
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str = ""
+    password: str = ""
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.password)
+
+
+@dataclass(frozen=True)
+class GoipConfig:
+    """The GoIP SMS Server JSON API (``/goip/...``) and its two pushes."""
+
+    credentials: Credentials = Credentials()
+    result_url: str = ""  # send results are POSTed here ('' = no push)
+    mo_url: str = ""  # received SMS are POSTed here
+
+
+@dataclass(frozen=True)
+class JindiConfig:
+    """The Jindi URL API (``/send``, ``/sendstatus``, ``/read``) and its HTTP push."""
+
+    password: str = ""
+    push_url: str = ""  # URL template with %gatewayId%, %text%, %originator%, %messageDate%, %encoding%
+    push_method: str = "GET"
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    """The MQTT uplink; off when ``host`` is empty."""
+
+    host: str = ""
+    port: int = 1883
+    username: str = ""
+    password: str = ""
+    prefix: str = ""  # '' -> sms-agent/<box id>
+    protocol: str = "5"  # '5' or '3.1.1'
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    keepalive: int = 60
+    status_interval: float = 60.0
+    outbox_max_age_hours: float = 168.0
+    outbox_max_events: int = 100_000
+    replay_rate: float = 500.0  # backlog events per second on reconnect, beside live ones
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host)
+
+
+@dataclass(frozen=True)
+class PushConfig:
+    """Delivery of webhooks from the outbox."""
+
+    timeout: float = 10.0
+    max_age_hours: float = 72.0  # a push still failing after this is given up (and counted)
+    backoff: float = 5.0
+    backoff_max: float = 600.0
+    workers: int = 2
+
+
+def read_http(s: Section) -> HttpConfig:
+    d = HttpConfig()
+    port = s.integer("port", d.port, minimum=0)
+    if port > 65535:
+        raise ConfigError("http.port", f"not a TCP port: {port}")
+    return HttpConfig(host=s.text("host", d.host), port=port, threads=s.integer("threads", d.threads, minimum=1),
+                      max_body=s.integer("max_body", d.max_body, minimum=1024),
+                      timeout=s.number("timeout", d.timeout, minimum=1))
+
+
+def _url(s: Section, key: str) -> str:
+    url = s.text(key)
+    if url and not re.match(r"https?://[^/\s]+", url):
+        raise ConfigError(f"{s.name}.{key}", f"not an http(s) URL: {url!r}")
+    return url
+
+
+def read_dialects(auth: Section, goip: Section, jindi: Section) -> tuple[GoipConfig, JindiConfig]:
+    """[auth] username/password serve every dialect unless its own section overrides them."""
+    user, password = auth.text("username"), auth.text("password")
+    goip_cfg = GoipConfig(
+        credentials=Credentials(goip.text("username", user), goip.text("password", password)),
+        result_url=_url(goip, "result_url"),
+        mo_url=_url(goip, "mo_url"),
+    )
+    jindi_cfg = JindiConfig(
+        password=jindi.text("password", password),
+        push_url=_url(jindi, "push_url"),
+        push_method=jindi.choice("push_method", "GET", ("GET", "POST")),
+    )
+    return goip_cfg, jindi_cfg
+
+
+def read_mqtt(s: Section, base_dir: Path) -> MqttConfig:
+    d = MqttConfig()
+    port = s.integer("port", d.port, minimum=1)
+    if port > 65535:
+        raise ConfigError("mqtt.port", f"not a TCP port: {port}")
+    prefix = s.text("prefix").strip("/")
+    if prefix and not re.fullmatch(r"[^#+\s]+", prefix):
+        raise ConfigError("mqtt.prefix", f"no wildcards or spaces in a topic prefix: {prefix!r}")
+
+    def path(key: str) -> str:
+        value = s.text(key)
+        if not value:
+            return ""
+        p = Path(value) if Path(value).is_absolute() else base_dir / value
+        if not p.is_file():
+            raise ConfigError(f"mqtt.{key}", f"no such file: {p}")
+        return str(p)
+
+    return MqttConfig(
+        host=s.text("host"), port=port, username=s.text("username"), password=s.text("password"), prefix=prefix,
+        protocol=s.choice("protocol", d.protocol, ("5", "3.1.1")),
+        tls_ca=path("tls_ca"), tls_cert=path("tls_cert"), tls_key=path("tls_key"),
+        keepalive=s.integer("keepalive", d.keepalive, minimum=5),
+        status_interval=s.number("status_interval", d.status_interval, minimum=1),
+        outbox_max_age_hours=s.number("outbox_max_age_hours", d.outbox_max_age_hours, minimum=0.01),
+        outbox_max_events=s.integer("outbox_max_events", d.outbox_max_events, minimum=100),
+        replay_rate=s.number("replay_rate", d.replay_rate, minimum=1),
+    )
+
+
+def read_push(s: Section) -> PushConfig:
+    d = PushConfig()
+    return PushConfig(
+        timeout=s.number("timeout", d.timeout, minimum=0.1),
+        max_age_hours=s.number("max_age_hours", d.max_age_hours, minimum=0.01),
+        backoff=s.number("backoff", d.backoff, minimum=0.01),
+        backoff_max=s.number("backoff_max", d.backoff_max, minimum=0.01),
+        workers=s.integer("workers", d.workers, minimum=1),
+    )
