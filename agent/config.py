@@ -29,14 +29,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 # The network sections live in config_net; their classes are importable from here too.
-from .config_net import (Credentials, GoipConfig, HttpConfig, JindiConfig, MqttConfig, PushConfig,
-                         read_dialects, read_http, read_mqtt, read_push)
+from .config_net import (Credentials, GoipConfig, HttpConfig, JindiConfig, MqttConfig, PushConfig, StatusConfig,
+                         read_dialects, read_http, read_mqtt, read_push, read_status)
 from .config_reader import Section
 from .errors import ConfigError
 
 __all__ = [
     "AgentConfig", "Config", "Credentials", "GoipConfig", "HttpConfig", "JindiConfig", "LineConfig", "ModemsConfig",
-    "MqttConfig", "PushConfig", "QueueConfig", "SimulatorConfig", "load", "parse",
+    "MqttConfig", "PushConfig", "QueueConfig", "SimulatorConfig", "StatusConfig", "load", "parse",
 ]
 
 LINE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
@@ -126,6 +126,7 @@ class Config:
     jindi: JindiConfig = field(default_factory=JindiConfig)
     push: PushConfig = field(default_factory=PushConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
+    status: StatusConfig = field(default_factory=StatusConfig)
     source: str = field(default="", compare=False)
 
     @property
@@ -244,7 +245,7 @@ def _simulator(s: Section) -> SimulatorConfig:
     )
 
 
-KNOWN_SECTIONS = ("agent", "modems", "simulator", "queue", "http", "auth", "goip", "jindi", "push", "mqtt")
+KNOWN_SECTIONS = ("agent", "modems", "simulator", "queue", "http", "auth", "goip", "jindi", "push", "mqtt", "status")
 
 
 def parse(text: str, *, base_dir: Path | str = ".", source: str = "<string>") -> Config:
@@ -287,6 +288,7 @@ def parse(text: str, *, base_dir: Path | str = ".", source: str = "<string>") ->
         jindi=jindi,
         push=read_push(sections["push"]),
         mqtt=read_mqtt(sections["mqtt"], base),
+        status=read_status(sections["status"]),
         source=source,
     )
     for sec in sections.values():

@@ -52,6 +52,18 @@ class JindiConfig:
 
 
 @dataclass(frozen=True)
+class StatusConfig:
+    """``[status]``: the page's ``language`` ('en' or 'zh'), the admin login
+    (no password: nobody can log in and the page stays read-only and masked),
+    and the page's ``refresh`` period in seconds (0: no automatic refresh)."""
+
+    language: str = "en"
+    admin_username: str = "admin"
+    admin_password: str = ""
+    refresh: float = 10.0
+
+
+@dataclass(frozen=True)
 class MqttConfig:
     """The MQTT uplink; off when ``host`` is empty."""
 
@@ -147,6 +159,14 @@ def read_mqtt(s: Section, base_dir: Path) -> MqttConfig:
         outbox_max_events=s.integer("outbox_max_events", d.outbox_max_events, minimum=100),
         replay_rate=s.number("replay_rate", d.replay_rate, minimum=1),
     )
+
+
+def read_status(s: Section) -> StatusConfig:
+    d = StatusConfig()
+    return StatusConfig(language=s.choice("language", d.language, ("en", "zh")),
+                        admin_username=s.text("admin_username", d.admin_username),
+                        admin_password=s.text("admin_password"),
+                        refresh=s.number("refresh", d.refresh, minimum=0))
 
 
 def read_push(s: Section) -> PushConfig:

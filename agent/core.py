@@ -52,6 +52,8 @@ class Core:
         self._wake_router = wake_router
         self.sim = sim  # the simulated bank, when the agent runs on one
         self.limits = limits or LineLimits(store, self.lines)
+        # The MQTT uplink when one runs: duck-typed (connected, connected_since, stats()) for the status page.
+        self.uplink: Any = None
 
     # --- lines ------------------------------------------------------------------------
 

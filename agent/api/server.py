@@ -60,11 +60,16 @@ def params(request: bottle.BaseRequest) -> dict[str, str]:
 
 def create_app(core: Core, config: Config) -> bottle.Bottle:
     """The agent's WSGI app: every dialect mounted on its own paths, and the
-    simulator's controls under ``/sim/`` when the agent runs on the simulated bank."""
-    from . import goip, jindi
+    simulator's controls under ``/sim/`` when the agent runs on the simulated bank,
+    and the status page, /status.json, /metrics and /healthz.  Every request
+    is counted by dialect and status code for /metrics."""
+    from . import goip, jindi, metrics, status
 
     app = bottle.Bottle(catchall=True)
     app.config["json.enable"] = False  # each dialect writes its own bodies
+    requests = metrics.RequestCounter()
+    _count_requests(app, requests)
+    status.mount(app, core, config, requests=requests)
     goip.mount(app, core, config.goip)
     jindi.mount(app, core, config.jindi, tz=config.agent.tz)
     if core.sim is not None:
@@ -90,6 +95,38 @@ def create_app(core: Core, config: Config) -> bottle.Bottle:
         return "internal error\n"
 
     return app
+
+
+def _count_requests(app: bottle.Bottle, counter: Any) -> None:
+    """Count every answered request in ``counter`` (a metrics.RequestCounter) by
+    dialect and status code.  The dialect is the route's ``dialect`` config, else
+    the module that defined its callback (``goip``, ``jindi``...); ``none`` when
+    no route matched (404)."""
+
+    def dialect() -> str:
+        route = bottle.request.environ.get("bottle.route")
+        if route is None:
+            return "none"
+        return str(route.config.get("dialect") or getattr(route.callback, "__module__", "").rpartition(".")[2])
+
+    @app.hook("after_request")
+    def _count() -> None:
+        counter.count(dialect(), bottle.response.status_code)
+
+    def crashes_are_500(callback: Any) -> Any:
+        # after_request runs before bottle turns an uncaught exception into its
+        # 500 page: mark the response so the hook counts a 500, not a 200.
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return callback(*args, **kwargs)
+            except bottle.HTTPResponse:
+                raise
+            except Exception:
+                bottle.response.status = 500
+                raise
+        return wrapper
+
+    app.install(crashes_are_500)
 
 
 class HttpServer:

@@ -1,0 +1,333 @@
+"""The field technician's page, /status.json, /metrics and /healthz.
+
+=============================================  =============================================
+``GET  /``                                     the status page (HTML, refreshes itself)
+``GET  /status.json``                          the same model as JSON (:data:`status_data.SCHEMA`)
+``GET  /metrics``                              Prometheus text (:mod:`agent.api.metrics`)
+``GET  /healthz``                              200 ``ok`` when serving with a writable
+                                               database, else 503 and the reason
+``POST /status/login``                         form ``username, password, csrf``
+``POST /status/logout``                        form ``csrf``
+``POST /status/lines/<line>/<action>``         form ``csrf``; action ``enable``, ``disable``,
+                                               ``reset`` (restart the modem), ``reset-daily``
+=============================================  =============================================
+
+Without a login the page is read-only: numbers are partly masked and texts
+hidden.  With ``[status] admin_password`` set, a technician may log in; the
+session lives in this process's memory (a restart logs everyone out) and is
+named by a random cookie (HttpOnly, SameSite=Strict).  Every POST form
+carries a CSRF token, an HMAC of the browser's cookie under a secret made at
+start: a session's for the actions, a pre-login cookie's for the login form.
+Credentials are compared in constant time, and an address that fails five
+times in five minutes must wait.  ``/status.json`` also accepts the admin
+credentials by HTTP Basic auth, for scripts.  ``/metrics`` and ``/healthz``
+are open: they carry no numbers or texts.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import threading
+import time
+from collections import deque
+from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+from urllib.parse import urlencode
+
+import bottle
+
+from ..config import StatusConfig
+from ..errors import LineOffline, ModemError
+from . import metrics, status_data
+from .i18n import Translator
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..core import Core
+
+log = logging.getLogger(__name__)
+
+VIEWS = Path(__file__).resolve().parent / "views"
+SESSION_COOKIE = "sms_agent_session"
+PRE_COOKIE = "sms_agent_pre"
+SESSION_SECONDS = 12 * 3600
+MAX_SESSIONS = 64
+FAILS_ALLOWED, FAIL_WINDOW = 5, 300.0
+RESET_TIMEOUT = 30.0  # a technician waits for the modem to come back, but not forever
+ACTIONS = ("enable", "disable", "reset", "reset-daily")
+MESSAGES = ("login_failed", "throttled", "logged_in", "logged_out", "enabled", "disabled", "reset", "reset_failed",
+            "reset_daily", "sim_unknown", "offline")
+
+
+class _Sessions:
+    """Logged-in sessions, in memory: id -> (user, expiry).  Thread-safe."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._sessions: dict[str, tuple[str, float]] = {}
+        self._fails: dict[str, deque[float]] = {}
+
+    def open(self, user: str) -> str:
+        sid = secrets.token_urlsafe(32)
+        with self._lock:
+            now = self._clock()
+            self._sessions = {k: v for k, v in self._sessions.items() if v[1] > now}
+            while len(self._sessions) >= MAX_SESSIONS:  # the oldest goes: memory stays bounded
+                self._sessions.pop(min(self._sessions, key=lambda k: self._sessions[k][1]))
+            self._sessions[sid] = (user, now + SESSION_SECONDS)
+        return sid
+
+    def user(self, sid: str | None) -> str | None:
+        if not sid:
+            return None
+        with self._lock:
+            entry = self._sessions.get(sid)
+            return entry[0] if entry and entry[1] > self._clock() else None
+
+    def close(self, sid: str | None) -> None:
+        with self._lock:
+            self._sessions.pop(sid or "", None)
+
+    def throttled(self, address: str) -> bool:
+        """True when ``address`` failed too often lately (it must wait)."""
+        with self._lock:
+            fails = self._fails.get(address)
+            now = self._clock()
+            while fails and fails[0] < now - FAIL_WINDOW:
+                fails.popleft()
+            return fails is not None and len(fails) >= FAILS_ALLOWED
+
+    def failed(self, address: str) -> None:
+        with self._lock:
+            if len(self._fails) > 1000:  # a scan of many addresses must not grow this forever
+                self._fails.clear()
+            self._fails.setdefault(address, deque(maxlen=FAILS_ALLOWED)).append(self._clock())
+
+
+class StatusPage:
+    """The routes' state: the Core, the settings, the sessions and the CSRF secret."""
+
+    def __init__(self, core: Core, config: Config, requests: metrics.RequestCounter | None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.core = core
+        self.settings: StatusConfig = config.status
+        self.tr = Translator(self.settings.language)
+        self.box_id = config.agent.id
+        self.tz = config.agent.tz
+        self.tz_name = config.agent.timezone or datetime.now().astimezone().tzname() or "local"
+        self.requests = requests
+        self.clock = clock
+        self.started = clock()
+        self.sessions = _Sessions(clock)
+        self._secret = secrets.token_bytes(32)
+        self._template = bottle.SimpleTemplate(name="status", lookup=[str(VIEWS)])
+
+    # --- who is asking ------------------------------------------------------------
+
+    @property
+    def login_enabled(self) -> bool:
+        return bool(self.settings.admin_password)
+
+    def credentials_ok(self, username: str, password: str) -> bool:
+        """Constant-time check of the admin pair; False when no password is configured."""
+        if not self.login_enabled:
+            return False
+        user_ok = hmac.compare_digest(username.encode(), self.settings.admin_username.encode())
+        pass_ok = hmac.compare_digest(password.encode(), self.settings.admin_password.encode())
+        return user_ok and pass_ok
+
+    def user(self) -> str | None:
+        return self.sessions.user(bottle.request.get_cookie(SESSION_COOKIE))
+
+    def basic_user(self) -> str | None:
+        header = bottle.request.get_header("Authorization") or ""
+        if not header.lower().startswith("basic "):
+            return None
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return user if self.credentials_ok(user, password) else None
+
+    def token(self, cookie: str) -> str:
+        return hmac.new(self._secret, b"csrf|" + cookie.encode(), hashlib.sha256).hexdigest()
+
+    def csrf_ok(self, cookie_name: str) -> bool:
+        cookie = bottle.request.get_cookie(cookie_name) or ""
+        sent = bottle.request.forms.get("csrf") or ""
+        return bool(cookie) and hmac.compare_digest(sent.encode(), self.token(cookie).encode())
+
+    def form_token(self) -> str:
+        """The CSRF token for this browser's forms (a pre-login cookie is set when missing)."""
+        sid = bottle.request.get_cookie(SESSION_COOKIE)
+        if self.sessions.user(sid):
+            return self.token(sid or "")
+        pre = bottle.request.get_cookie(PRE_COOKIE) or ""
+        if len(pre) < 20:
+            pre = secrets.token_urlsafe(24)
+            _set_cookie(PRE_COOKIE, pre)
+        return self.token(pre)
+
+    # --- the model ------------------------------------------------------------------
+
+    def model(self, unmasked: bool) -> dict[str, Any]:
+        ctx = status_data.Context(box_id=self.box_id, tz=self.tz, tz_name=self.tz_name, started=self.started,
+                                  now=self.clock(), language=self.settings.language, unmasked=unmasked)
+        return status_data.build(self.core, ctx)
+
+    # --- routes -----------------------------------------------------------------------
+
+    def page(self) -> str:
+        user = self.user()
+        m = self.model(unmasked=user is not None)
+        nonce = secrets.token_urlsafe(12)
+        _headers(nonce)
+        msg = bottle.request.query.get("msg") or ""
+        line = bottle.request.query.getunicode("line") or ""
+        flash = self.tr(f"msg_{msg}", line=line if line in self.core.lines else "?") if msg in MESSAGES else ""
+        return self._template.render(
+            m=m, tr=self.tr, user=user, login_enabled=self.login_enabled, csrf=self.form_token(), flash=flash,
+            refresh=self.settings.refresh, nonce=nonce, when=_When(m["box"]["now"]), bytes=status_data.human_bytes,
+            shown_state=status_data.shown_state,
+            lang="zh-CN" if self.settings.language == "zh" else "en")
+
+    def json(self) -> str:
+        unmasked = self.user() is not None or self.basic_user() is not None
+        bottle.response.content_type = "application/json; charset=utf-8"
+        bottle.response.set_header("Cache-Control", "no-store")
+        return json.dumps(self.model(unmasked=unmasked), ensure_ascii=False, separators=(",", ":"))
+
+    def metrics(self) -> str:
+        bottle.response.content_type = metrics.CONTENT_TYPE
+        return metrics.render(self.core, self.requests, box_id=self.box_id, started=self.started, now=self.clock())
+
+    def healthz(self) -> str:
+        bottle.response.content_type = "text/plain; charset=utf-8"
+        bottle.response.set_header("Cache-Control", "no-store")
+        error = self.core.store.writable()
+        if error:
+            bottle.response.status = 503
+            return f"database not writable: {error}\n"
+        return "ok\n"
+
+    def login(self) -> None:
+        if not self.login_enabled:
+            _forbidden("login is off: no [status] admin_password is configured")
+        if not self.csrf_ok(PRE_COOKIE):
+            _forbidden("missing or wrong CSRF token: reload the page and try again")
+        # The socket's peer, never a header a client could make up.
+        address = bottle.request.environ.get("REMOTE_ADDR") or "?"
+        if self.sessions.throttled(address):
+            log.warning("status page: login from %s refused, too many failures", address)
+            _back(msg="throttled")
+        username = bottle.request.forms.getunicode("username") or ""
+        password = bottle.request.forms.getunicode("password") or ""
+        if not self.credentials_ok(username, password):
+            self.sessions.failed(address)
+            log.warning("status page: failed login from %s", address)
+            _back(msg="login_failed")
+        self.sessions.close(bottle.request.get_cookie(SESSION_COOKIE))
+        _set_cookie(SESSION_COOKIE, self.sessions.open(username), max_age=SESSION_SECONDS)
+        log.info("status page: %s logged in from %s", username, address)
+        _back(msg="logged_in")
+
+    def logout(self) -> None:
+        if not self.csrf_ok(SESSION_COOKIE):
+            _forbidden("missing or wrong CSRF token: reload the page and try again")
+        self.sessions.close(bottle.request.get_cookie(SESSION_COOKIE))
+        bottle.response.delete_cookie(SESSION_COOKIE, path="/")
+        _back(msg="logged_out")
+
+    def action(self, line: str, action: str) -> None:
+        user = self.user()
+        if user is None:
+            _forbidden("log in first")
+        if not self.csrf_ok(SESSION_COOKIE):
+            _forbidden("missing or wrong CSRF token: reload the page and try again")
+        if line not in self.core.lines or action not in ACTIONS:
+            bottle.abort(404, f"no line {line!r} or action {action!r}")
+        log.info("status page: %s asks %s on line %s", user, action, line)
+        try:
+            if action in ("enable", "disable"):
+                self.core.set_line_enabled(line, action == "enable")
+                msg = action + "d"
+            elif action == "reset":
+                self.core.reset_modem(line, timeout=RESET_TIMEOUT)
+                msg = "reset"
+            else:
+                self.core.set_quota(line, reset_daily=True)
+                msg = "reset_daily"
+        except LineOffline as exc:
+            log.warning("status page: %s on %s: %s", action, line, exc)
+            msg = "sim_unknown" if action == "reset-daily" else "offline"
+        except (ModemError, FutureTimeout) as exc:
+            log.warning("status page: %s on %s failed: %s", action, line, exc or "timed out")
+            msg = "reset_failed"
+        _back(msg=msg, line=line)
+
+
+def mount(app: bottle.Bottle, core: Core, config: Config, *,
+          requests: metrics.RequestCounter | None = None) -> StatusPage:
+    """Add the page, /status.json, /metrics, /healthz and the POST actions to
+    ``app`` (see the module doc); settings from ``config.status`` when the
+    config has that section, else :class:`StatusConfig` defaults.  ``requests``
+    is the app's request counter, shown in /metrics.  Return the page object."""
+    page = StatusPage(core, config, requests)
+    app.route("/", "GET", page.page, dialect="status")
+    app.route("/status.json", "GET", page.json, dialect="status")
+    app.route("/metrics", "GET", page.metrics, dialect="metrics")
+    app.route("/healthz", "GET", page.healthz, dialect="healthz")
+    app.route("/status/login", "POST", page.login, dialect="status")
+    app.route("/status/logout", "POST", page.logout, dialect="status")
+    app.route("/status/lines/<line>/<action>", "POST", page.action, dialect="status")
+    return page
+
+
+class _When:
+    """Formats the model's ISO times for people: the time alone when it is
+    today on the box, else the date too."""
+
+    def __init__(self, now_iso: str) -> None:
+        self.today = now_iso[:10]
+
+    def __call__(self, iso: str | None, never: str = "") -> str:
+        if not iso:
+            return never
+        return iso[11:19] if iso[:10] == self.today else f"{iso[:10]} {iso[11:16]}"
+
+
+def _set_cookie(name: str, value: str, max_age: int | None = None) -> None:
+    # Plain HTTP on the LAN: no Secure flag; Strict keeps other sites' forms out.
+    kw: dict[str, Any] = {"max_age": max_age} if max_age else {}
+    bottle.response.set_cookie(name, value, path="/", httponly=True, samesite="strict", **kw)
+
+
+def _headers(nonce: str) -> None:
+    r = bottle.response
+    r.content_type = "text/html; charset=utf-8"
+    r.set_header("Cache-Control", "no-store")
+    r.set_header("X-Content-Type-Options", "nosniff")
+    r.set_header("Referrer-Policy", "no-referrer")
+    r.set_header("X-Frame-Options", "DENY")
+    r.set_header("Content-Security-Policy",
+                 f"default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; connect-src 'self';"
+                 " img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
+def _back(**query: str) -> None:
+    """Answer 303 See Other to the page, with a message for it (never returns);
+    cookies set on this response go with it (bottle.redirect copies them)."""
+    bottle.redirect("/?" + urlencode(query), 303)
+
+
+def _forbidden(reason: str) -> None:
+    raise bottle.HTTPResponse(f"403 Forbidden: {reason}\n", status=403,
+                              headers={"Content-Type": "text/plain; charset=utf-8"})
