@@ -8,7 +8,8 @@ that want it; each event gets one row per such destination (none when no
 destination wants its kind).  A destination's rows are delivered in id
 order and deleted once acknowledged (:meth:`Outbox.done`), retried later
 (:meth:`Outbox.retry`), or given up and counted per destination
-(:meth:`Outbox.expire`, :meth:`Outbox.drop`; the count survives restarts).
+(:meth:`Outbox.expire`, :meth:`Outbox.trim`, :meth:`Outbox.drop`; the count survives
+restarts).
 
 Kinds and their payloads (JSON objects; ``at`` and the other dates are local
 time ``'YYYY-MM-DD HH:MM:SS'`` in the store's time zone):
@@ -58,6 +59,7 @@ CALL = "call"
 KINDS = (RESULT, RECEIPT, MO, CALL)
 
 _CHUNK = 500
+_MAX_ID = 2 ** 63 - 1
 
 
 class Outbox:
@@ -131,12 +133,24 @@ class Outbox:
         for id_, dest, kind, payload, created, attempts, next_attempt, error in rows:
             if next_attempt > now:
                 break
-            try:
-                data = json.loads(payload)
-            except ValueError:
-                data = {"unreadable": payload}  # handed on; the formatter decides (and may give up)
-            items.append(OutboxItem(id_, dest, kind, data, created, attempts, next_attempt, error))
+            items.append(OutboxItem(id_, dest, kind, _load(payload), created, attempts, next_attempt, error))
         return items
+
+    def after(self, destination: str, after_id: int, limit: int = 50, *, upto: int | None = None) -> list[OutboxItem]:
+        """Return up to ``limit`` of ``destination``'s items with ``after_id`` < id
+        (<= ``upto`` when given), in id order, whatever their ``next_attempt``:
+        for a consumer that keeps its own cursor and retry times (MQTT)."""
+        rows = self._db.execute_sql(
+            "SELECT id, destination, kind, payload, created, attempts, next_attempt, last_error FROM outbox"
+            " WHERE destination = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?",
+            (destination, after_id, _MAX_ID if upto is None else upto, limit)).fetchall()
+        return [OutboxItem(id_, dest, kind, _load(payload), created, attempts, next_attempt, error)
+                for id_, dest, kind, payload, created, attempts, next_attempt, error in rows]
+
+    def last_id(self, destination: str) -> int:
+        """Return the id of ``destination``'s newest item, 0 when it has none."""
+        row = self._db.execute_sql("SELECT MAX(id) FROM outbox WHERE destination = ?", (destination,)).fetchone()
+        return int(row[0] or 0)
 
     def next_attempt(self, destination: str) -> float | None:
         """Return the ``next_attempt`` epoch of ``destination``'s first item, or None when it has none."""
@@ -184,6 +198,20 @@ class Outbox:
                 self._count_dropped(destination, n)
         return n
 
+    def trim(self, destination: str, max_items: int) -> int:
+        """Bound ``destination``'s items to ``max_items``: give up (delete and
+        count) the oldest beyond that; return how many."""
+        with write(self._db, durable=False):
+            row = self._db.execute_sql("SELECT id FROM outbox WHERE destination = ? ORDER BY id DESC"
+                                       " LIMIT 1 OFFSET ?", (destination, max(max_items, 0))).fetchone()
+            if row is None:
+                return 0
+            n = self._db.execute_sql("DELETE FROM outbox WHERE destination = ? AND id <= ?",
+                                     (destination, row[0])).rowcount
+            if n:
+                self._count_dropped(destination, n)
+        return n
+
     def expire_all(self, max_age_seconds: float) -> int:
         """:meth:`expire` for every destination with items (also those no longer configured)."""
         destinations = [r[0] for r in self._db.execute_sql("SELECT DISTINCT destination FROM outbox").fetchall()]
@@ -215,6 +243,14 @@ class Outbox:
             "INSERT INTO outbox_dropped (destination, dropped, updated) VALUES (?, ?, ?)"
             " ON CONFLICT (destination) DO UPDATE SET dropped = dropped + excluded.dropped,"
             " updated = excluded.updated", (destination, n, self._t.now()))
+
+
+def _load(payload: str) -> dict[str, Any]:
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return {"unreadable": payload}  # handed on; the consumer decides (and may give up)
+    return data if isinstance(data, dict) else {"unreadable": payload}
 
 
 def _chunks(ids: Iterable[int]) -> Iterable[tuple[int, ...]]:

@@ -359,3 +359,41 @@ class Store:
             count += n
             if n < _PURGE_BATCH:
                 return count
+
+    # --- the status page (agent.store.status) ----------------------------------------------
+
+    def _status_queries(self) -> Any:
+        from .status import StatusQueries  # imported here so this section stays self-contained
+
+        return StatusQueries(self._db, self._t)
+
+    def recent_received(self, limit: int = 20) -> list[dict[str, Any]]:
+        """See :meth:`agent.store.status.StatusQueries.recent_received`."""
+        return self._status_queries().recent_received(limit)
+
+    def recent_failures(self, limit: int = 20) -> list[dict[str, Any]]:
+        """See :meth:`agent.store.status.StatusQueries.recent_failures`."""
+        return self._status_queries().recent_failures(limit)
+
+    def line_counts_today(self) -> dict[str, dict[str, int]]:
+        """See :meth:`agent.store.status.StatusQueries.line_counts_today`."""
+        return self._status_queries().line_counts_today()
+
+    def writable(self, timeout: float = 2.0) -> str:
+        """See :meth:`agent.store.status.StatusQueries.writable`."""
+        return self._status_queries().writable(timeout)
+
+    # --- the MQTT uplink's outbox cursor and bound (agent.store.outbox) -----------------------
+
+    def outbox_after(self, destination: str, after_id: int, limit: int = 50, *,
+                     upto: int | None = None) -> list[OutboxItem]:
+        """See :meth:`agent.store.outbox.Outbox.after`."""
+        return self._outbox.after(destination, after_id, limit, upto=upto)
+
+    def outbox_last_id(self, destination: str) -> int:
+        """See :meth:`agent.store.outbox.Outbox.last_id`."""
+        return self._outbox.last_id(destination)
+
+    def outbox_trim(self, destination: str, max_items: int) -> int:
+        """See :meth:`agent.store.outbox.Outbox.trim`."""
+        return self._outbox.trim(destination, max_items)
