@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import replace
+from typing import Any, Sequence
 
+from . import __version__
 from .api.server import HttpServer, create_app
 from .config import Config, LineConfig
 from .core import Core
@@ -23,6 +25,9 @@ from .modem.types import CallRecord, DeliveryReport, IncomingSms, LineState
 from .router import Router
 from .sim.bank import SimBank
 from .store.queue import Store
+from .uplink.forward import DESTINATION as MQTT
+from .uplink.forward import KINDS as MQTT_KINDS
+from .uplink.mqtt import MqttUplink
 from .uplink.push import Destination, Pusher
 
 log = logging.getLogger(__name__)
@@ -35,7 +40,7 @@ class StoreEvents:
     def __init__(self, store: Store, providers: dict[str, str], *, report_window_hours: float = 72.0) -> None:
         self.store = store
         self.router: Router | None = None
-        self.pusher: Pusher | None = None
+        self.pusher: Any = None  # anything with wake(): the outbox consumers
         self._providers = providers
         self._window = report_window_hours
         self._seen: dict[str, tuple] = {}
@@ -84,6 +89,9 @@ class App:
         for dest in self.destinations:
             for kind in dest.kinds:
                 targets.setdefault(kind, set()).add(dest.name)
+        if config.mqtt.enabled:
+            for kind in MQTT_KINDS:
+                targets.setdefault(kind, set()).add(MQTT)
         self.store = Store(config.agent.database, timezone=config.agent.tz, max_parts=config.modems.max_parts,
                            push_targets=targets)
         self.events = StoreEvents(self.store, {line.name: line.provider for line in config.lines},
@@ -94,6 +102,7 @@ class App:
         self.core: Core | None = None
         self.http: HttpServer | None = None
         self.pusher: Pusher | None = None
+        self.mqtt: MqttUplink | None = None
         self.jobs: Jobs | None = None
 
     def start(self) -> None:
@@ -124,10 +133,15 @@ class App:
                              timezone=cfg.agent.tz, limits=limits)
         self.events.router = self.router
         self.pusher = Pusher(self.store, [d.destination for d in self.destinations], cfg.push, self.stop_event)
-        self.events.pusher = self.pusher
-        self.router.pusher = self.pusher
         core = self.core = Core(self.store, self.bank, lines, wake_router=self.router.wake, sim=self.sim,
                                 limits=limits)
+        if cfg.mqtt.enabled:
+            self.mqtt = core.uplink = MqttUplink(cfg.mqtt, core, cfg.agent.id, self.stop_event,
+                                                 version=__version__, app_config=cfg)
+        # Whoever writes outbox rows wakes every consumer of the outbox.
+        outbox = _Wake([self.pusher, self.mqtt])
+        self.events.pusher = outbox
+        self.router.pusher = outbox
         self.http = HttpServer(create_app(core, cfg), host=cfg.http.host, port=cfg.http.port,
                                threads=cfg.http.threads, max_body=cfg.http.max_body, timeout=cfg.http.timeout)
         self.jobs = Jobs(self.store, cfg.queue, cfg.agent.tz, self.stop_event)
@@ -135,6 +149,8 @@ class App:
         self.router.start()
         self.http.start()
         self.pusher.start()
+        if self.mqtt is not None:
+            self.mqtt.start()
         self.jobs.start()
 
     def wait_ready(self, timeout: float) -> bool:
@@ -147,6 +163,8 @@ class App:
         self.stop_event.set()
         if self.jobs is not None:
             self.jobs.join(timeout)
+        if self.mqtt is not None:
+            self.mqtt.stop(timeout / 2)  # publishes online=0 while everything is still up
         if self.pusher is not None:
             self.pusher.wake()
             self.pusher.join(timeout)
@@ -182,3 +200,14 @@ def _push_destinations(config: Config, gateway_ids: dict[str, str]) -> list[_Pus
     for name, fmt in formatters.items():
         out.append(_Push(Destination(name, fmt), kinds[name]))
     return out
+
+
+class _Wake:
+    """Wakes every consumer of the outbox (the webhook pusher, the MQTT uplink)."""
+
+    def __init__(self, consumers: Sequence[Any]) -> None:
+        self._consumers = [c for c in consumers if c is not None]
+
+    def wake(self) -> None:
+        for consumer in self._consumers:
+            consumer.wake()

@@ -80,7 +80,7 @@ class MqttConfig:
     status_interval: float = 60.0
     outbox_max_age_hours: float = 168.0
     outbox_max_events: int = 100_000
-    replay_rate: float = 500.0  # backlog events per second on reconnect, beside live ones
+    replay_rate: float = 2000.0  # backlog events per second on reconnect, beside live ones
 
     @property
     def enabled(self) -> bool:

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo
 
 from .config import LineConfig, QueueConfig
@@ -33,9 +33,6 @@ from .modem.bank import ModemBank
 from .modem.types import FAILED, RETRY, SENT, OutgoingSms, SendResult
 from .routing import Candidate, LineSlot, remaining, retry_delay, route
 from .store.queue import Assignment, Outcome, Store
-
-if TYPE_CHECKING:
-    from .uplink.push import Pusher
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +65,7 @@ class Router:
         self._busy: dict[str, _InFlight] = {}
         self._data_version = -1
         self._next_check = 0.0  # when a scheduled or backed-off message becomes due
-        self.pusher: Pusher | None = None  # woken when outcomes were written (they may be pushed)
+        self.pusher: Any = None  # anything with wake(): woken when outcomes were written (they may be pushed)
         self._thread = threading.Thread(target=self._run, name="router", daemon=True)
 
     def start(self) -> None:

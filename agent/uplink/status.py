@@ -1,0 +1,217 @@
+"""The JSON the MQTT uplink publishes about the box: ``status``, ``lines/<line>``, the masked config.
+
+Functions over :class:`~agent.core.Core` (read-only: no port is touched,
+a few cheap queries) and the config, and :class:`StatePublisher`, which
+decides when they go out; no MQTT here.
+
+``lines/<line>``::
+
+    {"line": "sim1", "index": 1, "state": "ready", "online": true,
+     "registered": true, "registration": "home", "signal_dbm": -71,
+     "operator": "CHINA MOBILE", "iccid_tail": "123456", "provider": "",
+     "usable": true, "daily_left": -1, "total_left": 940, "last_error": ""}
+
+``registration`` is ``home``, ``roaming``, ``searching``, ``denied``,
+``none``, ``unknown``, or null before the modem said; quotas left count SMS
+parts, -1 is unlimited.
+
+``status``::
+
+    {"box": "branch-7", "version": "0.1.0", "started": "2024-05-01T08:00:00+08:00",
+     "uptime": 3600, "at": "2024-05-01T09:00:00+08:00",
+     "queue": {"unsent": 0, "sending": 0, "sent": 12, "failed": 1,
+               "sent_today": 12, "failed_today": 1},
+     "lines": {"total": 4, "online": 4, "registered": 4, "usable": 3, "disabled": 0},
+     "outbox": {"mqtt": {"pending": 0, "dropped": 0}, "goip-result": {...}},
+     "mqtt": {"connected_since": "2024-05-01T08:00:01+08:00", "published": 40, "backlog": 0,
+              "dropped": 0, "inflight": 0, "last_error": null}}
+
+``outbox`` is every destination's backlog (MQTT and webhooks); ``dropped``
+counts events given up (too old, over the bound), across restarts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from ..config import Config, MqttConfig
+    from ..core import Core
+
+LINES_EVERY, STATUS_EVERY = 1.0, 5.0  # seconds between checks for a change
+MASK = "***"
+ICCID_TAIL = 6
+VOLATILE = ("uptime", "at")  # status keys that change without anything happening
+
+_REGISTRATION = {0: "none", 1: "home", 2: "searching", 3: "denied", 4: "unknown", 5: "roaming",
+                 6: "home", 7: "roaming"}  # 6/7: "SMS only" variants (3GPP 27.007)
+_QUEUE = {"U": "unsent", "Q": "sending", "S": "sent", "F": "failed", "sent_today": "sent_today",
+          "failed_today": "failed_today"}
+_SECRET_KEYS = {"password", "pin"}
+_SECRET_QUERY = re.compile(r"(pass|pw|pwd|secret|token|key|auth)", re.IGNORECASE)
+
+
+def _left(value: int | None) -> int:
+    return -1 if value is None else value
+
+
+def lines(core: Core) -> dict[str, dict[str, Any]]:
+    """Every configured line's ``lines/<line>`` object, by line name, in configuration order."""
+    states = {s.name: s for s in core.bank.states()}
+    out = {}
+    for info in core.line_info():
+        state = states.get(info.name)
+        reg = state.registration if state is not None else None
+        out[info.name] = {
+            "line": info.name, "index": info.index, "state": info.state, "online": info.online,
+            "registered": info.registered, "registration": None if reg is None else _REGISTRATION.get(reg, "unknown"),
+            "signal_dbm": info.signal_dbm, "operator": info.operator,
+            "iccid_tail": info.iccid[-ICCID_TAIL:] if info.iccid else "", "provider": info.provider,
+            "usable": info.usable, "daily_left": _left(info.daily_left), "total_left": _left(info.total_left),
+            "last_error": info.last_error}
+    return out
+
+
+def status(core: Core, *, box_id: str, version: str, started: datetime, uptime: float,
+           mqtt: dict[str, Any], line_objects: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The ``status`` object.  ``mqtt`` is the uplink's own figures; ``line_objects``
+    the result of :func:`lines` when the caller has it already."""
+    objs = lines(core) if line_objects is None else line_objects
+    depths = core.store.queue_depths()
+    outbox = {name: {"pending": s.get("pending", 0), "dropped": s.get("dropped", 0)}
+              for name, s in core.store.outbox_stats().items()}
+    return {
+        "box": box_id, "version": version, "started": _local(started), "uptime": int(uptime),
+        "at": _local(datetime.now().astimezone()),
+        "queue": {name: depths.get(key, 0) for key, name in _QUEUE.items()},
+        "lines": {"total": len(objs), "online": sum(o["online"] for o in objs.values()),
+                  "registered": sum(o["registered"] for o in objs.values()),
+                  "usable": sum(o["usable"] for o in objs.values()),
+                  "disabled": sum(o["state"] == "disabled" for o in objs.values())},
+        "outbox": outbox,
+        "mqtt": mqtt,
+    }
+
+
+class StatePublisher:
+    """Decides when ``lines/<line>`` and ``status`` go out through ``retain(topic, object)``:
+    a line when its object changed (checked every :data:`LINES_EVERY` s), the status
+    when it :func:`changed` (checked every ``status_every`` s), and everything every
+    ``interval`` s and after :meth:`refresh`.  ``lines`` and ``status`` build the
+    objects; ``clock`` is monotonic seconds.  Used by one thread."""
+
+    def __init__(self, lines: Callable[[], dict[str, dict[str, Any]]], status: Callable[[], dict[str, Any]],
+                 retain: Callable[[str, dict[str, Any]], None], *, interval: float,
+                 status_every: float = STATUS_EVERY, clock: Callable[[], float]) -> None:
+        self._lines = lines
+        self._status = status
+        self._retain = retain
+        self._interval = interval
+        self._status_every = status_every
+        self._clock = clock
+        self._forced = True
+        self._last_lines: dict[str, dict[str, Any]] = {}
+        self._last_status: dict[str, Any] | None = None
+        self._due_lines = self._due_status = self._due_all = 0.0
+
+    def refresh(self) -> None:
+        """Publish everything at the next turn (a new connection: the retained copies may be gone)."""
+        self._forced = True
+
+    def turn(self) -> float:
+        """Publish what is due; return the seconds until the next turn is due."""
+        now = self._clock()
+        forced = self._forced or now >= self._due_all
+        if forced:
+            self._forced = False
+            self._due_all = now + self._interval
+        if forced or now >= self._due_lines:
+            self._due_lines = now + LINES_EVERY
+            lines = self._lines()
+            for name, obj in lines.items():
+                if forced or obj != self._last_lines.get(name):
+                    self._retain(f"lines/{name}", obj)
+            self._last_lines = lines
+            if forced or now >= self._due_status:
+                self._due_status = now + self._status_every
+                current = self._status()
+                if forced or changed(self._last_status, current):
+                    self._retain("status", current)
+                self._last_status = current
+        return max(0.0, min(self._due_lines, self._due_all) - now)
+
+
+def changed(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
+    """True when ``new`` says something ``old`` did not (the clock aside)."""
+    if old is None:
+        return True
+    return {k: v for k, v in old.items() if k not in VOLATILE} != {k: v for k, v in new.items() if k not in VOLATILE}
+
+
+def _local(when: datetime) -> str:
+    """ISO 8601 with the UTC offset: the centre may be in another time zone."""
+    return when.astimezone().isoformat(timespec="seconds")
+
+
+# --- the config, secrets masked -----------------------------------------------------------
+
+
+def masked_config(config: Config | None, mqtt: MqttConfig) -> dict[str, Any]:
+    """The configuration as JSON-able data with secrets masked: passwords and
+    SIM PINs become ``***`` (``""`` stays ``""``: not set), and so do the
+    password of a URL's user part and query values whose name looks secret
+    (``pw``, ``token``, ``key``...).  File paths (TLS key included) are shown.
+    Without ``config``, only the ``mqtt`` section."""
+    if config is None:
+        return {"mqtt": _mask(_plain(mqtt))}
+    data = _plain(config)
+    data.pop("source", None)
+    return dict(_mask(data), source=config.source)
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def _mask(value: Any, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: _mask(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v, key) for v in value]
+    if isinstance(value, str) and value:
+        if key in _SECRET_KEYS:
+            return MASK
+        if key.endswith("url"):
+            return _mask_url(value)
+    return value
+
+
+def _mask_url(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if parts.password is not None:
+            netloc = f"{parts.username or ''}:{MASK}@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+        query = parts.query
+        if query:
+            pairs = parse_qsl(query, keep_blank_values=True)
+            if any(_SECRET_QUERY.search(k) for k, _ in pairs):
+                query = urlencode([(k, MASK if _SECRET_QUERY.search(k) else v) for k, v in pairs], safe="%*")
+        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    except ValueError:
+        return MASK  # not parseable: say nothing rather than leak it
