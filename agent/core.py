@@ -63,7 +63,7 @@ class Core:
 
     def providers(self) -> set[str]:
         """Every provider group some line belongs to."""
-        return {line.provider for line in self.lines.values() if line.provider}
+        return self.limits.providers()
 
     def line_info(self) -> list[LineInfo]:
         states = {s.name: s for s in self.bank.states()}
@@ -77,7 +77,8 @@ class Core:
             total = remaining(total_limit, c.total_sent if c else 0)
             online = st.state in ("ready", "busy")
             out.append(LineInfo(name, index, online, st.registered,
-                                online and st.registered and daily != 0 and total != 0, cfg.provider, daily, total,
+                                online and st.registered and daily != 0 and total != 0, self.limits.provider(name),
+                                daily, total,
                                 st.state, st.signal_dbm, st.operator, st.iccid, st.last_error))
         return out
 
@@ -156,3 +157,11 @@ class Core:
                                         total_sent=0 if reset_total else None)
         self._wake_router()
         return limits
+
+    def set_line_provider(self, name: str, provider: str | None) -> str:
+        """Move a line to provider group ``provider`` ('' none, None back to the configured
+        one); kept across restarts.  Return the group now.  KeyError for an unknown line."""
+        self._line(name)
+        group = self.limits.set_provider(name, provider)
+        self._wake_router()
+        return group

@@ -1,4 +1,4 @@
-"""The quotas in force per line: the configured ones, or an operator's override.
+"""The quotas and provider group in force per line: the configured ones, or an operator's override.
 
 Overrides (set remotely or on the status page) are stored in the database so
 they survive a restart, and cached here: the router asks at every turn.
@@ -19,12 +19,32 @@ class LineLimits:
         self._lines = lines
         self._lock = threading.Lock()
         self._overrides = store.line_limits()
+        self._providers = store.line_providers()
 
     def get(self, name: str) -> tuple[int, int]:
         """(daily, total) limits of line ``name`` in SMS parts; -1 unlimited."""
         cfg = self._lines[name]
         daily, total = self._overrides.get(name, (None, None))
         return (cfg.daily_limit if daily is None else daily, cfg.total_limit if total is None else total)
+
+    def provider(self, name: str) -> str:
+        """The provider group line ``name`` belongs to now."""
+        return self._providers.get(name, self._lines[name].provider)
+
+    def providers(self) -> set[str]:
+        return {self.provider(name) for name in self._lines} - {""}
+
+    def set_provider(self, name: str, provider: str | None) -> str:
+        """Move a line to another provider group (None: the configured one); return the group now."""
+        if name not in self._lines:
+            raise KeyError(name)
+        with self._lock:
+            self._store.set_line_provider(name, provider)
+            if provider is None:
+                self._providers.pop(name, None)
+            else:
+                self._providers[name] = provider
+        return self.provider(name)
 
     def set(self, name: str, *, daily: int | None, total: int | None) -> tuple[int, int]:
         """Override (None: back to the configured value); return the limits now in force.

@@ -145,7 +145,7 @@ class Router:
             total = remaining(total_limit, c.total_sent if c else 0)
             if daily == 0 or total == 0:
                 continue  # at its quota: skipped until midnight or a reset
-            slots.append(LineSlot(name, self.lines[name].provider, daily, total))
+            slots.append(LineSlot(name, self.limits.provider(name), daily, total))
         return slots
 
     def _dispatch(self, assignments: list[tuple[Candidate, LineSlot]]) -> None:

@@ -61,3 +61,15 @@ def test_unknown_line_and_bad_values(live):
         core.set_line_enabled("nope", True)
     with pytest.raises(ValueError):
         core.set_quota("sim1", daily=-7)
+
+
+def test_provider_group_set_at_run_time(live, tmp_path):
+    stack, core = live
+    assert core.set_line_provider("sim2", "branch-A") == "branch-A"
+    ids = stack.send(*(msg(text=f"p{i}", provider="branch-A") for i in range(3)))
+    assert {r["line"] for r in stack.wait_rows(ids, lambda r: r["status"] == "S")} == {"sim2"}
+    assert "branch-A" in core.providers()
+    reopened = Store(tmp_path / "agent.db")
+    assert reopened.line_providers() == {"sim2": "branch-A"}
+    reopened.close()
+    assert core.set_line_provider("sim2", None) == ""

@@ -270,6 +270,8 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         total_limit INTEGER,
         updated REAL NOT NULL
      )"""]),
+    ("line_limits.provider: a line's provider group set at run time",
+     ["ALTER TABLE line_limits ADD COLUMN provider TEXT"]),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -256,6 +256,12 @@ class Store:
     def line_limits(self) -> dict[str, tuple[int | None, int | None]]:
         return self._sims.line_limits()
 
+    def set_line_provider(self, name: str, provider: str | None) -> None:
+        self._sims.set_line_provider(name, provider)
+
+    def line_providers(self) -> dict[str, str]:
+        return self._sims.line_providers()
+
     def update_line(self, state: LineState, *, provider: str = "") -> None:
         self._sims.update_line(state, provider=provider)
 

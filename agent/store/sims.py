@@ -95,7 +95,8 @@ class Sims:
             raise ValueError("a limit is -1 (unlimited) or a count >= 0")
         with write(self._db, durable=True):
             if daily is None and total is None:
-                self._db.execute_sql("DELETE FROM line_limits WHERE name = ?", (name,))
+                self._db.execute_sql("UPDATE line_limits SET daily_limit = NULL, total_limit = NULL WHERE name = ?",
+                                     (name,))
             else:
                 self._db.execute_sql(
                     "INSERT INTO line_limits (name, daily_limit, total_limit, updated) VALUES (?, ?, ?, ?)"
@@ -103,9 +104,23 @@ class Sims:
                     " total_limit = excluded.total_limit, updated = excluded.updated",
                     (name, daily, total, self._t.now()))
 
+    def set_line_provider(self, name: str, provider: str | None) -> None:
+        """Put a line in provider group ``provider`` (None: back to the configured one).  Durable."""
+        with write(self._db, durable=True):
+            self._db.execute_sql(
+                "INSERT INTO line_limits (name, provider, updated) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET provider = excluded.provider, updated = excluded.updated",
+                (name, provider, self._t.now()))
+
+    def line_providers(self) -> dict[str, str]:
+        """Provider groups set at run time, by line name."""
+        rows = self._db.execute_sql("SELECT name, provider FROM line_limits WHERE provider IS NOT NULL").fetchall()
+        return {name: provider for name, provider in rows}
+
     def line_limits(self) -> dict[str, tuple[int | None, int | None]]:
         """Operator overrides by line name: (daily, total), None where the configured value holds."""
-        rows = self._db.execute_sql("SELECT name, daily_limit, total_limit FROM line_limits").fetchall()
+        rows = self._db.execute_sql("SELECT name, daily_limit, total_limit FROM line_limits"
+                                    " WHERE daily_limit IS NOT NULL OR total_limit IS NOT NULL").fetchall()
         return {name: (daily, total) for name, daily, total in rows}
 
     def update_line(self, state: LineState, *, provider: str = "") -> None:

@@ -203,10 +203,7 @@ class Commands:
             if "provider" not in body:
                 raise CommandError("bad_request", "provider is required (\"\" for none)")
             provider = _string(body, "provider")
-            set_provider: Callable[[str, str], Any] | None = getattr(self._core, "set_line_provider", None)
-            if set_provider is None:
-                raise CommandError("unsupported", "this agent cannot change a line's provider yet")
-            set_provider(name, provider)
+            self._core.set_line_provider(name, provider)
         else:
             raise CommandError("bad_request", f"action must be enable, disable, reset or provider, not {action[:40]!r}")
         log.info("command line %s: %s done", name, action)

@@ -74,10 +74,8 @@ def test_line_quota_and_ussd(setup, protocol):
     client.wait_for(f"{p}/lines/sim2", lambda m: m.json()["state"] == "ready", timeout=10)
 
     r = client.request(p, "line", {"id": rid(), "line": "sim2", "action": "provider", "provider": "branch-A"})
-    if r["ok"]:  # needs Core.set_line_provider
-        assert r["result"]["provider"] == "branch-A"
-    else:
-        assert r["error"] == "unsupported", r
+    assert r["ok"] and r["result"]["provider"] == "branch-A", r
+    assert agent.core.line_info()[1].provider == "branch-A"
     assert client.request(p, "line", {"id": rid(), "line": "sim2", "action": "provider"})["error"] == "bad_request"
 
     resets = sum(c.upper().startswith("AT+CFUN=1,1") for c in agent.sim[0].commands)
