@@ -57,7 +57,7 @@ def send(config: Config, argv: list[str]) -> int:
     try:
         accepted = store.enqueue([NewMessage(recipient=number, text=args.text, encoding="7", gateway=args.line,
                                              provider=args.provider, priority=args.priority,
-                                             status_report=not args.no_report)], source="cli")
+                                             status_report=not args.no_report)], task=True, source="cli")
         msg_id = accepted.ids[0]
         print(f"queued as message {msg_id}")
         if args.wait <= 0:

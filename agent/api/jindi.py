@@ -234,7 +234,8 @@ def _send(core: Core, config: JindiConfig, values: dict[str, str], bad: set[str]
         raise Refused(INVALID, f"Text cannot be sent with encoding {encoding}.", BAD_FORMAT) from None
     messages = [NewMessage(recipient=r, text=text, encoding=encoding, gateway=line, priority=int(priority_text),
                            originator=originator, client_ref=client_ref) for r in recipients]
-    accepted = core.submit(messages, source=CONSUMER, client_ref=client_ref)
+    # A task like every dialect's, so the rows can be followed with GoIP querysms too.
+    accepted = core.submit(messages, task=True, source=CONSUMER, client_ref=client_ref)
     ids = gateway_ids(names)
     status, cause, ref_no, gateway = "U", "", "null", ids.get(line, "*")
     if accepted.duplicate:  # answer what became of the original submission

@@ -433,3 +433,16 @@ def test_generated_bodies_get_a_dialect_reply_and_store_all_or_nothing(fuzz_api,
     else:
         assert isinstance(body, list) and all(isinstance(v, str) for item in body for v in item.values())
         assert after == before
+
+
+def test_a_jindi_send_is_followed_with_goip_querysms(api):
+    import xml.etree.ElementTree as ET
+
+    doc = ET.fromstring(api.get("/send", password="jpass", recipient="13800138000", text="cross-dialect").body)
+    msg_id = int(doc.findtext("msg_id"))
+    task_id = api.stack.row(msg_id)["task_id"]
+    assert task_id is not None
+    api.stack.wait_rows([msg_id], lambda r: r["status"] == "S")
+    reply = api.post_json("/goip/querysms/", {"auth": {"username": "admin", "password": "s3cret"},
+                                              "taskID": str(task_id)}).json()
+    assert [(r["taskID"], r["send"]) for r in reply] == [(f"{task_id}.13800138000", "succeeded")]
