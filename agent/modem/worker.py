@@ -29,10 +29,11 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from ..config import LineConfig, ModemsConfig
-from ..errors import CommandError, CommandTimeout, LineOffline, ModemError, PortError
+from ..errors import CommandError, LineOffline, ModemError, PortError
 from . import recovery
 from .channel import Channel, Urc
 from .port import Port, Wakeup
+from .ladder import Ladder
 from .receiver import Receiver
 from .sender import Sender
 from .session import Identity, Session, SimProblem
@@ -93,6 +94,7 @@ class LineWorker:
         self._known_imei = line.imei
         self._receiver = Receiver(self)
         self._sender = Sender(self)
+        self._ladder = Ladder(self)
         self._ussd = UssdWaiter()
         self.started = threading.Event()  # set once the line is ready, or has given up for now
         if not line.enabled:
@@ -191,14 +193,14 @@ class LineWorker:
                     try:
                         self._serve()
                     except PortError as exc:
-                        self._port_lost(exc)
+                        self._ladder.port_lost(exc)
                     except (ModemError, SimProblem) as exc:
-                        self._climb(exc)
+                        self._ladder.climb(exc)
                     except Exception as exc:
                         # A bug or an answer nobody foresaw: log it with its
                         # traceback, then treat the modem as misbehaving.
                         log.exception("%s: unexpected error", self.name)
-                        self._climb(exc)
+                        self._ladder.climb(exc)
         except Exception:
             log.exception("%s: worker crashed", self.name)
         finally:
@@ -282,20 +284,7 @@ class LineWorker:
             log.warning("%s: %s", self.name, exc)
         except (ModemError, OSError) as exc:
             self._close()
-            self._open_failed(f"{path}: {exc}")
-
-    def _open_failed(self, reason: str) -> None:
-        self._failed_opens += 1
-        delay = self._backoff.delay(self._failed_opens)
-        self._reopen_at = self._clock() + delay
-        if self._backoff.quarantined(self._failed_opens):
-            if self._state.state != OFFLINE:
-                log.error("%s: quarantined after %d failed attempts (%s); retrying every %gs",
-                          self.name, self._failed_opens, reason, delay)
-            self._error(reason, state=OFFLINE, recovery_step=recovery.QUARANTINE)
-        else:
-            log.warning("%s: %s; reopening in %.2fs", self.name, reason, delay)
-            self._error(reason, state=RECOVERING, recovery_step=recovery.REOPEN)
+            self._ladder.open_failed(f"{path}: {exc}")
 
     def _initialise(self) -> None:
         """Initialise the open modem, publish its identity and health, read what it stored."""
@@ -327,63 +316,6 @@ class LineWorker:
         session, self._session = self._session, None
         if session is not None:
             session.channel.port.close()
-
-    # --- recovery ------------------------------------------------------------------------
-
-    def _port_lost(self, exc: PortError) -> None:
-        log.error("%s: port lost: %s", self.name, exc)
-        self._close()
-        self._error(f"port lost: {exc}", state=RECOVERING, recovery_step=recovery.REOPEN)
-        self._open_failed(f"port lost: {exc}")
-        # The first reopen is immediate: a USB glitch often heals at once.
-        self._reopen_at = self._clock()
-
-    def _climb(self, exc: Exception) -> None:
-        """Try the in-place remedies in order; fall back to closing the port."""
-        log.warning("%s: modem misbehaves (%s); recovering", self.name, exc)
-        self._error(str(exc), state=RECOVERING)
-        self._bounce_all(f"line recovering: {exc}")
-        for rung in recovery.rungs(port_lost=False):
-            if self._stop.is_set() or self._session is None:
-                return
-            self._set(recovery_step=rung)
-            try:
-                if rung == recovery.PING:
-                    self._session.channel.abort()
-                    self._session.ping()
-                    self._check_health()
-                    self._set(state=READY, recovery_step="")
-                elif rung == recovery.REINIT:
-                    self._initialise()
-                else:
-                    self._restart_modem()
-                log.info("%s: recovered by %s", self.name, rung)
-                return
-            except PortError as lost:
-                self._port_lost(lost)
-                return
-            except (ModemError, SimProblem) as again:
-                log.warning("%s: %s did not help: %s", self.name, rung, again)
-        self._close()
-        self._open_failed(f"modem not answering ({exc})")
-
-    def _restart_modem(self) -> None:
-        """AT+CFUN=1,1, wait for the boot banner (or the profile's settle time), initialise."""
-        assert self._session is not None
-        try:
-            self._session.reset_modem()
-        except CommandTimeout:
-            pass  # many modems reboot before they answer
-        deadline = self._clock() + self.modems.reset_wait
-        while True:
-            self._wakeup.clear()  # requests wait in the inbox; a stop still wakes us
-            left = deadline - self._clock()
-            if self._reinit_needed or self._stop.is_set() or left <= 0:
-                break
-            self._session.channel.pump(left, self._wakeup)
-            self._receiver.note_resets()
-        self._reinit_needed = False
-        self._initialise()
 
     # --- requests ----------------------------------------------------------------------------
 
@@ -423,7 +355,7 @@ class LineWorker:
         elif req.kind == "reset":
             try:
                 self._set(state=RECOVERING, recovery_step=recovery.RESET)
-                self._restart_modem()
+                self._ladder.restart_modem()
                 req.future.set_result(None)
             except BaseException as exc:
                 req.future.set_exception(exc)
