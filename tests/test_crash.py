@@ -6,11 +6,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 from agent.store.queue import NewMessage, Store
+
+from .waiting import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -21,14 +21,6 @@ def _counts(db: Path) -> dict[str, int]:
         return dict(con.execute("SELECT status, count(*) FROM smsserver_out GROUP BY status").fetchall())
     finally:
         con.close()
-
-
-def _wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not predicate():
-        assert time.monotonic() < deadline, what
-        pause.wait(0.02)  # another process changes the database
 
 
 def _start(cfg: Path, cwd: Path) -> subprocess.Popen:
@@ -49,7 +41,7 @@ def test_sigkill_mid_run_loses_nothing_and_flags_in_doubt(tmp_path):
 
     proc = _start(cfg, tmp_path)
     try:
-        _wait(lambda: _counts(db).get("S", 0) >= 4 and _counts(db).get("Q", 0) >= 1, 30, "never sending")
+        wait_until(lambda: _counts(db).get("S", 0) >= 4 and _counts(db).get("Q", 0) >= 1, 30, "never sending")
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     finally:
@@ -62,7 +54,7 @@ def test_sigkill_mid_run_loses_nothing_and_flags_in_doubt(tmp_path):
 
     proc = _start(cfg, tmp_path)
     try:
-        _wait(lambda: _counts(db) == {"S": 30}, 60, f"not all sent: {_counts(db)}")
+        wait_until(lambda: _counts(db) == {"S": 30}, 60, f"not all sent: {_counts(db)}")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0, proc.stderr.read() if proc.stderr else ""
     finally:

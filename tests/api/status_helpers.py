@@ -4,12 +4,12 @@ headless Chromium, and a PNG pixel reader (no imaging library needed)."""
 
 from __future__ import annotations
 
+
 import html
 import re
 import shutil
 import struct
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -18,9 +18,11 @@ import zlib
 from dataclasses import dataclass, replace
 from http.cookiejar import CookieJar
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
+
+from ..waiting import wait_until as _wait_until
 
 from agent.api.server import HttpServer, create_app
 from agent.config import StatusConfig
@@ -36,16 +38,9 @@ SENDER = "+8613800138000"
 RECIPIENT = "+8613912345678"
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} never happened")
-        threading.Event().wait(0.05)
-
+def wait_until(predicate: Any, timeout: float = 15.0, what: Any = "condition") -> Any:
+    """:func:`tests.waiting.wait_until` with this suite's default timeout."""
+    return _wait_until(predicate, timeout, what)
 
 def with_status(config: Config, status: StatusConfig) -> Config:
     """The config with this [status] section."""

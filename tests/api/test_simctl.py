@@ -3,12 +3,11 @@ effect it claims on the agent (store rows, line states, sent messages)."""
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import replace
-from typing import Any, Callable
 
 import pytest
+
+from ..waiting import wait_until as _wait_until
 
 from ..conftest import FAST
 from ..queue_harness import msg
@@ -16,17 +15,7 @@ from ..queue_harness import msg
 FAST_HEALTH = replace(FAST, health_interval=1.0)
 
 
-def until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    """Poll ``predicate`` (the agent changes in its own threads) until truthy; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} never held")
-        threading.Event().wait(0.05)
-
+until = _wait_until
 
 def line_state(api, line: str = "sim1"):
     return api.stack.bank[line].state

@@ -10,6 +10,7 @@ without it.
 
 from __future__ import annotations
 
+
 import base64
 import getpass
 import hashlib
@@ -20,7 +21,6 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,6 +29,8 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
+
+from ..waiting import wait_until as _wait_until
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -60,19 +62,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, what: str | Callable[[], str] = "condition") -> Any:
-    """Re-check ``predicate`` until it is truthy (returned) or ``timeout`` passes (fail,
-    saying ``what``, or what it returns then)."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
-        pause.wait(0.02)
-
+def wait_until(predicate: Any, timeout: float = 5.0, what: Any = "condition") -> Any:
+    """:func:`tests.waiting.wait_until` with this suite's default timeout."""
+    return _wait_until(predicate, timeout, what)
 
 def password_line(user: str, password: str) -> str:
     """A mosquitto 2.x password file line (PBKDF2-SHA512, as mosquitto_passwd writes it)."""
