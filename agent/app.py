@@ -192,11 +192,13 @@ class _Push:
 
 def _push_destinations(config: Config, gateway_ids: dict[str, str]) -> list[_Push]:
     """The webhooks the dialects' config asks for (only those with a URL)."""
-    from .api import goip, jindi
+    from .api import batchsend, goip, jindi
 
     out = []
-    kinds = {"goip-result": ("result", "receipt"), "goip-mo": ("mo",), "jindi-push": ("mo",)}
-    formatters = {**goip.formatters(config.goip), **jindi.formatters(config.jindi, gateway_ids=gateway_ids)}
+    kinds = {"goip-result": ("result", "receipt"), "goip-mo": ("mo",), "jindi-push": ("mo",),
+             "batch-report": ("result", "receipt"), "batch-mo": ("mo",)}
+    formatters = {**goip.formatters(config.goip), **jindi.formatters(config.jindi, gateway_ids=gateway_ids),
+                  **batchsend.formatters(config.batchsend, tz=config.agent.tz)}
     for name, fmt in formatters.items():
         out.append(_Push(Destination(name, fmt), kinds[name]))
     return out

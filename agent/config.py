@@ -31,11 +31,13 @@ from zoneinfo import ZoneInfo
 # The network sections live in config_net; their classes are importable from here too.
 from .config_net import (Credentials, GoipConfig, HttpConfig, JindiConfig, MqttConfig, PushConfig, StatusConfig,
                          read_dialects, read_http, read_mqtt, read_push, read_status)
+from .config_dialects import (BatchSendConfig, HttpInterfaceConfig, SompConfig, read_batchsend, read_httpinterface,
+                              read_somp)
 from .config_reader import Section
 from .errors import ConfigError
 
 __all__ = [
-    "AgentConfig", "Config", "Credentials", "GoipConfig", "HttpConfig", "JindiConfig", "LineConfig", "ModemsConfig",
+    "AgentConfig", "BatchSendConfig", "Config", "HttpInterfaceConfig", "SompConfig", "Credentials", "GoipConfig", "HttpConfig", "JindiConfig", "LineConfig", "ModemsConfig",
     "MqttConfig", "PushConfig", "QueueConfig", "SimulatorConfig", "StatusConfig", "load", "parse",
 ]
 
@@ -125,6 +127,9 @@ class Config:
     goip: GoipConfig = field(default_factory=GoipConfig)
     jindi: JindiConfig = field(default_factory=JindiConfig)
     push: PushConfig = field(default_factory=PushConfig)
+    somp: SompConfig = field(default_factory=SompConfig)
+    batchsend: BatchSendConfig = field(default_factory=BatchSendConfig)
+    httpinterface: HttpInterfaceConfig = field(default_factory=HttpInterfaceConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     status: StatusConfig = field(default_factory=StatusConfig)
     source: str = field(default="", compare=False)
@@ -245,7 +250,8 @@ def _simulator(s: Section) -> SimulatorConfig:
     )
 
 
-KNOWN_SECTIONS = ("agent", "modems", "simulator", "queue", "http", "auth", "goip", "jindi", "push", "mqtt", "status")
+KNOWN_SECTIONS = ("agent", "modems", "simulator", "queue", "http", "auth", "goip", "jindi", "push", "mqtt", "status",
+                  "somp", "batchsend", "httpinterface", "templates")
 
 
 def parse(text: str, *, base_dir: Path | str = ".", source: str = "<string>") -> Config:
@@ -287,6 +293,9 @@ def parse(text: str, *, base_dir: Path | str = ".", source: str = "<string>") ->
         goip=goip,
         jindi=jindi,
         push=read_push(sections["push"]),
+        somp=read_somp(sections["auth"], sections["somp"]),
+        batchsend=read_batchsend(sections["auth"], sections["batchsend"]),
+        httpinterface=read_httpinterface(sections["auth"], sections["httpinterface"], sections["templates"]),
         mqtt=read_mqtt(sections["mqtt"], base),
         status=read_status(sections["status"]),
         source=source,

@@ -53,6 +53,12 @@ class Section:
     def items(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
         return self._get(key, default, lambda raw: tuple(p.strip() for p in raw.split(",") if p.strip()))
 
+    def entries(self) -> dict[str, str]:
+        """Every key of the section (lower-cased) with its value, for sections whose
+        keys are data (e.g. ``[templates]``); they all count as used."""
+        self._used.update(self._values)
+        return {key: value.strip() for key, value in self._values.items()}
+
     def required(self, key: str) -> str:
         value = self.text(key)
         if not value:

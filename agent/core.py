@@ -9,14 +9,14 @@ may be sent once :meth:`Core.submit` returns) and wakes the router at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping, Sequence
 
 from .config import LineConfig
 from .errors import LineOffline
 from .limits import LineLimits
 from .modem.types import UssdReply
 from .routing import remaining
-from .store.queue import Accepted, NewMessage, Store
+from .store.queue import Accepted, JournalItem, NewMessage, Store
 
 if TYPE_CHECKING:
     from .modem.bank import ModemBank
@@ -40,6 +40,14 @@ class LineInfo:
     operator: str
     iccid: str
     last_error: str
+    number: str = ""  # the SIM's own number when the modem knows it (AT+CNUM), else ''
+
+    @property
+    def left(self) -> int | None:
+        """Parts this line may still send today: the smaller of its daily and total
+        remainders (None: unlimited)."""
+        known = [n for n in (self.daily_left, self.total_left) if n is not None]
+        return min(known) if known else None
 
 
 class Core:
@@ -79,7 +87,32 @@ class Core:
             out.append(LineInfo(name, index, online, st.registered,
                                 online and st.registered and daily != 0 and total != 0, self.limits.provider(name),
                                 daily, total,
-                                st.state, st.signal_dbm, st.operator, st.iccid, st.last_error))
+                                st.state, st.signal_dbm, st.operator, st.iccid, st.last_error, st.number))
+        return out
+
+    def quota_left(self, provider: str | None = None) -> int | None:
+        """SMS parts the box may still send today: summed over every line (over
+        the lines of provider group ``provider`` when given), None when one of
+        them is unlimited.  A line counts whatever its state: this is quota,
+        not capacity.  An unknown group has 0."""
+        total = 0
+        for info in self.line_info():
+            if provider is not None and info.provider != provider:
+                continue
+            if info.left is None:
+                return None
+            total += info.left
+        return total
+
+    def quotas_by_provider(self) -> dict[str, int | None]:
+        """:meth:`quota_left` of every provider group ('' for lines in none), in
+        configuration order of their first line."""
+        out: dict[str, int | None] = {}
+        for info in self.line_info():
+            if info.provider in out and out[info.provider] is None:
+                continue
+            left = info.left
+            out[info.provider] = None if left is None else (out.get(info.provider) or 0) + left
         return out
 
     # --- sending -----------------------------------------------------------------------
@@ -109,6 +142,15 @@ class Core:
         ``consumer`` before, oldest first, optionally of one line; they count
         as read for that consumer only."""
         return self.store.read_inbox(consumer, line=line, limit=limit)
+
+    def read_journal(self, consumer: str, kinds: Collection[str], *, limit: int = 500,
+                     since: float | None = None) -> list[JournalItem]:
+        """What happened since ``consumer`` last asked: delivery ``result``\ s,
+        ``receipt``\ s and received messages (``mo``), as the payloads of
+        :mod:`agent.store.outbox`, oldest first, each returned to a consumer
+        once (committed before this returns).  ``since``: skip for good what is
+        older than this epoch.  See :mod:`agent.store.journal`."""
+        return self.store.read_journal(consumer, kinds, limit=limit, since=since)
 
     # --- control (remote management, the status page) ------------------------------
 

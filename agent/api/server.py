@@ -49,6 +49,11 @@ def password_ok(password: str | None, expected: str) -> bool:
     return not expected or hmac.compare_digest((password or "").encode(), expected.encode())
 
 
+def client_address(request: bottle.BaseRequest) -> str:
+    """The peer address of the connection (never a client-supplied forwarding header)."""
+    return str(request.environ.get("REMOTE_ADDR") or "")
+
+
 def params(request: bottle.BaseRequest) -> dict[str, str]:
     """Query string and form fields (form wins), decoded as UTF-8 (latin-1 bytes kept as such)."""
     out: dict[str, str] = {}
@@ -63,7 +68,7 @@ def create_app(core: Core, config: Config) -> bottle.Bottle:
     simulator's controls under ``/sim/`` when the agent runs on the simulated bank,
     and the status page, /status.json, /metrics and /healthz.  Every request
     is counted by dialect and status code for /metrics."""
-    from . import goip, jindi, metrics, status
+    from . import batchsend, goip, httpinterface, jindi, metrics, somp, status
 
     app = bottle.Bottle(catchall=True)
     app.config["json.enable"] = False  # each dialect writes its own bodies
@@ -72,6 +77,9 @@ def create_app(core: Core, config: Config) -> bottle.Bottle:
     status.mount(app, core, config, requests=requests)
     goip.mount(app, core, config.goip)
     jindi.mount(app, core, config.jindi, tz=config.agent.tz)
+    somp.mount(app, core, config.somp, tz=config.agent.tz, max_parts=config.modems.max_parts)
+    batchsend.mount(app, core, config.batchsend, tz=config.agent.tz, max_parts=config.modems.max_parts)
+    httpinterface.mount(app, core, config.httpinterface, tz=config.agent.tz, max_parts=config.modems.max_parts)
     if core.sim is not None:
         from . import simctl
 

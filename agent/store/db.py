@@ -272,6 +272,18 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
      )"""]),
     ("line_limits.provider: a line's provider group set at run time",
      ["ALTER TABLE line_limits ADD COLUMN provider TEXT"]),
+    ("journal: results, receipts and received messages for the pull dialects, with a cursor per consumer",
+     ["""CREATE TABLE journal (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created REAL NOT NULL
+     )""",
+      "CREATE INDEX journal_created ON journal (created)",
+      """CREATE TABLE journal_cursors (
+        consumer TEXT PRIMARY KEY,
+        last_id INTEGER NOT NULL
+     )"""]),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

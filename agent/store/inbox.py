@@ -265,12 +265,13 @@ class Inbox:
     def _emit_receipt(self, message_id: int, delivered: bool, status: int, at: str) -> None:
         if not self._outbox.wants(RECEIPT):
             return
-        task_id, sub_task, recipient, line, client_ref = self._db.execute_sql(
-            "SELECT task_id, sub_task, recipient, line, client_ref FROM smsserver_out WHERE id = ?",
+        task_id, sub_task, recipient, line, client_ref, wanted = self._db.execute_sql(
+            "SELECT task_id, sub_task, recipient, line, client_ref, status_report FROM smsserver_out WHERE id = ?",
             (message_id,)).fetchone()
         self._outbox.emit(RECEIPT, {"message_id": message_id, "task_id": task_id, "sub_task": sub_task,
                                     "recipient": recipient, "line": line, "client_ref": client_ref,
-                                    "delivered": delivered, "status": status, "at": at})
+                                    "delivered": delivered, "status": status, "status_report": bool(wanted),
+                                    "at": at})
 
     # --- calls -------------------------------------------------------------------------
 
@@ -291,11 +292,13 @@ class Inbox:
         """Insert a complete received message (type 'I') and its ``mo`` event;
         return its id, or None for a duplicate (no event)."""
         new_id = self._insert("smsserver_in", row)
-        if new_id is not None:
+        if new_id is not None and self._outbox.wants(MO):
+            number = self._db.execute_sql("SELECT number FROM lines WHERE name = ?", (row["gateway_id"],)).fetchone()
             self._outbox.emit(MO, {"id": new_id, "line": row["gateway_id"], "originator": row["originator"],
                                    "text": row["text"], "encoding": row["encoding"],
                                    "message_date": row["message_date"], "receive_date": row["receive_date"],
-                                   "parts": row.get("parts", 1), "error": row.get("error")})
+                                   "parts": row.get("parts", 1), "error": row.get("error"),
+                                   "number": (number[0] if number else None) or ""})
         return new_id
 
     def _insert(self, table: str, row: dict[str, Any]) -> int | None:

@@ -18,13 +18,15 @@ time ``'YYYY-MM-DD HH:MM:SS'`` in the store's time zone):
     ``{"message_id": int, "task_id": int|null, "sub_task": str|null,
     "recipient": str, "line": str|null, "status": "sent"|"failed",
     "error_code": int|null, "failure_cause": str|null, "client_ref": str|null,
-    "in_doubt": bool, "at": str}``.  Written for an outcome sent, failed or
+    "in_doubt": bool, "status_report": bool (a report was asked for), "at": str}``.
+    Written for an outcome sent, failed or
     given up, for a message expired before a line took it (failure_cause
     EXPIRED), and for a row the router failed before sending (BAD_FORMAT...).
 ``receipt`` -- status reports made a message's delivery final:
     ``{"message_id", "task_id", "sub_task", "recipient", "line", "client_ref",
     "delivered": bool, "status": int (TP-Status of the report that completed
-    it), "at": str (when delivered, per the SMSC, else when the report came)}``.
+    it), "status_report": bool, "at": str (when delivered, per the SMSC, else
+    when the report came)}``.
     One per message when its delivery becomes final (every part has a final
     report) or changes; a "still trying" report or the report of one part of
     several writes none.
@@ -32,7 +34,8 @@ time ``'YYYY-MM-DD HH:MM:SS'`` in the store's time zone):
     (one part, a long message completed, or flushed with gaps, or an
     undecodable PDU kept raw): ``{"id": int, "line": str, "originator": str,
     "text": str, "encoding": "7"|"8"|"U", "message_date": str,
-    "receive_date": str, "parts": int, "error": str|null}``.
+    "receive_date": str, "parts": int, "error": str|null, "number": str (the
+    line's own number, '' when unknown)}``.
 ``call`` -- an incoming call recorded: ``{"id": int, "line": str,
     "caller": str, "at": str, "rings": int}``.
 """
@@ -47,6 +50,7 @@ from typing import Any
 from peewee import SqliteDatabase
 
 from .db import write
+from .journal import JOURNAL_KINDS, Journal
 from .records import OutboxItem
 from .times import LocalTime
 
@@ -68,7 +72,8 @@ class Outbox:
     ``targets`` maps a kind to the destinations that want it; raise
     ValueError for an unknown kind or an empty destination name."""
 
-    def __init__(self, db: SqliteDatabase, times: LocalTime, targets: Mapping[str, Collection[str]]) -> None:
+    def __init__(self, db: SqliteDatabase, times: LocalTime, targets: Mapping[str, Collection[str]],
+                 journal: Journal | None = None) -> None:
         unknown = set(targets) - set(KINDS)
         if unknown:
             raise ValueError(f"unknown outbox event kind(s) {sorted(unknown)}: expected some of {list(KINDS)}")
@@ -77,12 +82,13 @@ class Outbox:
         self._db = db
         self._t = times
         self._targets = {kind: tuple(dict.fromkeys(names)) for kind, names in targets.items() if names}
+        self._journal = journal
 
     # --- writing, inside the transaction of the data ------------------------------------
 
     def wants(self, kind: str) -> bool:
-        """True when some destination wants events of ``kind``."""
-        return kind in self._targets
+        """True when some destination (or the journal) wants events of ``kind``."""
+        return kind in self._targets or (self._journal is not None and kind in JOURNAL_KINDS)
 
     def destinations(self) -> list[str]:
         """Every destination some kind is sent to, in configuration order."""
@@ -91,12 +97,19 @@ class Outbox:
     def emit(self, kind: str, payload: dict[str, Any]) -> int:
         """Insert one row per destination wanting ``kind``, inside the caller's
         write transaction (so the event commits or rolls back with its data).
-        Return how many rows were written."""
+        Return how many outbox rows were written.  Kinds of
+        :data:`~agent.store.journal.JOURNAL_KINDS` also go to the journal."""
         names = self._targets.get(kind, ())
-        if not names:
+        journaled = self._journal is not None and kind in JOURNAL_KINDS
+        if not names and not journaled:
             return 0
         now = self._t.now()
         text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        if journaled:
+            assert self._journal is not None
+            self._journal.append(kind, text, now)
+        if not names:
+            return 0
         self._db.cursor().executemany(
             "INSERT INTO outbox (destination, kind, payload, created, next_attempt) VALUES (?, ?, ?, ?, ?)",
             [(name, kind, text, now, now) for name in names])
@@ -108,16 +121,16 @@ class Outbox:
         if not self.wants(RESULT):
             return
         row = self._db.execute_sql(
-            "SELECT task_id, sub_task, recipient, line, status, error_code, failure_cause, client_ref, in_doubt"
-            " FROM smsserver_out WHERE id = ?", (message_id,)).fetchone()
+            "SELECT task_id, sub_task, recipient, line, status, error_code, failure_cause, client_ref, in_doubt,"
+            " status_report FROM smsserver_out WHERE id = ?", (message_id,)).fetchone()
         if row is None:
             return
-        task_id, sub_task, recipient, line, status, error_code, cause, client_ref, in_doubt = row
+        task_id, sub_task, recipient, line, status, error_code, cause, client_ref, in_doubt, report = row
         self.emit(RESULT, {
             "message_id": message_id, "task_id": task_id, "sub_task": sub_task, "recipient": recipient,
             "line": line, "status": "sent" if status == "S" else "failed",
             "error_code": error_code if status != "S" else None, "failure_cause": cause if status != "S" else None,
-            "client_ref": client_ref, "in_doubt": bool(in_doubt), "at": at})
+            "client_ref": client_ref, "in_doubt": bool(in_doubt), "status_report": bool(report), "at": at})
 
     # --- delivery ---------------------------------------------------------------------
 

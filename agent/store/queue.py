@@ -19,7 +19,8 @@ Time: DATETIME columns hold local time in the configured zone as text
 The router side lives in :mod:`agent.store.dispatch`, quotas and line
 snapshots in :mod:`agent.store.sims`, the receive side in :mod:`agent.store.inbox`,
 per-consumer reading in :mod:`agent.store.reads`, events for the outside world
-(written in the transaction of the data they report) in :mod:`agent.store.outbox`.
+(written in the transaction of the data they report) in :mod:`agent.store.outbox`,
+and their copy for the pull dialects, read per consumer, in :mod:`agent.store.journal`.
 
 Idempotent submissions: a submission with a ``client_ref`` records
 (source, client_ref) -> its task and id range in ``submissions`` (UNIQUE), in
@@ -48,13 +49,15 @@ from . import models
 from .db import migrate, open_database, write
 from .dispatch import Dispatch, count_parts
 from .inbox import DEFAULT_WINDOW_HOURS, Inbox
+from .journal import JournalItem, Journal
 from .outbox import KINDS, Outbox
 from .reads import Reads
 from .records import EXPIRED, Accepted, Assignment, NewMessage, OutboxItem, Outcome, SimCounters
 from .sims import Sims
 from .times import LocalTime
 
-__all__ = ["KINDS", "Accepted", "Assignment", "NewMessage", "OutboxItem", "Outcome", "SimCounters", "Store"]
+__all__ = ["KINDS", "Accepted", "Assignment", "JournalItem", "NewMessage", "OutboxItem", "Outcome", "SimCounters",
+           "Store"]
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +85,8 @@ class Store:
         self._db = open_database(self.path)
         self._m = models.bind(self._db)
         self._max_parts = max_parts
-        self._outbox = Outbox(self._db, self._t, push_targets)
+        self._journal = Journal(self._db)
+        self._outbox = Outbox(self._db, self._t, push_targets, self._journal)
         self._dispatch = Dispatch(self._db, self._t, self._outbox, max_parts=max_parts)
         self._sims = Sims(self._db, self._m, self._t)
         self._inbox = Inbox(self._db, self._t, self._outbox)
@@ -350,6 +354,7 @@ class Store:
         self._purge("submissions", "created < ? AND NOT EXISTS (SELECT 1 FROM smsserver_out o"
                     " WHERE o.id BETWEEN submissions.first_id AND submissions.last_id)", (cutoff,))
         self._reads.forget_purged()
+        self._journal.purge(self._t.now() - older_than_days * 86400)
         dropped = self._outbox.expire_all(older_than_days * 86400)
         if dropped:
             log.warning("%d undelivered outbox item(s) older than %g days given up", dropped, older_than_days)
@@ -399,6 +404,11 @@ class Store:
     def outbox_last_id(self, destination: str) -> int:
         """See :meth:`agent.store.outbox.Outbox.last_id`."""
         return self._outbox.last_id(destination)
+
+    def read_journal(self, consumer: str, kinds: Collection[str], *, limit: int = 500,
+                     since: float | None = None) -> list[JournalItem]:
+        """See :meth:`agent.store.journal.Journal.read`."""
+        return self._journal.read(consumer, kinds, limit=limit, since=since)
 
     def outbox_trim(self, destination: str, max_items: int) -> int:
         """See :meth:`agent.store.outbox.Outbox.trim`."""

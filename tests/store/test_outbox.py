@@ -47,7 +47,7 @@ def test_a_sent_result_for_each_destination_wanting_it(ostore):
     send_queued(ostore, i, Outcome(i, "G1", "8986", "sent", (4,), 1))
     payload = {"message_id": i, "task_id": acc.task_id, "sub_task": f"{acc.task_id}.13600000000",
                "recipient": "13600000000", "line": "G1", "status": "sent", "error_code": None,
-               "failure_cause": None, "client_ref": "c1", "in_doubt": False, "at": "2024-05-01 12:00:00"}
+               "failure_cause": None, "client_ref": "c1", "in_doubt": False, "status_report": True, "at": "2024-05-01 12:00:00"}
     assert events(ostore) == [("hook", "result", payload), ("mqtt", "result", payload)]
 
 
@@ -91,7 +91,7 @@ def test_one_receipt_when_every_part_has_a_final_report(ostore):
     ostore.store_report(report(12, status=0, minute=2))
     [receipt] = [e[2] for e in events(ostore, "hook") if e[1] == "receipt"]
     assert receipt == {"message_id": i, "task_id": None, "sub_task": None, "recipient": "13600000000",
-                       "line": "G1", "client_ref": None, "delivered": True, "status": 0, "at": "2024-05-01 12:02:30"}
+                       "line": "G1", "client_ref": None, "delivered": True, "status": 0, "status_report": True, "at": "2024-05-01 12:02:30"}
     ostore.store_report(report(12, status=0, minute=2))  # the same report again: nothing new
     assert len(kinds(ostore, "hook")) == 2
 
@@ -122,7 +122,7 @@ def test_mo_events_for_complete_messages_only(ostore, clock):
     assert [m["id"] for m in mos] == [first, long_id, long_id + 1]
     assert mos[0] == {"id": first, "line": "G2", "originator": "+8613800000001", "text": "Hello", "encoding": "7",
                       "message_date": "2024-05-01 12:00:05", "receive_date": "2024-05-01 12:00:00", "parts": 1,
-                      "error": None}
+                      "error": None, "number": ""}
     assert mos[1]["text"] == "Long message " * 40 and mos[1]["parts"] == 4
     assert mos[2]["parts"] == 2 and "missing" in mos[2]["error"]
     assert [e[2]["id"] for e in events(ostore, "mqtt")] == [first, long_id, long_id + 1]
