@@ -73,3 +73,21 @@ def test_provider_group_set_at_run_time(live, tmp_path):
     assert reopened.line_providers() == {"sim2": "branch-A"}
     reopened.close()
     assert core.set_line_provider("sim2", None) == ""
+
+
+def test_quota_left_by_box_and_by_provider_group(live):
+    stack, core = live
+    assert core.quota_left() is None and core.quotas_by_provider() == {"": None}  # unlimited by default
+    core.set_quota("sim1", daily=5)
+    assert core.quota_left() is None  # sim2 is still unlimited
+    core.set_quota("sim2", daily=4, total=3)  # the smaller of the two counts
+    assert core.quota_left() == 8
+    ids = stack.send(msg(text="a", gateway="sim1"), msg(text="b" * 200, gateway="sim1"))  # 1 + 2 parts
+    stack.wait_rows(ids, lambda r: r["status"] == "S")
+    assert core.quota_left() == 5
+    core.set_line_provider("sim2", "branch-A")
+    assert core.quotas_by_provider() == {"": 2, "branch-A": 3}
+    assert (core.quota_left("branch-A"), core.quota_left(""), core.quota_left("nope")) == (3, 2, 0)
+    core.set_quota("sim2", daily=-1, total=-1)
+    assert core.quotas_by_provider() == {"": 2, "branch-A": None}
+    assert {i.name: i.left for i in core.line_info()} == {"sim1": 2, "sim2": None}
