@@ -19,7 +19,7 @@ class HttpConfig:
     host: str = "127.0.0.1"
     port: int = 8060  # 0: any free port (tests)
     threads: int = 8
-    max_body: int = 1_048_576  # bytes
+    max_body: int = 4_194_304  # bytes
     timeout: float = 30.0  # seconds an idle keep-alive connection is kept
 
 

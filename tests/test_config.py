@@ -170,3 +170,19 @@ def test_more_errors_name_the_key(text, key):
     with pytest.raises(ConfigError) as info:
         parse(text)
     assert info.value.key == key
+
+
+def test_every_key_the_agent_reads_is_shipped_in_config_ini(monkeypatch):
+    from agent import config_reader
+
+    read: set[tuple[str, str]] = set()
+    original = config_reader.Section._get
+
+    def spy(self, key, default, convert):
+        read.add(("line:G101" if self.name.startswith("line:") else self.name, key))
+        return original(self, key, default, convert)
+
+    monkeypatch.setattr(config_reader.Section, "_get", spy)
+    parse("[line:G101]\ndevice = /dev/ttyUSB0\n")
+    missing = read - set(_shipped_keys())
+    assert not missing, f"keys the agent reads but config.ini does not show: {sorted(missing)}"

@@ -140,7 +140,7 @@ def _count_requests(app: bottle.Bottle, counter: Any) -> None:
 class HttpServer:
     """Serves a WSGI app on ``host:port`` (port 0: any free port) in a named thread."""
 
-    def __init__(self, app: Any, *, host: str, port: int, threads: int = 8, max_body: int = 1_048_576,
+    def __init__(self, app: Any, *, host: str, port: int, threads: int = 8, max_body: int = 4_194_304,
                  timeout: float = 30.0) -> None:
         self._server = create_server(app, host=host, port=port, threads=threads, max_request_body_size=max_body,
                                      channel_timeout=int(timeout), ident="sms-agent", clear_untrusted_proxy_headers=True)
