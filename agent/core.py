@@ -145,8 +145,8 @@ class Core:
 
     def read_journal(self, consumer: str, kinds: Collection[str], *, limit: int = 500,
                      since: float | None = None) -> list[JournalItem]:
-        """What happened since ``consumer`` last asked: delivery ``result``\ s,
-        ``receipt``\ s and received messages (``mo``), as the payloads of
+        """What happened since ``consumer`` last asked: delivery results
+        (``result``), receipts (``receipt``) and received messages (``mo``), as the payloads of
         :mod:`agent.store.outbox`, oldest first, each returned to a consumer
         once (committed before this returns).  ``since``: skip for good what is
         older than this epoch.  See :mod:`agent.store.journal`."""
