@@ -37,7 +37,8 @@ def test_lines_queue_and_requests(make_api):
     api.stack.sim.by_name("sim1").fail_next_send(21)
     (failed,) = api.stack.send(msg(RECIPIENT, "no", gateway="sim1"))
     api.stack.wait_rows([failed], lambda r: r["status"] == "F")
-    api.stack.sql("INSERT INTO smsserver_out (recipient, text, create_date) VALUES ('1', 'waiting', '2099-01-01')")
+    api.stack.sql("INSERT INTO smsserver_out (recipient, text, create_date, scheduled)"
+                  " VALUES ('1', 'waiting', datetime('now'), '2099-01-01 00:00:00')")  # stays unsent
     api.post_json("/goip/sendsms", {"auth": {"username": "admin", "password": "nope"}})  # 401
     api.get("/send", password="jpass")  # Jindi answers 200 with its own error code
     api.get("/no/such/page")
