@@ -3,7 +3,7 @@ the received SMS and the status reports not returned before.
 
 This module checks the caller and translates requests into
 :class:`~agent.core.Core` calls; the wire format (parameters, content
-decoding, batches, replies) is :mod:`agent.api.somp_wire`.
+decoding, batches) is :mod:`agent.api.somp_wire`, the replies :mod:`agent.api.somp_replies`.
 
 Both endpoints take GET parameters and/or a POST body (a form: url-encoded,
 or multipart read as UTF-8; the body wins).  Parameter bytes are URL-decoded
@@ -44,8 +44,8 @@ TP-Status) from the network's status report, or for a send that failed
 ``+CMS ERROR`` code, else SOMP's own code (9408 expired, 9015 no route,
 9501 bad number, 9012 bad text, 9909 any other).  Successful sends
 without a report yet are not records.  ``tf`` (0..3, else 9025) is the form
-of the MO content (UTF-16BE, ``dc=8``).  Field values: see :func:`somp_wire.mo_record`
-and :func:`somp_wire.dr_record`.
+of the MO content (UTF-16BE, ``dc=8``).  Field values: see :func:`somp_replies.mo_record`
+and :func:`somp_replies.dr_record`.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ import bottle
 from ..codec.parts import split
 from ..errors import EncodeError, StoreError, TooManyParts
 from ..store.queue import NewMessage
+from . import somp_replies as replies
 from . import somp_wire as wire
 from .access import AllowList, RateLimit
 from .server import client_address
@@ -167,11 +168,11 @@ def mount(app: bottle.Bottle, core: Core, config: SompConfig, *, tz: tzinfo | No
                 body = handler(params, rf)
             except SompError as refusal:
                 log.debug("somp %s refused %d: %s", bottle.request.path, refusal.code, refusal)
-                body = wire.refused(refusal.code, rf)
+                body = replies.refused(refusal.code, rf)
             except Exception:  # the client gets the dialect's "cannot queue", the log the traceback
                 log.exception("somp %s failed", bottle.request.path)
-                body = wire.refused(wire.CANNOT_QUEUE, rf)
-            bottle.response.content_type = wire.CONTENT_TYPES[rf]
+                body = replies.refused(wire.CANNOT_QUEUE, rf)
+            bottle.response.content_type = replies.CONTENT_TYPES[rf]
             return body.encode("utf-8")
 
         return route
@@ -269,7 +270,7 @@ def _mt(core: Core, guard: Guard, params: dict[str, bytes], rf: int, *, tz: tzin
         accepted = core.submit(messages, task=True, source=SOURCE)
     except StoreError as exc:
         raise SompError(wire.CANNOT_QUEUE, str(exc)) from None
-    return wire.accepted(accepted.task_id if accepted.task_id is not None else accepted.ids[0], rf)
+    return replies.accepted(accepted.task_id if accepted.task_id is not None else accepted.ids[0], rf)
 
 
 # --- /mo ----------------------------------------------------------------------------------------
@@ -282,7 +283,7 @@ def _mo(core: Core, guard: Guard, params: dict[str, bytes], rf: int) -> str:
         fs = 0
     fs = fs or FETCH_SIZE
     tf = wire.integer(params.get("tf"), low=0, high=3, code=wire.BAD_CODING, name="tf")
-    out: list[wire.Record] = []
+    out: list[replies.Record] = []
     tasks: dict[int, list[dict[str, Any]]] = {}
     while len(out) < fs:
         items = core.read_journal(SOURCE, KINDS, limit=fs - len(out))
@@ -290,11 +291,11 @@ def _mo(core: Core, guard: Guard, params: dict[str, bytes], rf: int) -> str:
             break
         for item in items:
             if item.kind == "mo":
-                out.append(wire.mo_record(item.payload, tf))
-            elif wire.is_report(item.kind, item.payload):
+                out.append(replies.mo_record(item.payload, tf))
+            elif replies.is_report(item.kind, item.payload):
                 submitted, index = _origin(core, item.payload, tasks)
-                out.append(wire.dr_record(item.kind, item.payload, submitted, index))
-    return wire.records(out, rf, encoded=("sm",) if tf in (2, 3) else ())
+                out.append(replies.dr_record(item.kind, item.payload, submitted, index))
+    return replies.records(out, rf, encoded=("sm",) if tf in (2, 3) else ())
 
 
 def _origin(core: Core, payload: dict[str, Any], tasks: dict[int, list[dict[str, Any]]]) -> tuple[Any, int]:

@@ -1,5 +1,5 @@
 """The SOMP HTTP wire format, pure: parameters, content decoding, the MD5
-password, per-recipient batches, and the replies of ``/mt`` and ``/mo``.
+password and per-recipient batches (the replies are :mod:`agent.api.somp_replies`).
 
 Nothing here touches the core, the store or a socket; :mod:`agent.api.somp`
 feeds it the raw parameter bytes of a request.  Every refusal is a
@@ -42,13 +42,9 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import re
-import urllib.parse
-from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from xml.sax.saxutils import escape
 
 # --- codes --------------------------------------------------------------------------------
 
@@ -84,7 +80,6 @@ _EX = re.compile(r"-?[0-9]{1,19}")
 _ORIGINATOR = re.compile(r"[0-9A-Za-z]{0,%d}" % MAX_ORIGINATOR)
 _SEPARATOR = re.compile(r"[!-~]{1,4}")
 _PREFIX = re.compile(rb"[ \t\r\n]*(\+?[0-9]{3,20})#(?:(-?[0-9]{1,40})?#)?")
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _CHARSETS = {0: "ascii", 8: "utf-16-be", 15: "gb18030"}
 
 
@@ -298,122 +293,3 @@ def digest_password(username: str, password: str, timestamp: str, content: bytes
 def same(given: str, expected: str) -> bool:
     """Constant-time comparison of two secrets (text, compared as UTF-8)."""
     return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8", "replace"))
-
-
-# --- replies --------------------------------------------------------------------------------
-
-CONTENT_TYPES = ("text/plain; charset=utf-8", "text/xml; charset=utf-8", "application/json; charset=utf-8")
-XML_DECLARATION = '<?xml version="1.0"?>'
-
-
-def accepted(msg_id: int, rf: int) -> str:
-    """The /mt success reply."""
-    if rf == 1:
-        return f"{XML_DECLARATION}\n<id>{msg_id}</id>"
-    if rf == 2:
-        return json.dumps({"success": True, "id": str(msg_id)})
-    return f"id={msg_id}"
-
-
-def refused(code: int, rf: int) -> str:
-    """The failure reply of both endpoints."""
-    if rf == 1:
-        return f"{XML_DECLARATION}\n<r>{code}</r>"
-    if rf == 2:
-        return json.dumps({"r": str(code)})
-    return f"r={code}"
-
-
-Record = Sequence[tuple[str, str]]
-
-
-def records(items: Sequence[Record], rf: int, *, encoded: Collection[str] = ()) -> str:
-    """The /mo reply: rf=0 one ``k=v&k=v`` line per record joined with CRLF (values
-    URL-encoded, but for the ``encoded`` keys, which are already; nothing when
-    empty); rf=1 ``<list><item><op>..</op>...</item></list>``;
-    rf=2 ``{"success": true, "list": [{"op": "..", ...}]}`` (values as strings)."""
-    if rf == 1:
-        body = "".join("<item>" + "".join(f"<{k}>{_xml(v)}</{k}>" for k, v in item) + "</item>\n" for item in items)
-        return f"{XML_DECLARATION}\n<list>\n{body}</list>"
-    if rf == 2:
-        return json.dumps({"success": True, "list": [dict(item) for item in items]})
-    return "\r\n".join("&".join(f"{k}={v if k in encoded else urllib.parse.quote(v, safe='')}" for k, v in item)
-                       for item in items)
-
-
-def _xml(value: str) -> str:
-    return escape(_NOT_XML.sub("\ufffd", value))
-
-
-# --- /mo records ------------------------------------------------------------------------------
-
-def stamp(value: object) -> str:
-    """A stored local time ('YYYY-MM-DD HH:MM:SS' or a datetime) as yyyyMMddHHmmss; '' if unreadable."""
-    if isinstance(value, datetime):
-        return value.strftime(TIME_FORMAT)
-    try:
-        return datetime.fromisoformat(str(value).strip()).strftime(TIME_FORMAT)
-    except ValueError:
-        return ""
-
-
-def encode_content(content: str, tf: int) -> str:
-    """A received text for ``sm``: UTF-16BE (``dc=8``) as hex (tf 0) or Base64 (tf 1),
-    or the bytes themselves for tf 2 (UTF-16BE) and 3 (UTF-8), which the reply
-    URL-encodes (:func:`records` in the line form; here for XML and JSON)."""
-    if tf == 3:
-        return urllib.parse.quote_from_bytes(content.encode("utf-8", "replace"), safe="")
-    data = content.encode("utf-16-be", "surrogatepass")
-    if tf == 1:
-        return base64.b64encode(data).decode("ascii")
-    if tf == 2:
-        return urllib.parse.quote_from_bytes(data, safe="")
-    return data.hex().upper()
-
-
-def mo_record(payload: dict[str, object], tf: int) -> list[tuple[str, str]]:
-    """The fields of an ``op=mo`` line for a journal 'mo' payload."""
-    return [("op", "mo"), ("dc", "8"), ("pi", "0"), ("ec", "0"),
-            ("sa", str(payload.get("originator") or "")), ("da", str(payload.get("number") or "")),
-            ("mu", str(payload.get("line") or "")), ("sm", encode_content(str(payload.get("text") or ""), tf)),
-            ("sd", stamp(payload.get("receive_date") or payload.get("message_date")))]
-
-
-# failure_cause -> rp of a failure without a +CMS ERROR code (SOMP's own codes)
-_FAILURE_RP = {"EXPIRED": EXPIRED, "NO_ROUTE": 9015, "BAD_NUMBER": 9501, "BAD_FORMAT": BAD_CONTENT}
-NO_REPLY_RP = 9909  # "the gateway did not answer": any other failure without a code
-_REJECTED = {"BAD_NUMBER", "BAD_FORMAT"}
-
-
-def is_report(kind: str, payload: dict[str, object]) -> bool:
-    """True for a journal 'receipt', or a failed 'result', of a message that asked for a report."""
-    if payload.get("status_report") is False:
-        return False
-    return kind == "receipt" or (kind == "result" and payload.get("status") == "failed")
-
-
-def dr_record(kind: str, payload: dict[str, object], submitted: object, index: int) -> list[tuple[str, str]]:
-    """The fields of an ``op=dr`` line for a payload :func:`is_report` accepts.
-    ``submitted``: the row's sent (else created) date; ``index`` its 1-based
-    position among the numbers of its submission."""
-    if kind == "receipt":
-        delivered = payload.get("delivered") is True
-        word = "DELIVRD" if delivered else "UNDELIV"
-        rp = 0 if delivered else _int(payload.get("status"), NO_REPLY_RP)
-    else:
-        cause = str(payload.get("failure_cause") or "")
-        word = "EXPIRED" if cause == "EXPIRED" else "REJECTD" if cause in _REJECTED else "UNDELIV"
-        code = payload.get("error_code")
-        rp = _int(code, NO_REPLY_RP) if code is not None else _FAILURE_RP.get(cause, NO_REPLY_RP)
-    msg_id = payload.get("task_id") if payload.get("task_id") is not None else payload.get("message_id")
-    return [("op", "dr"), ("sa", str(payload.get("recipient") or "")), ("id", str(msg_id or "")),
-            ("ex", str(payload.get("client_ref") or "0")), ("su", word), ("sd", stamp(submitted)),
-            ("dd", stamp(payload.get("at"))), ("rp", str(rp)), ("bi", "1"), ("di", str(index))]
-
-
-def _int(value: object, default: int) -> int:
-    try:
-        return int(str(value))
-    except ValueError:
-        return default
-

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agent.api import somp_replies as replies
 from agent.api import somp_wire as wire
 from agent.api.somp_wire import Item, SompError
 
@@ -109,15 +110,15 @@ def test_digest_is_the_seeds_java():
 
 
 def test_replies():
-    assert wire.accepted(12, 0) == "id=12"
-    assert wire.accepted(12, 1) == '<?xml version="1.0"?>\n<id>12</id>'
-    assert wire.accepted(12, 2) == '{"success": true, "id": "12"}'
+    assert replies.accepted(12, 0) == "id=12"
+    assert replies.accepted(12, 1) == '<?xml version="1.0"?>\n<id>12</id>'
+    assert replies.accepted(12, 2) == '{"success": true, "id": "12"}'
     records = [[("op", "mo"), ("sa", "+86 1&2"), ("sm", "%E4")], [("op", "dr"), ("su", "<\x01>")]]
-    assert wire.records(records, 0, encoded=("sm",)) == "op=mo&sa=%2B86%201%262&sm=%E4\r\nop=dr&su=%3C%01%3E"
-    assert wire.records(records, 1) == ('<?xml version="1.0"?>\n<list>\n<item><op>mo</op><sa>+86 1&amp;2</sa>'
+    assert replies.records(records, 0, encoded=("sm",)) == "op=mo&sa=%2B86%201%262&sm=%E4\r\nop=dr&su=%3C%01%3E"
+    assert replies.records(records, 1) == ('<?xml version="1.0"?>\n<list>\n<item><op>mo</op><sa>+86 1&amp;2</sa>'
                                         '<sm>%E4</sm></item>\n<item><op>dr</op><su>&lt;\ufffd&gt;</su></item>\n'
                                         '</list>')
-    assert json.loads(wire.records(records, 2)) == {"success": True, "list": [
+    assert json.loads(replies.records(records, 2)) == {"success": True, "list": [
         {"op": "mo", "sa": "+86 1&2", "sm": "%E4"}, {"op": "dr", "su": "<\x01>"}]}
 
 
@@ -139,9 +140,9 @@ BASE = {"message_id": 5, "task_id": 3, "recipient": "138", "client_ref": "9", "s
 ])
 def test_dr_records(kind, extra, report):
     payload = {**BASE, **extra}
-    assert wire.is_report(kind, payload) == (report is not None)
+    assert replies.is_report(kind, payload) == (report is not None)
     if report is not None:
-        record = dict(wire.dr_record(kind, payload, "2024-05-06 07:00:00", 2))
+        record = dict(replies.dr_record(kind, payload, "2024-05-06 07:00:00", 2))
         assert (record["su"], record["rp"]) == report
         assert (record["id"], record["ex"], record["sd"], record["dd"], record["bi"], record["di"]) == (
             "3", "9", "20240506070000", "20240506070809", "1", "2")
@@ -149,6 +150,6 @@ def test_dr_records(kind, extra, report):
 
 def test_mo_record_and_stamp():
     payload = {"originator": "+1", "number": "", "line": "a", "text": "é😀", "receive_date": "2024-01-02 03:04:05"}
-    assert dict(wire.mo_record(payload, 0)) == {"op": "mo", "dc": "8", "pi": "0", "ec": "0", "sa": "+1", "da": "",
+    assert dict(replies.mo_record(payload, 0)) == {"op": "mo", "dc": "8", "pi": "0", "ec": "0", "sa": "+1", "da": "",
                                                 "mu": "a", "sm": "00E9D83DDE00", "sd": "20240102030405"}
-    assert wire.stamp(None) == wire.stamp("garbage") == ""
+    assert replies.stamp(None) == replies.stamp("garbage") == ""
