@@ -14,10 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import subprocess
-import sys
-import threading
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
@@ -26,7 +22,8 @@ from typing import Any
 
 import pytest
 
-from .test_app_http import Receiver
+from .agent_process import running_agent
+from .receiver import Receiver
 from .waiting import wait_until
 
 USER, PW, VERY = "admin", "pw", "vc-123"
@@ -58,39 +55,13 @@ def hooks() -> Iterator[Receiver]:
 
 @pytest.fixture
 def agent(tmp_path, hooks) -> Iterator[Agent]:
-    cfg = tmp_path / "config.ini"
-    cfg.write_text(
-        "[agent]\nid = life\nstate_dir = state\ntimezone = Asia/Shanghai\n[http]\nport = 0\n"
-        f"[auth]\nusername = {USER}\npassword = {PW}\nvery_code = {VERY}\n"
-        f"[batchsend]\nreport_url = {hooks.url}/report\nmo_url = {hooks.url}/mo?box=7\nreceiver = branch\n"
-        "[push]\nbackoff = 0.1\n"
-        "[simulator]\nlines = 2\nsend_delay = 0\nprofiles = simcom, huawei\n")
-    proc = subprocess.Popen([sys.executable, "-m", "agent", "--config", str(cfg), "run"], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output: list[str] = []
-    base: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        for line in proc.stdout:  # type: ignore[union-attr]
-            output.append(line)
-            m = re.search(r"HTTP APIs on (http://127\.0\.0\.1:\d+)", line)
-            if m:
-                base.append(m.group(1))
-            if base and "running (" in line:
-                ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        assert ready.wait(20), "".join(output)
-        yield Agent(base[0])
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(15) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert "Traceback" not in "".join(output)
+    config = ("[agent]\nid = life\nstate_dir = state\ntimezone = Asia/Shanghai\n[http]\nport = 0\n"
+              f"[auth]\nusername = {USER}\npassword = {PW}\nvery_code = {VERY}\n"
+              f"[batchsend]\nreport_url = {hooks.url}/report\nmo_url = {hooks.url}/mo?box=7\nreceiver = branch\n"
+              "[push]\nbackoff = 0.1\n"
+              "[simulator]\nlines = 2\nsend_delay = 0\nprofiles = simcom, huawei\n")
+    with running_agent(tmp_path, config) as url:
+        yield Agent(url)
 
 
 def gather(read: Callable[[], list[Any]], done: Callable[[list[Any]], bool], what: str) -> list[Any]:
@@ -144,8 +115,8 @@ def test_a_message_sent_by_somp_is_followed_by_every_dialect(agent, hooks):
     assert hi_query(agent, "queryReport", "rpt") == []
 
     # ... and as the HttpBatchSendSM status push.
-    pushed = hooks.wait(lambda rs: any(p.startswith("/report?") for _, p, _ in rs))
-    [push] = [urllib.parse.parse_qs(urllib.parse.urlsplit(p).query) for m, p, _ in pushed if p.startswith("/report?")]
+    hooks.wait(lambda hits: any(h.path == "/report" for h in hits))
+    [push] = [urllib.parse.parse_qs(h.target.partition("?")[2]) for h in hooks.delivered("/report")]
     assert {k: v[0] for k, v in push.items() if k != "reportTime"} == {
         "receiver": "branch", "pswd": PW, "msgid": task, "mobile": "13800138000", "status": "DELIVRD"}
     assert re.fullmatch(r"\d{10}", push["reportTime"][0])
@@ -169,8 +140,8 @@ def test_a_received_sms_reaches_every_pull_dialect_once_and_the_mo_push(agent, h
     jindi = ET.fromstring(agent.get("/read", password=PW))
     assert [m.findtext("text") for m in jindi.iter("message")] == [text]
 
-    pushed = hooks.wait(lambda rs: any(p.startswith("/mo?") for _, p, _ in rs))
-    [push] = [urllib.parse.parse_qs(urllib.parse.urlsplit(p).query) for _, p, _ in pushed if p.startswith("/mo?")]
+    hooks.wait(lambda hits: any(h.path == "/mo" for h in hits))
+    [push] = [urllib.parse.parse_qs(h.target.partition("?")[2]) for h in hooks.delivered("/mo")]
     assert (push["box"], push["receiver"], push["mobile"], push["msg"]) == (["7"], ["branch"], ["+8613700000001"],
                                                                             [text])
     assert re.fullmatch(r"\d{10}", push["moTime"][0])

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import urllib.parse
 import urllib.request
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -18,52 +16,8 @@ from agent.app import App
 from agent.config import parse
 from agent.store.queue import NewMessage
 
+from ..receiver import Receiver
 from ..waiting import wait_until
-
-Seen = tuple[int, str, list[tuple[str, str]]]  # (answered status, path, query pairs in order)
-
-
-class Receiver:
-    """Records every GET; answers 500 while ``failures`` > 0, then 200."""
-
-    def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.seen: list[Seen] = []
-        self.failures = 0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                path, _, query = self.path.partition("?")
-                with receiver.cond:
-                    status = 500 if receiver.failures > 0 else 200
-                    receiver.failures -= status == 500
-                    receiver.seen.append((status, path, urllib.parse.parse_qsl(query, keep_blank_values=True)))
-                    receiver.cond.notify_all()
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def wait(self, predicate: Callable[[list[Seen]], Any], timeout: float = 10.0) -> list[Seen]:
-        with self.cond:
-            assert self.cond.wait_for(lambda: predicate(self.seen), timeout), self.seen
-            return list(self.seen)
-
-    def delivered(self, path: str) -> list[list[tuple[str, str]]]:
-        with self.cond:
-            return [q for status, p, q in self.seen if status == 200 and p == path]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -138,7 +92,7 @@ def report(query: list[tuple[str, str]], *, msgid: int, mobile: str, status: str
 def test_reports_failures_and_mo_are_pushed_with_the_seed_parameters(start_agent, receiver):
     app = start_agent(f"report_url = {receiver.url}/report\nmo_url = {receiver.url}/mo?x=1\n"
                       "receiver = rcv\npush_password = ppw")
-    reports = lambda: receiver.delivered("/report")  # noqa: E731
+    reports = lambda: [h.query for h in receiver.delivered("/report")]  # noqa: E731
 
     # needstatus=false: no reply msgid, no report asked of the network, and no push even of its
     # failure (whose result is in the outbox before anything below).
@@ -154,7 +108,7 @@ def test_reports_failures_and_mo_are_pushed_with_the_seed_parameters(start_agent
     by_mobile = {dict(q)["mobile"]: q for q in reports()}
     for mobile in ("13800000001", "13800000002"):
         report(by_mobile[mobile], msgid=msgid, mobile=mobile, status="DELIVRD")
-    refused = [q for status, _, q in receiver.seen if status == 500]
+    refused = [h.query for h in receiver.hits if h.status == 500]
     assert len(refused) == 2 and all(q in reports() for q in refused)
 
     # A message of another dialect, and one without a task, are reported too.
@@ -185,7 +139,7 @@ def test_reports_failures_and_mo_are_pushed_with_the_seed_parameters(start_agent
     # A received SMS: its own URL keeps its query; destcode is the line's own number.
     sim(app, "sms", {"from": "+8613700000001", "text": "余额 12.50 & 100%"})
     wait_until(lambda: receiver.delivered("/mo"), what="MO push")
-    [mo] = receiver.delivered("/mo")
+    [mo] = [h.query for h in receiver.delivered("/mo")]
     assert [k for k, _ in mo] == ["x", "receiver", "pswd", "moTime", "destcode", "mobile", "msg"]
     values = dict(mo)
     minute_now(values.pop("moTime"))
@@ -203,6 +157,7 @@ def test_receiver_and_pswd_default_to_the_credentials_and_mo_is_off_without_mo_u
     app = start_agent(f"report_url = {receiver.url}/r?")
     assert app.pusher is not None and set(app.pusher.stats()) == {"batch-report"}
     msgid = int(batch(app, mobile="13800000001", msg="hi", needstatus="true")[1])
-    [(_, path, query)] = receiver.wait(lambda seen: seen)
+    [hit] = receiver.wait(bool)
+    path, query = hit.path, hit.query
     assert path == "/r"
     report(query, msgid=msgid, mobile="13800000001", status="DELIVRD", receiver="admin", pswd="pw")

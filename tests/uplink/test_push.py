@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -18,67 +16,19 @@ from agent.modem.types import CallRecord
 from agent.store.queue import Store
 from agent.uplink.push import Destination, Pusher, PushRequest
 
+from ..receiver import Receiver
+
 FAST = PushConfig(timeout=2.0, max_age_hours=72.0, backoff=0.05, backoff_max=0.2, workers=2)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def bodies(rec: Receiver, n: int, timeout: float = 5.0) -> list[dict]:
+    """Wait until ``rec`` accepted ``n`` requests; return the JSON bodies it accepted."""
+    rec.wait(lambda hits: sum(h.status == 200 for h in hits) >= n, timeout)
+    return [h.json() for h in rec.delivered()]
 
 
-class Receiver:
-    """An HTTP server that records every request; answers 500 while ``failures`` > 0."""
-
-    def __init__(self, port: int = 0) -> None:
-        self.port = port or free_port()
-        self.cond = threading.Condition()
-        self.seen: list[tuple[int, str, str, dict]] = []  # (status, method, path, body) of every request
-        self.failures = 0
-        self._server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    @property
-    def delivered(self) -> list[dict]:
-        with self.cond:
-            return [body for status, _, _, body in self.seen if status == 200]
-
-    def start(self) -> Receiver:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
-                with receiver.cond:
-                    status = 500 if receiver.failures > 0 else 200
-                    receiver.failures -= status == 500
-                    receiver.seen.append((status, self.command, self.path, body))
-                    receiver.cond.notify_all()
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def wait_delivered(self, n: int, timeout: float = 5.0) -> list[dict]:
-        with self.cond:
-            assert self.cond.wait_for(lambda: sum(s == 200 for s, *_ in self.seen) >= n, timeout), \
-                f"{sum(s == 200 for s, *_ in self.seen)} of {n} delivered"
-        return self.delivered
+def hook(rec: Receiver) -> str:
+    return rec.url + "/hook"
 
 
 def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -128,9 +78,9 @@ class Rig:
         return pusher
 
     def receiver(self, port: int = 0, *, start: bool = True) -> Receiver:
-        receiver = Receiver(port)
+        receiver = Receiver(port, start=start)
         self.receivers.append(receiver)
-        return receiver.start() if start else receiver
+        return receiver
 
     def halt(self, pusher: Pusher) -> None:
         self.stop.set()
@@ -147,36 +97,37 @@ def rig(tmp_path) -> Iterator[Rig]:
         p.wake()
         assert p.join(5)
     for rec in r.receivers:
-        rec.stop()
+        rec.close()
 
 
 def test_delivers_everything_in_order_from_named_threads(rig):
     rec = rig.receiver()
     store = rig.store({"call": ["hook"]})
     calls(store, 30)
-    pusher = rig.pusher(store, Destination("hook", json_post(rec.url)))
-    assert callers(rec.wait_delivered(30)) == list(range(30))
+    pusher = rig.pusher(store, Destination("hook", json_post(hook(rec))))
+    assert callers(bodies(rec, 30)) == list(range(30))
     assert {t.name for t in threading.enumerate() if t.name.startswith("push-")} >= {"push-1"}
     calls(store, 5, first=30)
     pusher.wake()  # what the app does after a store write
-    assert callers(rec.wait_delivered(35)) == list(range(35))
+    assert callers(bodies(rec, 35)) == list(range(35))
     eventually(lambda: pusher.stats()["hook"] == {"pending": 0, "dropped": 0, "delivered": 35, "last_error": None,
                                                   "failing_since": None})
-    assert rec.seen[0][1:3] == ("POST", "/hook") and rec.seen[0][3]["kind"] == "call"
+    first = rec.hits[0]
+    assert (first.method, first.path, first.json()["kind"]) == ("POST", "/hook", "call")
 
 
 def test_refused_then_500s_then_recovered_loses_nothing_and_keeps_order(rig):
     rec = rig.receiver(start=False)  # nothing listens on its port yet
     store = rig.store({"call": ["hook"]})
     calls(store, 10)
-    pusher = rig.pusher(store, Destination("hook", json_post(rec.url)))
+    pusher = rig.pusher(store, Destination("hook", json_post(hook(rec))))
     eventually(lambda: (pusher.stats()["hook"]["last_error"] or "").startswith("no connection"))
     failing_since = pusher.stats()["hook"]["failing_since"]
     assert failing_since is not None
     rec.failures = 3
     rec.start()
-    assert callers(rec.wait_delivered(10)) == list(range(10))
-    statuses = [(s, b["caller"]) for s, _, _, b in rec.seen]
+    assert callers(bodies(rec, 10)) == list(range(10))
+    statuses = [(h.status, h.json()["caller"]) for h in rec.hits]
     assert statuses[:4] == [(500, "0")] * 3 + [(200, "0")]  # the head was retried; nothing overtook it
     eventually(lambda: pusher.stats()["hook"]["pending"] == 0 and pusher.stats()["hook"]["failing_since"] is None)
     assert pusher.stats()["hook"]["dropped"] == 0
@@ -187,12 +138,12 @@ def test_a_dead_destination_does_not_hold_up_another(rig):
     store = rig.store({"call": ["dead", "live"]})
     calls(store, 5)
     one_thread = PushConfig(timeout=2.0, backoff=0.05, backoff_max=0.2, workers=1)
-    pusher = rig.pusher(store, Destination("dead", json_post(dead.url)), Destination("live", json_post(live.url)),
+    pusher = rig.pusher(store, Destination("dead", json_post(hook(dead))), Destination("live", json_post(hook(live))),
                         config=one_thread)
-    assert callers(live.wait_delivered(5)) == list(range(5))
+    assert callers(bodies(live, 5)) == list(range(5))
     calls(store, 5, first=5)
     pusher.wake()
-    assert callers(live.wait_delivered(10)) == list(range(10))
+    assert callers(bodies(live, 10)) == list(range(10))
     eventually(lambda: pusher.stats()["live"]["delivered"] == 10)  # counted just after the receiver saw it
     stats = pusher.stats()
     assert stats["dead"]["pending"] == 10 and stats["dead"]["failing_since"] is not None
@@ -207,7 +158,7 @@ def test_items_older_than_max_age_are_given_up_and_counted(rig, caplog):
     dead = rig.receiver(start=False)
     store = rig.store({"call": ["hook"]}, clock=clock)
     calls(store, 4)
-    pusher = rig.pusher(store, Destination("hook", json_post(dead.url)), clock=clock)
+    pusher = rig.pusher(store, Destination("hook", json_post(hook(dead))), clock=clock)
     eventually(lambda: pusher.stats()["hook"]["last_error"] is not None)
     caplog.set_level(logging.WARNING, logger="agent.uplink.push")
     offset[0] = 73 * 3600.0  # three days later
@@ -225,7 +176,7 @@ def test_a_new_pusher_on_the_same_file_delivers_what_the_first_left(rig):
     rec.failures = 10 ** 6  # down, answering 500
     store = rig.store({"call": ["hook"]})
     calls(store, 6)
-    first = rig.pusher(store, Destination("hook", json_post(rec.url)))
+    first = rig.pusher(store, Destination("hook", json_post(hook(rec))))
     eventually(lambda: first.stats()["hook"]["last_error"] == "HTTP 500")
     rig.halt(first)
     store.close()
@@ -233,8 +184,8 @@ def test_a_new_pusher_on_the_same_file_delivers_what_the_first_left(rig):
         rec.failures = 0
     rig.stop = threading.Event()  # the agent starts again
     store = rig.store({"call": ["hook"]})
-    second = rig.pusher(store, Destination("hook", json_post(rec.url)))
-    assert callers(rec.wait_delivered(6)) == list(range(6))
+    second = rig.pusher(store, Destination("hook", json_post(hook(rec))))
+    assert callers(bodies(rec, 6)) == list(range(6))
     eventually(lambda: second.stats()["hook"]["pending"] == 0)
 
 
@@ -242,7 +193,7 @@ def test_skips_formatter_errors_and_bad_urls(rig, caplog):
     rec = rig.receiver()
     store = rig.store({"call": ["hook"]})
     calls(store, 6)
-    post = json_post(rec.url)
+    post = json_post(hook(rec))
 
     def fmt(kind: str, payload: dict) -> PushRequest | None:
         n = int(payload["caller"])
@@ -255,7 +206,7 @@ def test_skips_formatter_errors_and_bad_urls(rig, caplog):
         return post(kind, payload)
 
     pusher = rig.pusher(store, Destination("hook", fmt))
-    assert callers(rec.wait_delivered(3)) == [0, 4, 5]
+    assert callers(bodies(rec, 3)) == [0, 4, 5]
     eventually(lambda: pusher.stats()["hook"] == {"pending": 0, "dropped": 2, "delivered": 3, "last_error": None,
                                                   "failing_since": None})
     [crash] = [r for r in caplog.records if "cannot be formatted" in r.getMessage()]
@@ -265,7 +216,7 @@ def test_skips_formatter_errors_and_bad_urls(rig, caplog):
 def test_stops_promptly_and_idles_quietly(rig):
     rec = rig.receiver()
     store = rig.store({"call": ["a", "b", "c"]})
-    pusher = rig.pusher(store, *[Destination(n, json_post(rec.url)) for n in "abc"])
+    pusher = rig.pusher(store, *[Destination(n, json_post(hook(rec))) for n in "abc"])
     names = {t.name for t in threading.enumerate() if t.name.startswith("push-")}
     assert names == {"push-1", "push-2"}
     cpu = time.process_time()
