@@ -63,6 +63,7 @@ SOURCE = "batchsend"
 REPORT_DESTINATION = "batch-report"
 MO_DESTINATION = "batch-mo"
 SEND_PATH = "/msg/HttpBatchSendSM"
+SINGLE_SEND_PATH = "/msg/HttpSendSM"  # the platform's older send: same parameters and reply
 BALANCE_PATH = "/msg/QueryBalance"
 
 
@@ -92,8 +93,9 @@ class _Gate:
 
 def mount(app: bottle.Bottle, core: Core, config: BatchSendConfig, *, tz: tzinfo | None = None,
           max_parts: int = 10) -> None:
-    """Add ``/msg/HttpBatchSendSM`` and ``/msg/QueryBalance`` (GET and POST) to
-    ``app``.  ``tz``: the box's time zone for reply times (None: the system's);
+    """Add ``/msg/HttpBatchSendSM`` (and its older name ``/msg/HttpSendSM``, which
+    some clients call: the same parameters, reply and rate bucket) and
+    ``/msg/QueryBalance``, GET and POST, to ``app``.  ``tz``: the box's time zone for reply times (None: the system's);
     ``max_parts``: the most SMS parts a ``msg`` may need."""
     send_gate, balance_gate = _Gate(config), _Gate(config)
 
@@ -128,6 +130,7 @@ def mount(app: bottle.Bottle, core: Core, config: BatchSendConfig, *, tz: tzinfo
         return _reply(wire.send_reply(datetime.now(tz), code))
 
     app.route(SEND_PATH, ["GET", "POST"], send_route)
+    app.route(SINGLE_SEND_PATH, ["GET", "POST"], send_route)
     app.route(BALANCE_PATH, ["GET", "POST"], balance_route)
 
 

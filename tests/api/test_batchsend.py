@@ -77,6 +77,15 @@ def test_get_with_needstatus_true_answers_two_lines_and_sends_every_number(api):
     assert sent_texts(api) == [("13800000001", "【朗宇信息】您好"), ("13800000002", "【朗宇信息】您好")]
 
 
+def test_the_older_httpsendsm_name_is_the_same_send(api):
+    reply = api.get("/msg/HttpSendSM", account=ACCOUNT, pswd=PSWD, mobile="13800000003", msg="hi", needstatus="true")
+    code, msgid = answer(reply)
+    assert code == 0 and msgid is not None
+    assert [r["recipient"] for r in api.core.messages_by_task(msgid)] == ["13800000003"]
+    assert answer(api.get("/msg/HttpSendSM", account=ACCOUNT, pswd="wrong", mobile="13800000003", msg="hi")) == \
+        (102, None)
+
+
 @pytest.mark.parametrize("needstatus, report", [("false", 0), (None, 0), ("no", 0), ("TRUE", 1), (" True ", 1)])
 def test_needstatus_true_only_gives_the_msgid_and_asks_for_reports(api, needstatus, report):
     _, last = out_rows(api)
