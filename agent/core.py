@@ -144,13 +144,14 @@ class Core:
         return self.store.read_inbox(consumer, line=line, limit=limit)
 
     def read_journal(self, consumer: str, kinds: Collection[str], *, limit: int = 500,
-                     since: float | None = None) -> list[JournalItem]:
+                     since: float | None = None, sent_results: bool = True) -> list[JournalItem]:
         """What happened since ``consumer`` last asked: delivery results
         (``result``), receipts (``receipt``) and received messages (``mo``), as the payloads of
         :mod:`agent.store.outbox`, oldest first, each returned to a consumer
         once (committed before this returns).  ``since``: skip for good what is
-        older than this epoch.  See :mod:`agent.store.journal`."""
-        return self.store.read_journal(consumer, kinds, limit=limit, since=since)
+        older than this epoch; without ``sent_results``, only the results of
+        failed sends are returned.  See :mod:`agent.store.journal`."""
+        return self.store.read_journal(consumer, kinds, limit=limit, since=since, sent_results=sent_results)
 
     # --- control (remote management, the status page) ------------------------------
 

@@ -245,7 +245,8 @@ def _query_report(core: Core, since: float) -> str:
     extno: dict[int, str] = {}
     for _ in range(_MAX_READS):
         wanted = MAX_ITEMS - len(rows)
-        items = core.read_journal(REPORT_CONSUMER, ("receipt", "result"), limit=wanted, since=since)
+        items = core.read_journal(REPORT_CONSUMER, ("receipt", "result"), limit=wanted, since=since,
+                                  sent_results=False)
         for item in items:
             payload = item.payload
             status = wire.report_status(item.kind, payload)

@@ -286,7 +286,7 @@ def _mo(core: Core, guard: Guard, params: dict[str, bytes], rf: int) -> str:
     out: list[replies.Record] = []
     tasks: dict[int, list[dict[str, Any]]] = {}
     while len(out) < fs:
-        items = core.read_journal(SOURCE, KINDS, limit=fs - len(out))
+        items = core.read_journal(SOURCE, KINDS, limit=fs - len(out), sent_results=False)
         if not items:
             break
         for item in items:

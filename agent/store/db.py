@@ -277,7 +277,8 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         kind TEXT NOT NULL,
         payload TEXT NOT NULL,
-        created REAL NOT NULL
+        created REAL NOT NULL,
+        sent INTEGER NOT NULL DEFAULT 0
      )""",
       "CREATE INDEX journal_created ON journal (created)",
       """CREATE TABLE journal_cursors (

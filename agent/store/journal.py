@@ -11,6 +11,12 @@ is configured, and each consumer keeps a cursor over it
 it asks for, in order, and moves its cursor past everything it looked at.
 A consumer that never reads costs nothing but the rows, which the purge job
 removes with the rest of the old data (``[queue] purge_days``).
+
+Most ``result`` entries say "sent", which report readers do not want: they
+are marked (``sent`` = 1) so a read can leave them out in SQL.  A poll that
+finds nothing wanted writes nothing, unless more than
+:data:`SKIP_AHEAD` unwanted entries lie ahead of the cursor: then the cursor
+moves past them (without fsync: losing that move only costs a rescan).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from .db import write
 log = logging.getLogger(__name__)
 
 JOURNAL_KINDS = ("result", "receipt", "mo")
+SKIP_AHEAD = 1000
 
 
 @dataclass(frozen=True)
@@ -47,30 +54,34 @@ class Journal:
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
 
-    def append(self, kind: str, payload_json: str, created: float) -> None:
+    def append(self, kind: str, payload: dict[str, Any], payload_json: str, created: float) -> None:
         """Write one entry, inside the caller's write transaction."""
-        self._db.execute_sql("INSERT INTO journal (kind, payload, created) VALUES (?, ?, ?)",
-                             (kind, payload_json, created))
+        sent = int(kind == "result" and payload.get("status") == "sent")
+        self._db.execute_sql("INSERT INTO journal (kind, payload, created, sent) VALUES (?, ?, ?, ?)",
+                             (kind, payload_json, created, sent))
 
     def read(self, consumer: str, kinds: Collection[str], *, limit: int = 500,
-             since: float | None = None) -> list[JournalItem]:
+             since: float | None = None, sent_results: bool = True) -> list[JournalItem]:
         """Return up to ``limit`` entries of ``kinds`` after ``consumer``'s cursor, oldest
         first, and move the cursor past them (and past the entries of other kinds
         between them), committed durably before this returns: each entry is
         returned to a consumer once.  With ``since`` (an epoch), entries written
-        before it are skipped for good.  Raise ValueError for an empty consumer,
-        a limit below 1, or a kind that is not journaled."""
+        before it are skipped for good; without ``sent_results``, so are the
+        ``result`` entries of messages sent (only failures are returned).  Raise
+        ValueError for an empty consumer, a limit below 1, or a kind that is not
+        journaled."""
         if not consumer or limit < 1:
             raise ValueError("a consumer name and a limit of at least 1 are needed")
         unknown = set(kinds) - set(JOURNAL_KINDS)
         if not kinds or unknown:
             raise ValueError(f"journal kinds are some of {list(JOURNAL_KINDS)}, not {sorted(unknown) or 'none'}")
         marks = ", ".join("?" * len(kinds))
-        where = f"id > ? AND kind IN ({marks}) AND created >= ?"
+        where = f"id > ? AND kind IN ({marks}) AND created >= ?" + ("" if sent_results else " AND sent = 0")
         args = (*kinds, since if since is not None else float("-inf"))
         # Nothing new (the usual poll): answer without taking the write lock.
-        if not self._db.execute_sql(f"SELECT 1 FROM journal WHERE {where} LIMIT 1",
-                                    (self._cursor(consumer), *args)).fetchone():
+        cursor = self._cursor(consumer)
+        if not self._db.execute_sql(f"SELECT 1 FROM journal WHERE {where} LIMIT 1", (cursor, *args)).fetchone():
+            self._skip_ahead(consumer, cursor)
             return []
         with write(self._db, durable=True):
             cursor = self._cursor(consumer)
@@ -87,6 +98,17 @@ class Journal:
                                  (consumer, max(last, cursor)))
         log.debug("%d journal item(s) read by %s", len(rows), consumer)
         return [JournalItem(id_, kind, _load(payload), created) for id_, kind, payload, created in rows]
+
+    def _skip_ahead(self, consumer: str, cursor: int) -> None:
+        """Move a cursor with nothing wanted ahead of it past what it will never read,
+        once there is enough of it that rescanning on every poll would cost."""
+        last = int(self._db.execute_sql("SELECT COALESCE(MAX(id), 0) FROM journal").fetchone()[0])
+        if last - cursor <= SKIP_AHEAD:
+            return
+        with write(self._db, durable=False):
+            self._db.execute_sql("INSERT INTO journal_cursors (consumer, last_id) VALUES (?, ?)"
+                                 " ON CONFLICT (consumer) DO UPDATE SET last_id = MAX(last_id, excluded.last_id)",
+                                 (consumer, last))
 
     def purge(self, before: float) -> int:
         """Delete entries written before epoch ``before``; return how many."""

@@ -107,7 +107,7 @@ class Outbox:
         text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
         if journaled:
             assert self._journal is not None
-            self._journal.append(kind, text, now)
+            self._journal.append(kind, payload, text, now)
         if not names:
             return 0
         self._db.cursor().executemany(

@@ -406,9 +406,9 @@ class Store:
         return self._outbox.last_id(destination)
 
     def read_journal(self, consumer: str, kinds: Collection[str], *, limit: int = 500,
-                     since: float | None = None) -> list[JournalItem]:
+                     since: float | None = None, sent_results: bool = True) -> list[JournalItem]:
         """See :meth:`agent.store.journal.Journal.read`."""
-        return self._journal.read(consumer, kinds, limit=limit, since=since)
+        return self._journal.read(consumer, kinds, limit=limit, since=since, sent_results=sent_results)
 
     def outbox_trim(self, destination: str, max_items: int) -> int:
         """See :meth:`agent.store.outbox.Outbox.trim`."""

@@ -124,3 +124,27 @@ def test_an_old_database_gains_the_journal(tmp_path):
     s.store_sms(deliver("hi")[0])
     assert len(s.read_journal("c", ("mo",))) == 1
     s.close()
+
+
+def test_sent_results_can_be_left_out_in_sql(store):
+    sent = send(store, *(NewMessage(f"1360000000{n}") for n in range(3)))
+    [failed] = send(store, NewMessage("13600000009"), outcome="failed")
+    assert summary(store.read_journal("reports", ("result",), sent_results=False)) == [("result", failed)]
+    assert summary(store.read_journal("all", ("result",))) == [("result", i) for i in (*sent, failed)]
+
+
+def test_a_poll_moves_past_a_long_run_of_unwanted_entries_without_fsync(store, monkeypatch):
+    from agent.store import journal
+
+    monkeypatch.setattr(journal, "SKIP_AHEAD", 5)
+    send(store, *(NewMessage(f"136000000{n:02d}") for n in range(4)))
+    with traced(store) as statements:
+        assert store.read_journal("reports", ("result",), sent_results=False) == []
+    assert sync_of_commit(statements) == []  # 4 unwanted entries ahead: rescanning them is cheap
+    send(store, *(NewMessage(f"137000000{n:02d}") for n in range(4)))
+    with traced(store) as statements:
+        assert store.read_journal("reports", ("result",), sent_results=False) == []
+    assert sync_of_commit(statements) == ["NORMAL"]  # 8 ahead: the cursor moves past them
+    assert sql(store, "SELECT last_id FROM journal_cursors WHERE consumer = 'reports'") == [(8,)]
+    [failed] = send(store, NewMessage("13600000099"), outcome="failed")
+    assert summary(store.read_journal("reports", ("result",), sent_results=False)) == [("result", failed)]
