@@ -14,9 +14,10 @@ Printed:
 * the time to accept one GoIP ``POST /goip/sendsms/`` with 9,999 recipients
   (the reply comes once every row is committed durably);
 * GoIP ``sendsms`` with one recipient: requests/s, p50/p99 latency;
-* Jindi ``GET /send``: the same.
+* Jindi ``GET /send``, SOMP ``GET /mt``, ``GET /msg/HttpBatchSendSM`` and
+  httpInterface ``sendUtf8Msg`` (form POST), one recipient each: the same.
 
-    python bench/bench_http.py [--seconds 10] [--only sim,goip-bulk,goip,jindi]
+    python bench/bench_http.py [--seconds 10] [--only sim,goip-bulk,goip,jindi,somp,batch,httpinterface]
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ USER, PASSWORD = "bench", "bench-secret"
 CLIENTS = 8
 BULK = 9_999
 # What an accepting reply contains (Jindi answers HTTP 200 even when it refuses).
-ACCEPTED = {"sim": b'"line"', "goip": b'"ACCEPT"', "jindi": b"<error>0</error>"}
+ACCEPTED = {"sim": b'"line"', "goip": b'"ACCEPT"', "jindi": b"<error>0</error>", "somp": b"id=",
+            "batch": b",0\n", "httpinterface": b"<status>0</status>"}
 TEXT = "Your verification code is 482913. It expires in 10 minutes."
 
 
@@ -131,6 +133,19 @@ def make_request(kind: str, n: int) -> tuple[str, str, bytes | None, dict[str, s
     if kind == "jindi":
         query = urllib.parse.urlencode({"password": PASSWORD, "recipient": number, "text": TEXT})
         return "GET", f"/send?{query}", None, {}
+    if kind == "somp":
+        query = urllib.parse.urlencode({"un": USER, "pw": PASSWORD, "da": number, "sm": TEXT.encode().hex(),
+                                        "rd": 1})
+        return "GET", f"/mt?{query}", None, {}
+    if kind == "batch":
+        query = urllib.parse.urlencode({"account": USER, "pswd": PASSWORD, "mobile": number, "msg": TEXT,
+                                        "needstatus": "true"})
+        return "GET", f"/msg/HttpBatchSendSM?{query}", None, {}
+    if kind == "httpinterface":
+        body = urllib.parse.urlencode({"username": USER, "password": PASSWORD, "mobile": number,
+                                       "content": TEXT}).encode()
+        return ("POST", "/service/httpService/httpInterface.do?method=sendUtf8Msg", body,
+                {"Content-Type": "application/x-www-form-urlencoded"})
     raise ValueError(kind)
 
 
@@ -231,7 +246,8 @@ def bulk(pool: ProcessPoolExecutor) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each rate run (default 10)")
-    parser.add_argument("--only", default="sim,goip-bulk,goip,jindi", help="comma-separated measurements")
+    parser.add_argument("--only", default="sim,goip-bulk,goip,jindi,somp,batch,httpinterface",
+                        help="comma-separated measurements")
     args = parser.parse_args()
     wanted = args.only.split(",")
     # spawn: the generator starts clean, not as a fork of a process holding sockets and threads.
@@ -244,6 +260,12 @@ def main() -> None:
             rate(pool, "goip", "GoIP sendsms, 1 recipient", args.seconds)
         if "jindi" in wanted:
             rate(pool, "jindi", "Jindi GET /send", args.seconds)
+        if "somp" in wanted:
+            rate(pool, "somp", "SOMP GET /mt", args.seconds)
+        if "batch" in wanted:
+            rate(pool, "batch", "GET /msg/HttpBatchSendSM, 1 number", args.seconds)
+        if "httpinterface" in wanted:
+            rate(pool, "httpinterface", "httpInterface.do sendUtf8Msg", args.seconds)
 
 
 if __name__ == "__main__":
