@@ -34,11 +34,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import tzinfo
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, cast
+from typing import Any
 
 from peewee import OperationalError
 
@@ -221,13 +221,18 @@ class Store:
 
     def message(self, id: int) -> dict[str, Any] | None:
         """Return the ``smsserver_out`` row ``id`` as a dict, or None."""
-        out = self._m.out
-        return cast("dict[str, Any] | None", out.select().where(out.id == id).dicts().first())
+        rows = self._rows("SELECT * FROM smsserver_out WHERE id = ?", (id,))
+        return rows[0] if rows else None
 
     def messages_by_task(self, task_id: int) -> list[dict[str, Any]]:
         """Return the rows of a task, by id (empty for an unknown task)."""
-        out = self._m.out
-        return list(cast(Iterable[dict[str, Any]], out.select().where(out.task_id == task_id).order_by(out.id).dicts()))
+        return self._rows("SELECT * FROM smsserver_out WHERE task_id = ? ORDER BY id", (task_id,))
+
+    def _rows(self, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        # Plain SQL: these serve every status query, where building a peewee query cost more than running it.
+        cur = self._db.execute_sql(sql, params)
+        columns = [d[0] for d in cur.description]
+        return [dict(zip(columns, row)) for row in cur.fetchall()]
 
     def queue_depths(self) -> dict[str, int]:
         """Return row counts by status 'U', 'Q', 'S', 'F', and 'sent_today' /
