@@ -20,7 +20,8 @@ The router side lives in :mod:`agent.store.dispatch`, quotas and line
 snapshots in :mod:`agent.store.sims`, the receive side in :mod:`agent.store.inbox`,
 per-consumer reading in :mod:`agent.store.reads`, events for the outside world
 (written in the transaction of the data they report) in :mod:`agent.store.outbox`,
-and their copy for the pull dialects, read per consumer, in :mod:`agent.store.journal`.
+and their copy for the pull dialects, read per consumer, in :mod:`agent.store.journal`;
+the purge of old data in :mod:`agent.store.housekeeping`.
 
 Idempotent submissions: a submission with a ``client_ref`` records
 (source, client_ref) -> its task and id range in ``submissions`` (UNIQUE), in
