@@ -6,7 +6,10 @@ module contributes its routes through ``mount(app, core, config)``.
 server (pure Python, maintained by the Pylons project): HTTP/1.1 keep-alive,
 a bounded request body, idle-connection timeouts and a fixed pool of worker
 threads, so a slow client never holds up another.  It stops cleanly from
-another thread.
+another thread.  Clients that put raw bytes >= 0x80 in the request target
+(Chinese text not percent-encoded, as some vendor examples show) are served:
+those bytes are read as if they had been percent-encoded, where waitress
+alone answers 400 "Bad URI".
 
 Shared helpers for dialects: :func:`credentials_ok` (constant-time; secrets
 are never logged) and :func:`params` (query string and form fields as one
@@ -17,10 +20,12 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 import threading
 from typing import TYPE_CHECKING, Any
 
 import bottle
+import waitress.parser
 from waitress.server import create_server
 
 from ..config import Config, Credentials
@@ -135,6 +140,18 @@ def _count_requests(app: bottle.Bottle, counter: Any) -> None:
         return wrapper
 
     app.install(crashes_are_500)
+
+
+_RAW_BYTE = re.compile(rb"[\x80-\xff]")
+_split_uri = waitress.parser.split_uri
+
+
+def _split_raw_uri(uri: bytes) -> Any:
+    """waitress's URI split, after percent-encoding raw non-ASCII bytes."""
+    return _split_uri(_RAW_BYTE.sub(lambda m: b"%%%02X" % m.group()[0], uri))
+
+
+waitress.parser.split_uri = _split_raw_uri  # looked up as a module global by the request parser
 
 
 class HttpServer:

@@ -189,8 +189,8 @@ def test_content_type_charset_is_used_when_code_is_absent(api):
 
 
 def test_seed_example_url_with_gbk_escaped(api):
-    """Seed example 1 as a GBK client sends it (its bytes percent-escaped: waitress
-    answers 400 to raw non-ASCII in a request line), with and without the veryCode."""
+    """Seed example 1 as a GBK client sends it (its bytes percent-escaped; raw bytes
+    are tested in test_raw_uri.py), with and without the veryCode."""
     content = "您好！您本次验证码为：174687，请勿告知他人"
 
     def get(very_code: str) -> tuple[int, bytes]:
