@@ -59,7 +59,10 @@ class Router:
         self._status_report = status_report
         self._clock = clock
         self._tz = timezone
-        self._wake = threading.Event()
+        # wake() counts; the thread compares the count with the one it last acted on,
+        # so no wake-up can be lost between a wait ending and the next turn.
+        self._wakes = 0
+        self._woke = threading.Condition()
         self._done: queue.SimpleQueue[tuple[_InFlight, SendResult]] = queue.SimpleQueue()
         self._order: deque[str] = deque(lines)  # round-robin order of every line
         self._busy: dict[str, _InFlight] = {}
@@ -72,8 +75,10 @@ class Router:
         self._thread.start()
 
     def wake(self) -> None:
-        """Something changed (a submission, a line became usable): look again now."""
-        self._wake.set()
+        """Something changed (a submission, a result, a line became usable): look again now."""
+        with self._woke:
+            self._wakes += 1
+            self._woke.notify()
 
     def join(self, timeout: float | None = None) -> bool:
         self._thread.join(timeout)
@@ -86,25 +91,29 @@ class Router:
     # --- the thread --------------------------------------------------------------
 
     def _run(self) -> None:
-        woken = True
+        seen = -1  # the first turn is a full one
         while not self._stop.is_set():
-            # Cleared before the turn looks at anything: a wake-up during the
-            # turn makes the next wait return at once, so none is lost.
-            self._wake.clear()
+            # A turn is "woken" when wake() was called since the previous turn
+            # began: one that comes during a turn, or while the thread is between
+            # its wait and its next turn, makes the next turn a full one.
+            with self._woke:
+                woken, seen = self._wakes != seen, self._wakes
             try:
                 timeout = self._turn(woken)
             except Exception:
                 log.exception("router turn failed; trying again shortly")
                 timeout = 1.0
-            woken = self._wake.wait(timeout)
+            with self._woke:
+                if self._wakes == seen and not self._stop.is_set():
+                    self._woke.wait(timeout)
         self._drain_on_stop()
 
     def _turn(self, woken: bool) -> float:
         """One pass; return how long to sleep at most."""
-        self._record_outcomes()
+        freed = self._record_outcomes()  # lines that reported are free again: always look
         now = self._clock()
         version = self.store.data_version()
-        if not woken and version == self._data_version and now < self._next_check:
+        if not woken and not freed and version == self._data_version and now < self._next_check:
             return min(self.config.poll_interval, self._next_check - now)
         self._data_version = version
         idle = self._idle_slots()
@@ -184,7 +193,8 @@ class Router:
 
     # --- outcomes ---------------------------------------------------------------------
 
-    def _record_outcomes(self) -> None:
+    def _record_outcomes(self) -> bool:
+        """Write the outcomes the lines reported; True when there were any."""
         outcomes = []
         while True:
             try:
@@ -197,6 +207,7 @@ class Router:
             self.store.record_outcomes(outcomes)
             if self.pusher is not None:
                 self.pusher.wake()
+        return bool(outcomes)
 
     def _outcome(self, f: _InFlight, r: SendResult) -> Outcome:
         if r.outcome == SENT:
