@@ -50,7 +50,8 @@ from ..store.queue import NewMessage
 from ..uplink.push import Formatter, PushRequest
 from . import batchsend_wire as wire
 from .access import AllowList, RateLimit
-from .server import client_address
+from .forms import UnreadableBody
+from .server import client_address, raw_fields
 
 if TYPE_CHECKING:
     from ..config_dialects import BatchSendConfig
@@ -135,16 +136,14 @@ def mount(app: bottle.Bottle, core: Core, config: BatchSendConfig, *, tz: tzinfo
 
 
 def _fields() -> wire.Fields:
-    """The request's fields: the query string and, for a POST, the body (form wins)."""
-    request = bottle.request
-    body = b""
-    if request.method == "POST":
-        try:
-            body = request.body.read()
-        except bottle.HTTPError as exc:  # a broken chunked body: judged on the query alone
-            log.info("batchsend: request body unreadable (%s)", exc.body)
-    return wire.fields(str(request.environ.get("QUERY_STRING") or ""), body,
-                       str(request.environ.get("CONTENT_TYPE") or ""))
+    """The request's fields: the query string and the body (form wins); a body that
+    cannot be read is left out (the request is judged on its query alone)."""
+    try:
+        raw = raw_fields(bottle.request)
+    except UnreadableBody as exc:
+        log.info("batchsend: request body unreadable (%s)", exc)
+        raw = exc.fields
+    return wire.decode_fields(raw)
 
 
 def _refused(path: str, refused: wire.Refused) -> int:

@@ -30,12 +30,11 @@ import hashlib
 import re
 import urllib.parse
 from datetime import datetime, tzinfo
-from email import policy
-from email.parser import BytesParser
 from typing import Any
 
 from ..codec.parts import split
 from ..errors import EncodeError
+from . import forms
 
 OK = 0
 NO_USER = 101
@@ -84,37 +83,21 @@ def decode(raw: bytes) -> str | None:
         return None
 
 
-def _pairs(text: str) -> list[tuple[str, str]]:
-    """``a=b&c=d`` (a latin-1 string of the raw bytes) as unquoted latin-1 pairs."""
-    return urllib.parse.parse_qsl(text, keep_blank_values=True, encoding="latin-1", errors="strict")
-
-
 def fields(query: str, body: bytes = b"", content_type: str = "") -> Fields:
     """Given the raw query string (latin-1, as WSGI gives it), the body and its
-    Content-Type, return every field decoded (see :func:`decode`); body
-    fields win over query fields of the same name."""
-    raw: dict[str, bytes] = {k: v.encode("latin-1") for k, v in _pairs(query)}
-    if body:
-        if content_type.strip().lower().startswith("multipart/"):
-            raw.update(_multipart(body, content_type))
-        else:
-            raw.update((k, v.encode("latin-1")) for k, v in _pairs(body.decode("latin-1")))
+    Content-Type, return every field decoded (body fields win; a multipart body
+    that cannot be read is left out)."""
+    try:
+        raw = forms.fields(query.encode("latin-1"), body, content_type)
+    except forms.UnreadableBody as exc:
+        raw = exc.fields
+    return decode_fields(raw)
+
+
+def decode_fields(raw: dict[str, bytes]) -> Fields:
+    """Given a request's raw fields (:mod:`agent.api.forms`), return each key and
+    value decoded (see :func:`decode`; a value neither decodes is None)."""
     return {(decode(k.encode("latin-1")) or k): decode(v) for k, v in raw.items()}
-
-
-def _multipart(body: bytes, content_type: str) -> dict[str, bytes]:
-    """The fields (not files) of a ``multipart/form-data`` body; {} when malformed."""
-    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", "replace")
-    message: Any = BytesParser(policy=policy.HTTP).parsebytes(head + body)
-    out: dict[str, bytes] = {}
-    if not message.is_multipart():
-        return out
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True)
-        if isinstance(name, str) and part.get_filename() is None and isinstance(payload, bytes):
-            out[name] = payload
-    return out
 
 
 # --- parameters ----------------------------------------------------------------------------

@@ -40,9 +40,6 @@ line's own number ('' when unknown).  None waiting: 104.
 
 from __future__ import annotations
 
-import email.errors
-import email.parser
-import email.policy
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -56,7 +53,8 @@ from ..store.times import LocalTime
 from . import httpinterface_wire as wire
 from .access import AllowList, RateLimit
 from .httpinterface_wire import Refused
-from .server import client_address, credentials_ok, password_ok
+from .forms import UnreadableBody
+from .server import client_address, credentials_ok, password_ok, raw_fields
 
 if TYPE_CHECKING:
     from datetime import tzinfo
@@ -156,37 +154,14 @@ def mount(app: bottle.Bottle, core: Core, config: HttpInterfaceConfig, *, tz: tz
 # --- requests ---------------------------------------------------------------------------
 
 def _fields(request: bottle.BaseRequest) -> tuple[dict[str, bytes], Refused | None]:
-    """The raw parameters: the query string, then a POST body's fields over them;
-    and Refused (103) when the body cannot be read as a form (the query's
-    fields are still returned, so the method and credentials can be checked)."""
-    fields = wire.parse_form(request.query_string.encode("latin-1"))
-    if request.method != "POST":
-        return fields, None
+    """The raw parameters (keys lower-cased): the query string, then the body's
+    fields over them; and Refused (103) when the body cannot be read as a form
+    (the query's fields are still returned, so the method and credentials can
+    be checked)."""
     try:
-        body = request.body.read()
-        content_type = str(request.environ.get("CONTENT_TYPE") or "")  # as sent: a boundary is case-sensitive
-        kind = content_type.split(";", 1)[0].strip().lower()
-        fields.update(_multipart(content_type, body) if kind == "multipart/form-data" else wire.parse_form(body))
-    except (ValueError, LookupError, email.errors.MessageError, bottle.HTTPError) as exc:
-        return fields, Refused(wire.BAD_PARAMS, f"unreadable body: {exc}")
-    return fields, None
-
-
-def _multipart(content_type: str, body: bytes) -> dict[str, bytes]:
-    """The form fields of a multipart/form-data body, as raw bytes (files ignored).
-    Raise ValueError when it is not one."""
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
-    if not message.is_multipart():
-        raise ValueError("not a multipart body")
-    out: dict[str, bytes] = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if not isinstance(name, str) or part.get_param("filename", header="content-disposition"):
-            continue
-        payload = part.get_payload(decode=True)
-        out[name.strip().lower()] = payload if isinstance(payload, bytes) else b""
-    return out
+        return wire.lower_keys(raw_fields(request)), None
+    except UnreadableBody as exc:
+        return wire.lower_keys(exc.fields), Refused(wire.BAD_PARAMS, str(exc))
 
 
 def _declared_charset(request: bottle.BaseRequest) -> str:

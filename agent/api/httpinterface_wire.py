@@ -42,11 +42,12 @@ Decisions where the seed is silent:
 from __future__ import annotations
 
 import re
-import urllib.parse
 from collections.abc import Iterable, Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 from xml.sax.saxutils import escape
+
+from . import forms
 
 # Status codes of the seed.
 OK = 0
@@ -104,14 +105,13 @@ class Refused(Exception):
 def parse_form(raw: bytes) -> dict[str, bytes]:
     """Given urlencoded bytes, return lower-cased key -> raw value bytes (the last
     of a repeated key; a key without ``=`` has an empty value)."""
-    out: dict[str, bytes] = {}
-    for pair in raw.split(b"&"):
-        if not pair:
-            continue
-        name, _, value = pair.partition(b"=")
-        key = urllib.parse.unquote_to_bytes(name.replace(b"+", b" ")).decode("latin-1").strip().lower()
-        out[key] = urllib.parse.unquote_to_bytes(value.replace(b"+", b" "))
-    return out
+    return lower_keys(forms.urlencoded(raw))
+
+
+def lower_keys(fields: Mapping[str, bytes]) -> dict[str, bytes]:
+    """Parameter names are matched in any case (the seed writes both ``sendtime``
+    and ``sendTime``): keys stripped and lower-cased, the last of twins winning."""
+    return {key.strip().lower(): value for key, value in fields.items()}
 
 
 def method_of(fields: Mapping[str, bytes]) -> str:

@@ -59,6 +59,24 @@ def client_address(request: bottle.BaseRequest) -> str:
     return str(request.environ.get("REMOTE_ADDR") or "")
 
 
+def raw_fields(request: bottle.BaseRequest) -> dict[str, bytes]:
+    """The query string's and the body's fields with their values' raw bytes (see
+    :mod:`agent.api.forms`; the body wins).  Raise :class:`forms.UnreadableBody`
+    for a body that cannot be read (a broken chunked or multipart body)."""
+    from . import forms
+
+    query_string = str(request.environ.get("QUERY_STRING") or "")
+    try:
+        query = query_string.encode("latin-1")  # WSGI strings carry bytes as latin-1
+    except UnicodeEncodeError:
+        query = query_string.encode("utf-8", "surrogateescape")
+    try:
+        body = request.body.read()
+    except bottle.HTTPError as exc:
+        raise forms.UnreadableBody(f"unreadable body: {exc.body}", forms.urlencoded(query)) from None
+    return forms.fields(query, body, str(request.environ.get("CONTENT_TYPE") or ""))
+
+
 def params(request: bottle.BaseRequest) -> dict[str, str]:
     """Query string and form fields (form wins), decoded as UTF-8 (latin-1 bytes kept as such)."""
     out: dict[str, str] = {}

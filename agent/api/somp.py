@@ -5,10 +5,11 @@ This module checks the caller and translates requests into
 :class:`~agent.core.Core` calls; the wire format (parameters, content
 decoding, batches) is :mod:`agent.api.somp_wire`, the replies :mod:`agent.api.somp_replies`.
 
-Both endpoints take GET parameters and/or a POST body (a form: url-encoded,
-or multipart read as UTF-8; the body wins).  Parameter bytes are URL-decoded
-here, not through bottle's text decoding, because ``sm`` with ``tf=2`` is raw
-bytes (GBK, UTF-16BE...).  The reply format is ``rf`` (0 text, 1 XML, 2 JSON;
+Both endpoints take GET parameters and/or a POST body (a form: url-encoded
+or multipart; the body wins; a body that cannot be read is 9002).  Parameters
+are taken as raw bytes (:func:`agent.api.server.raw_fields`), not through
+bottle's text decoding, because ``sm`` with ``tf=2`` is raw bytes (GBK,
+UTF-16BE...).  The reply format is ``rf`` (0 text, 1 XML, 2 JSON;
 anything else 0), always HTTP 200, also for refusals (``r=<code>``,
 ``<r>code</r>``, ``{"r": "code"}``).  Checks, in this order: the client
 address (9104, with ``allow``), the user (9102 no ``un``, 9103 not the
@@ -54,7 +55,6 @@ import heapq
 import logging
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable
 from datetime import datetime, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -67,7 +67,8 @@ from ..store.queue import NewMessage
 from . import somp_replies as replies
 from . import somp_wire as wire
 from .access import AllowList, RateLimit
-from .server import client_address
+from .forms import UnreadableBody
+from .server import client_address, raw_fields
 from .somp_wire import SompError
 
 if TYPE_CHECKING:
@@ -160,9 +161,11 @@ def mount(app: bottle.Bottle, core: Core, config: SompConfig, *, tz: tzinfo | No
         def route() -> bytes:
             rf = 0
             try:
-                query = _pairs(_environ_bytes(bottle.request.environ.get("QUERY_STRING") or ""))
-                rf = wire.reply_format(query.get("rf"))
-                params = {**query, **_body(bottle.request)}
+                try:
+                    params = raw_fields(bottle.request)
+                except UnreadableBody as exc:
+                    rf = wire.reply_format(exc.fields.get("rf"))
+                    raise SompError(wire.UNKNOWN_COMMAND, str(exc)) from None
                 rf = wire.reply_format(params.get("rf"))
                 guard.address(client_address(bottle.request))
                 body = handler(params, rf)
@@ -182,37 +185,6 @@ def mount(app: bottle.Bottle, core: Core, config: SompConfig, *, tz: tzinfo | No
 
 
 # --- requests ---------------------------------------------------------------------------------
-
-def _environ_bytes(value: str) -> bytes:
-    """A WSGI environ string (bytes as latin-1, PEP 3333) back as bytes."""
-    try:
-        return value.encode("latin-1")
-    except UnicodeEncodeError:
-        return value.encode("utf-8", "surrogateescape")
-
-
-def _pairs(data: bytes) -> dict[str, bytes]:
-    """``k=v&k=v`` URL-decoded to raw bytes (``+`` is a blank; the last of a repeated key)."""
-    out: dict[str, bytes] = {}
-    for pair in data.split(b"&"):
-        if pair:
-            key, _, value = pair.partition(b"=")
-            name = urllib.parse.unquote_to_bytes(key.replace(b"+", b" ")).decode("latin-1")
-            out[name] = urllib.parse.unquote_to_bytes(value.replace(b"+", b" "))
-    return out
-
-
-def _body(request: bottle.BaseRequest) -> dict[str, bytes]:
-    """The POST body's fields: a url-encoded form parsed from its bytes, a multipart
-    one through bottle (as UTF-8).  9002 for a body bottle cannot read."""
-    try:
-        if request.content_type.lower().startswith("multipart/"):
-            forms = request.forms
-            return {key: str(forms.get(key) or "").encode("utf-8", "surrogateescape") for key in forms.keys()}
-        return _pairs(request.body.read())
-    except bottle.HTTPError as exc:
-        raise SompError(wire.UNKNOWN_COMMAND, f"unreadable body: {exc.body}") from None
-
 
 # --- /mt ----------------------------------------------------------------------------------------
 

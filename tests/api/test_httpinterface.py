@@ -14,19 +14,13 @@ import pytest
 
 from agent.api import httpinterface
 
+from .conftest import CONFIG as API_CONFIG
+
 PATH = "/service/httpService/httpInterface.do"
 DECL = '<?xml version="1.0" encoding="UTF-8"?>\n'
 SIGN = "【江苏迅辰】"
 TEMPLATE = "尊敬的@1@@2@,您在江苏迅辰网站（www.jsmsxx.com），注册的手机验证码为@3@，请在验证页面及时输入。"
-BASE = """
-[agent]
-id = api-test
-state_dir = state
-[auth]
-username = admin
-password = s3cret
-very_code = 453245
-"""
+BASE = API_CONFIG.replace("password = s3cret\n", "password = s3cret\nvery_code = 453245\n", 1)
 CONFIG = BASE + f"""
 [httpinterface]
 username = JSM40001
