@@ -37,8 +37,9 @@ from .config_reader import Section
 from .errors import ConfigError
 
 __all__ = [
-    "AgentConfig", "BatchSendConfig", "Config", "HttpInterfaceConfig", "SompConfig", "Credentials", "GoipConfig", "HttpConfig", "JindiConfig", "LineConfig", "ModemsConfig",
-    "MqttConfig", "PushConfig", "QueueConfig", "SimulatorConfig", "StatusConfig", "load", "parse",
+    "AgentConfig", "BatchSendConfig", "Config", "Credentials", "GoipConfig", "HttpConfig", "HttpInterfaceConfig",
+    "JindiConfig", "LineConfig", "ModemsConfig", "MqttConfig", "PushConfig", "QueueConfig", "SimulatorConfig",
+    "SompConfig", "StatusConfig", "load", "parse",
 ]
 
 LINE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")

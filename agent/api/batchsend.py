@@ -96,8 +96,9 @@ def mount(app: bottle.Bottle, core: Core, config: BatchSendConfig, *, tz: tzinfo
           max_parts: int = 10) -> None:
     """Add ``/msg/HttpBatchSendSM`` (and its older name ``/msg/HttpSendSM``, which
     some clients call: the same parameters, reply and rate bucket) and
-    ``/msg/QueryBalance``, GET and POST, to ``app``.  ``tz``: the box's time zone for reply times (None: the system's);
-    ``max_parts``: the most SMS parts a ``msg`` may need."""
+    ``/msg/QueryBalance``, GET and POST, to ``app``.  ``tz``: the box's time
+    zone for reply times (None: the system's); ``max_parts``: the most SMS
+    parts a ``msg`` may need."""
     send_gate, balance_gate = _Gate(config), _Gate(config)
 
     def send_route() -> bytes:
