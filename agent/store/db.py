@@ -285,6 +285,17 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         consumer TEXT PRIMARY KEY,
         last_id INTEGER NOT NULL
      )"""]),
+    ("exactly once: part references recorded as each part leaves (one row per part), the payload of an"
+     " idempotent submission, the modem storage of a message sent with send_mode = store",
+     [# A part's row is written by its line as soon as the network accepted it, and again
+      # (ignored) with the outcome; one row per (message, part) whatever the order.
+      "DELETE FROM sent_parts WHERE id NOT IN (SELECT MIN(id) FROM sent_parts GROUP BY message_id, seq)",
+      "CREATE UNIQUE INDEX sent_parts_part ON sent_parts (message_id, seq)",
+      # What a submission carried (a digest): the same client_ref with other content is refused.
+      "ALTER TABLE submissions ADD COLUMN fingerprint TEXT",
+      # send_mode = store: where the parts were written in the modem's storage (AT+CMGW),
+      # 'MEM:index' comma-separated, so that a send cut short is resolved from the modem.
+      "ALTER TABLE smsserver_out ADD COLUMN stored TEXT"]),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

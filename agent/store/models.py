@@ -81,6 +81,7 @@ class OutMessage(_Base):
     delivered_date = LocalDateTime(null=True)
     updated = FloatField(null=True)
     quota_day = TextField(null=True)  # local day the SIM quota was reserved on (while 'Q')
+    stored = TextField(null=True)  # send_mode = store: the parts' places in the modem's storage
 
     class Meta:
         table_name = "smsserver_out"
@@ -230,6 +231,7 @@ class Submission(_Base):
     first_id = IntegerField()
     last_id = IntegerField()
     created = FloatField()
+    fingerprint = TextField(null=True)  # digest of what the submission carried
 
     class Meta:
         table_name = "submissions"

@@ -25,7 +25,7 @@ JINDI_OUT = [
 ]
 OURS_OUT = ["task_id", "sub_task", "client_ref", "provider", "requested_gateway", "line", "iccid", "parts",
             "sent_parts", "error_code", "failure_cause", "in_doubt", "scheduled", "expires", "not_before",
-            "delivery", "delivered_date", "updated", "quota_day"]
+            "delivery", "delivered_date", "updated", "quota_day", "stored"]
 JINDI_IN = [("id", "INTEGER"), ("process", "INT"), ("originator", "CHAR(16)"), ("type", "CHAR(1)"),
             ("encoding", "CHAR(1)"), ("message_date", "DATETIME"), ("receive_date", "DATETIME"), ("text", "TEXT"),
             ("original_ref_no", "CHAR(64)"), ("original_receive_date", "DATETIME"), ("gateway_id", "CHAR(64)")]
