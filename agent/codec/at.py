@@ -341,6 +341,16 @@ def parse_cmgs(line: str) -> int:
     return _int(_fields(_body(line, "+CMGS:"))[0], line)
 
 
+def parse_cmgw(line: str) -> int:
+    """``+CMGW: 5`` (the answer to AT+CMGW) -> the storage index 5."""
+    return _int(_fields(_body(line, "+CMGW:"))[0], line)
+
+
+def parse_cmss(line: str) -> int:
+    """``+CMSS: 183`` (or ``+CMSS: 183,"<scts>"`` with +CSMS service 1) -> the message reference 183."""
+    return _int(_fields(_body(line, "+CMSS:"))[0], line)
+
+
 def parse_cpms(line: str) -> list[tuple[int, int]]:
     """``+CPMS: 14,50,14,50`` (or the query form with quoted storage names) -> [(used, total), ...]."""
     body = _body(line, "+CPMS:")

@@ -8,6 +8,10 @@ per call and hangs up, and notices a modem that restarted on its own.
 Storage rule: a stored message is deleted from the modem only after the sink
 returned; if the sink raises, the message stays and the next sweep (every
 health check) hands it over again.  An undecodable PDU is handed over raw.
+With :attr:`Receiver.keep_stored_submits` (the line sends with ``send_mode =
+store``) the sweep leaves the messages the host wrote (stat 2 "STO UNSENT"
+and 3 "STO SENT") alone: they are the line's own outgoing parts, resolved and
+deleted by the sender.
 """
 
 from __future__ import annotations
@@ -33,11 +37,15 @@ RING_CODES = frozenset({"RING", "+CRING"})
 CLIP_WAIT = 2.0
 # RINGs this soon after we hung up belong to the call just ended.
 CALL_QUIET = 5.0
+# <stat> of the messages the host wrote with AT+CMGW (27.005 3.1): unsent, sent.
+STORED_SUBMIT_STATS = frozenset({2, 3})
 
 
 class Receiver:
-    def __init__(self, worker: LineWorker) -> None:
+    def __init__(self, worker: LineWorker, *, keep_stored_submits: bool = False) -> None:
         self.w = worker
+        # True: the sweep leaves messages of stat 2/3 (the host's own AT+CMGW writes) on the modem.
+        self.keep_stored_submits = keep_stored_submits
         self._call_started: datetime | None = None
         self._call_caller: str | None = None
         self._call_rings = 0
@@ -97,11 +105,16 @@ class Receiver:
     # --- messages --------------------------------------------------------------------
 
     def sweep(self) -> None:
-        """Hand over everything stored in the default storage (``AT+CMGL=4``)."""
+        """Hand over everything stored in the default storage (``AT+CMGL=4``), but
+        the line's own written messages when :attr:`keep_stored_submits` is set."""
         session = self.w._session
         assert session is not None
         session.use_storage(session.mem1 if session.mem1 != "SR" else "SM")
         for item in session.list_stored():
+            if self.keep_stored_submits and item.stat in STORED_SUBMIT_STATS:
+                log.debug("%s: %s/%d is one of our stored messages (stat %d): left for the sender",
+                          self.w.name, item.storage, item.index, item.stat)
+                continue
             self._hand(item, stored=True)
 
     def _read_stored(self, storage: str, index: int) -> None:
@@ -111,6 +124,10 @@ class Receiver:
         item = session.read(index)
         if item is None:
             log.debug("%s: %s/%d is empty", self.w.name, storage, index)
+            return
+        if self.keep_stored_submits and item.stat in STORED_SUBMIT_STATS:
+            log.warning("%s: %s/%d was announced but holds one of our stored messages: left alone",
+                        self.w.name, storage, index)
             return
         self._hand(item, stored=True)
 

@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 
 from ..codec import at
-from ..errors import AtParseError, CommandError, ModemError
+from ..errors import AtParseError, CommandError, CommandTimeout, ModemError
 from . import profiles
 from .channel import Channel, Response
 from .profiles import Profile
@@ -225,10 +225,12 @@ class Session:
         raise SimProblem(status if status.startswith("SIM") else f"SIM not ready: {status}", line=self.line)
 
     def _select_storage(self) -> None:
+        # One storage for reading (mem1), writing and sending (mem2) and receiving
+        # (mem3): what AT+CMGW writes, AT+CMGR/AT+CMGD find at the same index.
         for mem in ("SM", "ME", "MT"):
             try:
                 self.cmd_busy_retry(f'AT+CPMS="{mem}","{mem}","{mem}"')
-                self.mem1 = mem
+                self.mem1 = self.mem2 = mem
                 return
             except CommandError as exc:
                 log.debug("%s: storage %s refused: %s", self.line, mem, exc)
@@ -304,6 +306,106 @@ class Session:
         return self.channel.send_pdu(tpdu_length, pdu_hex, timeout=self.send_timeout,
                                      prompt_timeout=min(self.timeout, self.send_timeout))
 
+    # --- store and send (send_mode = store: 27.005 AT+CMGW, AT+CMSS) ------------------
+
+    #: The storage AT+CMGW writes to and AT+CMSS sends from (<mem2> of AT+CPMS);
+    #: initialise() makes it the storage AT+CMGR/AT+CMGD read too.
+    mem2 = "SM"
+
+    def write_pdu(self, tpdu_length: int, pdu_hex: str) -> int:
+        """Write one SMS-SUBMIT to the modem's storage :attr:`mem2` with
+        ``AT+CMGW=<length>`` (stat 2, "STO UNSENT"); return its index there.
+
+        Nothing is sent.  ``tpdu_length`` counts the octets after the SMSC field
+        of ``pdu_hex``.  Raise CommandError('AT+CMGW', ...) on an error final
+        (CMS 322: the storage is full); CommandTimeout('AT+CMGW', ...) when no
+        prompt (ESC is written) or no result comes within the command timeout
+        (the PDU may then be stored at an unknown index); AtParseError when the
+        modem says OK without ``+CMGW:``.  When ``+CMGW:`` came but its OK did
+        not, the index is returned.
+        """
+        return self.channel.send_pdu(tpdu_length, pdu_hex, command="AT+CMGW", timeout=self.timeout,
+                                     prompt_timeout=min(self.timeout, self.send_timeout))
+
+    def send_stored(self, index: int) -> int:
+        """Send the message stored at ``index`` of :attr:`mem2` (``AT+CMSS=<index>``);
+        return its TP-MR.
+
+        Like :meth:`send_pdu`, it waits up to ``send_timeout``.  Raise
+        CommandError('AT+CMSS=<index>', ...) on an error final (the CMS codes of
+        AT+CMGS, plus 321 for an empty index); CommandTimeout (or the channel's
+        interruption on stop) when no result comes: the modem may have sent it,
+        and :meth:`stored_status` tells; AtParseError when the modem says OK
+        without ``+CMSS:`` (probably sent).  When ``+CMSS:`` came but its OK did
+        not, the reference is returned.
+        """
+        command = f"AT+CMSS={index}"
+        resp = self.cmd(command, timeout=self.send_timeout, lenient=True)
+        answers = [ln for ln in resp.lines if ln.startswith("+CMSS:")]
+        if not answers:
+            if not resp.final.kind:  # lenient: no final, and only other lines came
+                raise CommandTimeout(command, self.send_timeout, line=self.line)
+            raise AtParseError(f"{command} ended with OK but without +CMSS: (probably sent)")
+        if not resp.final.kind:
+            log.warning("%s: +CMSS came without a final; taking it as sent", self.line)
+        return at.parse_cmss(answers[-1])
+
+    def stored_status(self, index: int, *, storage: str | None = None, pdu: str | None = None) -> int | None:
+        """The <stat> of the message at ``index`` in ``storage`` (default :attr:`mem2`):
+        2 "STO UNSENT", 3 "STO SENT" (0/1 for a received message); None when the
+        slot is empty (a bare OK, an empty PDU or CMS 321), or, when ``pdu`` (the
+        hex that was written) is given, when it holds another message.
+
+        Reads ``AT+CMGR=<index>``; when the header has no stat (ZTE: ``+CMGR: ,,27``)
+        the ``AT+CMGL=2`` and ``AT+CMGL=3`` listings tell.  Raise the channel's
+        exceptions otherwise.
+        """
+        self.use_storage(storage or self.mem2)
+        try:
+            item = self.read(index)
+        except CommandError as exc:
+            if exc.kind == "CMS" and exc.code == 321:
+                return None
+            raise
+        if item is None or (pdu is not None and not same_submit(item.pdu, pdu)):
+            return None
+        if item.stat is not None:
+            return item.stat
+        for stat in (2, 3):
+            if any(listed.index == index for listed in self._list_stat(stat)):
+                return stat
+        return None  # a received message (stat 0/1) whose header hides it: not one of ours
+
+    def stored_submits(self, storage: str | None = None) -> list[Stored]:
+        """Every message written to ``storage`` (default :attr:`mem2`), unsent
+        (``AT+CMGL=2``) then sent (``AT+CMGL=3``), each with its stat."""
+        self.use_storage(storage or self.mem2)
+        return self._list_stat(2) + self._list_stat(3)
+
+    def delete_stored(self, index: int, *, storage: str | None = None) -> None:
+        """Delete the message at ``index`` of ``storage`` (default :attr:`mem2`);
+        an index already empty (CMS 321) is not an error."""
+        self.use_storage(storage or self.mem2)
+        try:
+            self.delete(index)
+        except CommandError as exc:
+            if not (exc.kind == "CMS" and exc.code == 321):
+                raise
+
+    def _list_stat(self, stat: int) -> list[Stored]:
+        """``AT+CMGL=<stat>`` in the current storage (mem1)."""
+        resp = self.cmd(f"AT+CMGL={stat}", timeout=max(self.timeout, 30.0))
+        listed: list[Stored] = []
+        lines = resp.lines
+        for i, ln in enumerate(lines):
+            try:
+                index, got, _length = at.parse_cmgl_header(ln)
+            except AtParseError:
+                continue
+            body = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            listed.append(Stored(self.mem1, index, got, "" if body.startswith("+CMGL:") else body))
+        return listed
+
     def use_storage(self, storage: str) -> None:
         """Point AT+CMGR/AT+CMGD at ``storage`` (e.g. "SR" for status reports)."""
         storage = storage.strip('"').upper() or self.mem1
@@ -360,3 +462,21 @@ class Session:
         if not all(ch.isdigit() or ch in "*#+" for ch in code) or not code:
             raise ValueError(f"not a USSD code: {code!r}")
         return self.cmd(f'AT+CUSD=1,"{code}",15', timeout=max(self.timeout, 15.0))
+
+
+def same_submit(stored_hex: str, written_hex: str) -> bool:
+    """True when two SMS-SUBMIT PDUs (hex, each with its SMSC field) carry the same
+    message: their TPDUs are equal but for TP-MR (the second octet), which a
+    modem may fill in when it sends, and for the SMSC field, which it may fill
+    in when it stores."""
+    def tpdu(hexpdu: str) -> str:
+        hexpdu = "".join(hexpdu.split()).upper()
+        try:
+            body = hexpdu[2 + 2 * int(hexpdu[:2], 16):]
+        except ValueError:
+            return hexpdu
+        return body[:2] + body[4:]
+
+    return tpdu(stored_hex) == tpdu(written_hex)
+
+

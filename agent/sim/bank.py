@@ -22,6 +22,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from .ledger import Ledger
 from .machine import Settings
 from .modem import SimModem
 from .profiles import Profile, get
@@ -41,7 +42,10 @@ class SimBank:
     ``sim_busy`` overrides every profile's ``sim_busy_at_boot`` (the first K
     AT+CSCA/+CPMS/+CMGF after each boot answer +CME ERROR: 14).
     ``clock`` (monotonic) and ``wallclock`` (aware datetimes for PDU
-    timestamps) are injectable.  Use as a context manager or start()/stop().
+    timestamps) are injectable.  ``ledger`` names a file where every SMS part
+    the simulated network accepts is appended as a JSON line (see
+    :mod:`.ledger`), from start() to stop().  Use as a context manager or
+    start()/stop().
     """
 
     def __init__(
@@ -59,6 +63,7 @@ class SimBank:
         sim_busy: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         wallclock: Callable[[], datetime] | None = None,
+        ledger: str | None = None,
     ) -> None:
         if isinstance(count_or_profiles, int):
             chosen = [get(profile)] * count_or_profiles
@@ -66,9 +71,11 @@ class SimBank:
             chosen = [get(p) for p in count_or_profiles]
         if sim_busy is not None:
             chosen = [replace(p, sim_busy_at_boot=sim_busy) for p in chosen]
+        self.ledger = Ledger(ledger) if ledger else None
         settings = Settings(
             smsc=smsc, send_delay=send_delay, report_delay=report_delay,
             boot_delay=boot_delay, ussd_delay=ussd_delay,
+            ledger=self.ledger.write if self.ledger is not None else None,
             **({"wallclock": wallclock} if wallclock is not None else {}),
         )
         self.state_dir = os.path.abspath(state_dir)
@@ -122,6 +129,8 @@ class SimBank:
         if self._thread is not None:
             raise RuntimeError("SimBank already started")
         os.makedirs(self.state_dir, exist_ok=True)
+        if self.ledger is not None:
+            self.ledger.open()
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -160,6 +169,8 @@ class SimBank:
             if fd >= 0:
                 os.close(fd)
         self._wake_r = self._wake_w = -1
+        if self.ledger is not None:
+            self.ledger.close()
 
     # --- used by SimModem ---------------------------------------------------------------
 

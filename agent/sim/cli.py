@@ -1,7 +1,9 @@
 """``sms-agent simulate``: run a bank of simulated modems until SIGINT/SIGTERM.
 
 Prints one line per modem, ``<name> <profile> <path>``, so that a config
-(or a person with minicom) can point at the paths.
+(or a person with minicom) can point at the paths.  ``--ledger FILE`` appends
+one JSON line per SMS part the simulated network accepted (see
+:mod:`agent.sim.ledger`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="simcom", help="vendor profile of every modem")
     parser.add_argument("--send-delay", type=float, default=2.0, help="seconds before +CMGS answers (default 2)")
     parser.add_argument("--state-dir", default=None, help="directory of the modem links (default: a temporary one)")
+    parser.add_argument("--ledger", default=None, metavar="FILE",
+                        help="append one JSON line per SMS part the simulated network accepts to FILE")
     return parser
 
 
@@ -36,9 +40,14 @@ def main(argv: list[str]) -> int:
     # only sigwait below receives the signals.
     signals = {signal.SIGINT, signal.SIGTERM}
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
-    bank = SimBank(args.lines, profile=args.profile, send_delay=args.send_delay, state_dir=state_dir)
+    bank = SimBank(args.lines, profile=args.profile, send_delay=args.send_delay, state_dir=state_dir,
+                   ledger=args.ledger)
     try:
-        bank.start()
+        try:
+            bank.start()
+        except OSError as exc:  # e.g. the ledger's directory does not exist
+            print(f"cannot start the simulated bank: {exc}", file=sys.stderr)
+            return 1
         for modem in bank:
             print(f"{modem.name} {modem.profile.name} {modem.path}", flush=True)
         received = signal.sigwait(signals)

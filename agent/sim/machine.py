@@ -44,6 +44,8 @@ class Settings:
     boot_delay: float = 0.3
     ussd_delay: float = 0.2
     wallclock: Callable[[], datetime] = field(default=lambda: datetime.now().astimezone())
+    # Called (on the bank's thread) with one dict per SMS part the network accepted.
+    ledger: Callable[[dict], None] | None = None
 
 
 HANDLERS: dict[str, Callable] = {**commands.HANDLERS, **sms_at.HANDLERS, **voice.HANDLERS}

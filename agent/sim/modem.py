@@ -10,6 +10,8 @@ condition notified after every event the modem handles.
 
 from __future__ import annotations
 
+import dataclasses
+
 import errno
 import logging
 import os
@@ -186,8 +188,18 @@ class SimModem:
 
         self._control(apply)
 
+    def report_before_answer(self, value: bool = True) -> None:
+        """Status reports (when automatic) come before the answer to the send they
+        report on, as a fast network and a slow modem can make them."""
+        self._control(lambda: setattr(self._machine.sms, "report_before_answer", bool(value)))
+
+    def set_send_delay(self, seconds: float) -> None:
+        """From now on, sends (AT+CMGS, AT+CMSS) of this modem take ``seconds``."""
+        self._control(lambda: setattr(self._machine, "settings",
+                                      dataclasses.replace(self._machine.settings, send_delay=seconds)))
+
     def fail_next_send(self, cms: int, count: int = 1) -> None:
-        """Make the next ``count`` AT+CMGS answer '+CMS ERROR: <cms>' (after the send delay)."""
+        """Make the next ``count`` sends (AT+CMGS or AT+CMSS) answer '+CMS ERROR: <cms>' (after the send delay)."""
         self._control(lambda: self._machine.sms.fail_sends.extend([cms] * count))
 
     def hang(self) -> None:

@@ -1,16 +1,24 @@
-"""SMS side of the simulated modem: SIM storage, AT+CMGS/CMGR/CMGL/CMGD, reports.
+"""SMS side of the simulated modem: SIM storage, sending, reports.
 
 Messages the simulated network sends to the modem (deliveries and status
 reports) wait in a FIFO until the modem is powered, its SIM unlocked and the
 line registered, and (when they are to be stored) until the SIM has a free
 slot: a real SMSC retries too.  PDUs come from and go through the codec.
+
+The host sends a PDU directly (AT+CMGS) or writes it to the storage first
+(AT+CMGW, stat 2 "STO UNSENT") and sends it from there (AT+CMSS): both take
+the send delay, draw the TP-MR from one counter and fail alike.  A stored
+message becomes stat 3 ("STO SENT") the moment the network accepted it,
+before the answer is written, and stays so (the storage is the SIM's: it
+survives reboots and the host closing the port) until the host deletes it.
+Every part the network accepted goes to ``settings.ledger`` when set.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -73,8 +81,10 @@ class SmsState:
         self.sent: list[SentMessage] = []
         self.fail_sends: deque[int] = deque()
         self.auto_status_reports = True
+        self.report_before_answer = False  # the report's +CDS comes before the +CMGS/+CMSS answer
         self.pdu_text = ""
         self.expected_length = 0
+        self.write_stat: int | None = None  # after AT+CMGW's prompt: the <stat> to store with; None: AT+CMGS
         self.memories = ["SM", "SM", "SM"]
         self._next_mr = 0
         self._next_ref = 1
@@ -179,37 +189,109 @@ class SmsState:
     # --- from the host ----------------------------------------------------------------
 
     def submit(self) -> None:
-        """The host ended a PDU with Ctrl-Z: check it, then answer after the send delay."""
+        """The host ended a PDU with Ctrl-Z: check it, then send it (AT+CMGS) or store it (AT+CMGW)."""
         m = self.m
-        hexpdu = "".join(self.pdu_text.split())
+        hexpdu = "".join(self.pdu_text.split()).upper()
         self.pdu_text = ""
+        stat, self.write_stat = self.write_stat, None
         try:
             decoded = pdu.decode(hexpdu, has_smsc=True)
         except PduError as exc:
             log.debug("sim%d: undecodable PDU %r: %s", m.index, hexpdu, exc)
             decoded = None
-        if decoded is None or decoded.type != "SMS-SUBMIT" or decoded.tpdu_length != self.expected_length:
+        wanted = "SMS-DELIVER" if stat in (0, 1) else "SMS-SUBMIT"
+        if decoded is None or decoded.type != wanted or decoded.tpdu_length != self.expected_length:
             m.respond([], m.error_text(AtError("CMS", 304)))
             return
+        if stat is not None:
+            self._write(stat, hexpdu)
+            return
+        self._send(decoded, hexpdu)
+
+    def _write(self, stat: int, hexpdu: str) -> None:
+        """AT+CMGW: store the PDU with ``stat`` at the first free slot; +CMS ERROR: 322 when full."""
+        index = self._free_index()
+        if index is None:
+            self.m.respond([], self.m.error_text(AtError("CMS", 322)))
+            return
+        self.storage[index] = Stored(stat, hexpdu)
+        self.m.respond([f"+CMGW: {index}"])
+
+    def send_stored(self, index: int, recipient: str | None = None) -> None:
+        """AT+CMSS: send the SMS-SUBMIT stored at ``index`` (to ``recipient`` instead when given).
+
+        Raise AtError CMS 321 for an empty slot, CMS 302 for a received
+        message (or an undecodable one).  A message already sent (stat 3) is
+        sent again, as a real modem does.
+        """
+        slot = self.storage.get(index)
+        if slot is None:
+            raise AtError("CMS", 321)
+        if slot.stat not in (2, 3):
+            raise AtError("CMS", 302)
+        try:
+            decoded = pdu.decode(slot.pdu, has_smsc=True)
+        except PduError:
+            raise AtError("CMS", 302) from None
+        if decoded.type != "SMS-SUBMIT":
+            raise AtError("CMS", 302)
+        if recipient:
+            decoded = replace(decoded, recipient=recipient)
+        self._send(decoded, slot.pdu, index)
+
+    def _send(self, submit, hexpdu: str, index: int | None = None) -> None:  # type: ignore[no-untyped-def]
+        """Go quiet for the send delay (input waits), then answer +CMGS (or +CMSS for ``index``)."""
+        m = self.m
         for line in m.profile.urcs_after_pdu:
             m.urc(m.fmt(line), m.profile.urc_eol)
         m.mode = SENDING
-        m.after(m.settings.send_delay, lambda: self._sent(decoded))
+        m.after(m.settings.send_delay, lambda: self._sent(submit, hexpdu, index))
 
-    def _sent(self, submit) -> None:  # type: ignore[no-untyped-def]
+    def _sent(self, submit, hexpdu: str, index: int | None) -> None:  # type: ignore[no-untyped-def]
         m = self.m
         if self.fail_sends:
             m.respond([], m.error_text(AtError("CMS", self.fail_sends.popleft())))
         elif not m.registered:
             m.respond([], m.error_text(AtError("CMS", 331)))
+        elif not self._to_ledger(submit, self._next_mr, hexpdu, index):
+            m.respond([], m.error_text(AtError("CMS", 500)))  # what the ledger misses was not sent
         else:
             mr = self._next_mr
             self._next_mr = (mr + 1) % 256
+            slot = self.storage.get(index) if index is not None else None
+            if slot is not None:
+                self.storage[index] = slot._replace(stat=3)  # marked sent before the answer leaves
             self._record(submit, mr)
-            m.respond([f"+CMGS: {mr}"])
-            if submit.srr and self.auto_status_reports:
+            if submit.srr and self.auto_status_reports and self.report_before_answer:
+                self.status_report(mr, 0)  # the network's report overtakes the modem's answer
+            m.respond([f"+CMSS: {mr}" if index is not None else f"+CMGS: {mr}"])
+            if submit.srr and self.auto_status_reports and not self.report_before_answer:
                 m.after(m.settings.report_delay, lambda: self.status_report(mr, 0))
         m.resume()
+
+    def _to_ledger(self, submit, mr: int, hexpdu: str, index: int | None) -> bool:  # type: ignore[no-untyped-def]
+        """Record an accepted part in the ledger (if any); False when that failed."""
+        ledger = self.m.settings.ledger
+        if ledger is None:
+            return True
+        concat = submit.concat
+        entry = {
+            "time": self.m.settings.wallclock().isoformat(timespec="microseconds"),
+            "modem": f"sim{self.m.index}",
+            "via": "CMGS" if index is None else "CMSS",
+            "index": index,
+            "recipient": submit.recipient,
+            "mr": mr,
+            "pdu": hexpdu,
+            "text": submit.text,
+            "concat": [concat.ref, concat.total, concat.seq] if concat is not None else None,
+        }
+        try:
+            ledger(entry)
+        except (OSError, RuntimeError):
+            log.exception("sim%d: the ledger refused a part; answering the send with +CMS ERROR: 500", self.m.index)
+            return False
+        return True
 
     def _record(self, submit, mr: int) -> None:  # type: ignore[no-untyped-def]
         self._reports[mr] = (submit.recipient, self.m.settings.wallclock())

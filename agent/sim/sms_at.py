@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 # Every memory name is accepted and maps to the one simulated SIM storage.
 _MEMORIES = frozenset({"SM", "ME", "MT", "SR"})
-# AT+CMGD delete flags -> the stats they remove (flag 0 deletes the given index).
+# AT+CMGD delete flags -> the stats they remove (flag 0 deletes the given index), 27.005 3.5.4:
+# 1 read, 2 read and sent (STO SENT), 3 read, sent and unsent (STO UNSENT), 4 all.
 _CMGD_FLAG_STATS = {1: {1}, 2: {1, 3}, 3: {1, 2, 3}, 4: {0, 1, 2, 3}}
 
 
@@ -123,7 +124,41 @@ def _cmgs(m: Machine, op: str, args: str) -> Reply | list[str]:
     if not 7 <= length <= 164:
         raise AtError("CMS", 304)
     m.sms.expected_length = length
+    m.sms.write_stat = None
     return Reply(prompt=True, final=None)
+
+
+def _cmgw(m: Machine, op: str, args: str) -> Reply | list[str]:
+    """``AT+CMGW=<length>[,<stat>]``: the prompt, then the PDU is stored (stat default 2, STO UNSENT)."""
+    if op == "test":
+        return []
+    if op not in ("set", "exec"):
+        raise AtError("ERROR")
+    values = params(args)
+    try:
+        length = int(values[0])
+        stat = int(values[1]) if len(values) > 1 and values[1] else 2
+    except ValueError:
+        raise AtError("CMS", 304) from None  # no length (exec) or text-mode syntax
+    m.require_sim("CMS")
+    if not 7 <= length <= 176 or not 0 <= stat <= 3 or len(values) > 2:
+        raise AtError("CMS", 304)
+    m.sms.expected_length = length
+    m.sms.write_stat = stat
+    return Reply(prompt=True, final=None)
+
+
+def _cmss(m: Machine, op: str, args: str) -> Reply | list[str]:
+    """``AT+CMSS=<index>[,<da>[,<toda>]]``: send a stored SMS-SUBMIT; +CMSS: <mr> after the send delay."""
+    if op == "test":
+        return []
+    if op != "set":
+        raise AtError("ERROR")
+    m.require_sim("CMS")
+    values = params(args)
+    index = _index(m, values[0])
+    m.sms.send_stored(index, values[1] if len(values) > 1 and values[1] else None)
+    return Reply(final=None)  # the answer follows the send delay
 
 
 def _index(m: Machine, value: str) -> int:
@@ -195,6 +230,8 @@ HANDLERS = {
     "+CSMS": _csms,
     "+CNMA": _cnma,
     "+CMGS": _cmgs,
+    "+CMGW": _cmgw,
+    "+CMSS": _cmss,
     "+CMGR": _cmgr,
     "+CMGL": _cmgl,
     "+CMGD": _cmgd,
