@@ -122,7 +122,9 @@ class Core:
         """Queue ``messages`` (one per recipient) durably and wake the router.
 
         With a ``client_ref`` already used by the same ``source``, nothing new
-        is queued: the original submission is returned (``duplicate`` set).
+        is queued: the original submission is returned (``duplicate`` set)
+        when the messages are the same, else :class:`~agent.errors.DuplicateRequest`
+        is raised (the dialect answers its "conflict").
         """
         accepted = self.store.enqueue(messages, task=task, source=source, client_ref=client_ref)
         if not accepted.duplicate:

@@ -12,7 +12,10 @@ set), ``account`` (101) and ``pswd`` (102) compared in constant time (no
 password configured: open), the request rate (103, one bucket per endpoint
 when ``max_rate`` is set), then the parameters.  An internal failure (the
 queue cannot be written) is 104 and stores nothing.  ``resptype=json`` is
-ignored: the seed documents no JSON reply.
+ignored: the seed documents no JSON reply.  Bad bytes (a value neither UTF-8
+nor GB18030, a body that cannot be read) are the code of the field they
+spoil, with one log line.  A HEAD on the two send paths (bottle would run
+the GET handler and send) is HTTP 405 with ``Allow``; QueryBalance answers HEAD.
 
 HttpBatchSendSM
     ``mobile`` (108), ``msg`` (106), ``extno`` (113), ``product`` (112), then
@@ -22,9 +25,12 @@ HttpBatchSendSM
     transaction; no per-number database work on the way); the second reply
     line, only for ``needstatus=true``, is the task id: the ``msgid`` of the
     reports, and the GoIP ``taskID`` of the same messages.  An
-    ``X-Request-Id`` header makes a retry idempotent: the same id again
-    answers the original task and queues nothing (the parameters are not
-    compared).
+    ``X-Request-Id`` header makes a retry idempotent: the same id with the
+    same numbers, text and options answers the original task and queues
+    nothing; with anything else it is refused with HTTP 409 and code 115
+    (the seed's "automatic review rejected", the closest of its codes: this
+    submission, not the account, is refused, and resending it cannot help),
+    nothing queued.
 QueryBalance
     ``<time>,0``, one ``<group>,<remaining>`` line per named provider group
     (-1 unlimited), and last ``all,<remaining of the whole box>``.
@@ -45,13 +51,13 @@ from typing import TYPE_CHECKING, Any
 
 import bottle
 
-from ..errors import StoreError
+from ..errors import DuplicateRequest, StoreError
 from ..store.queue import NewMessage
 from ..uplink.push import Formatter, PushRequest
 from . import batchsend_wire as wire
 from .access import AllowList, RateLimit
 from .forms import UnreadableBody
-from .server import client_address, raw_fields
+from .server import client_address, raw_fields, raw_header
 
 if TYPE_CHECKING:
     from ..config_dialects import BatchSendConfig
@@ -107,9 +113,10 @@ def mount(app: bottle.Bottle, core: Core, config: BatchSendConfig, *, tz: tzinfo
             fields = _fields()
             send_gate.check(fields, client_address(bottle.request))
             msgid = send(core, fields, max_parts=max_parts,
-                         request_id=bottle.request.get_header("X-Request-Id") or "")
+                         request_id=raw_header(bottle.request, "X-Request-Id") or b"")
             code = wire.OK
         except wire.Refused as refused:
+            bottle.response.status = refused.status
             code = _refused(SEND_PATH, refused)
         except StoreError as exc:
             log.error("batchsend %s: the queue cannot be written: %s", SEND_PATH, exc)
@@ -131,8 +138,8 @@ def mount(app: bottle.Bottle, core: Core, config: BatchSendConfig, *, tz: tzinfo
             code = wire.BUSY
         return _reply(wire.send_reply(datetime.now(tz), code))
 
-    app.route(SEND_PATH, ["GET", "POST"], send_route)
-    app.route(SINGLE_SEND_PATH, ["GET", "POST"], send_route)
+    app.route(SEND_PATH, ["GET", "POST"], send_route, changes=True)
+    app.route(SINGLE_SEND_PATH, ["GET", "POST"], send_route, changes=True)
     app.route(BALANCE_PATH, ["GET", "POST"], balance_route)
 
 
@@ -158,12 +165,13 @@ def _reply(text: str) -> bytes:
     return text.encode("utf-8")
 
 
-def send(core: Core, fields: wire.Fields, *, max_parts: int = 10, request_id: str = "") -> int | None:
+def send(core: Core, fields: wire.Fields, *, max_parts: int = 10, request_id: bytes = b"") -> int | None:
     """Queue one task for every number of ``mobile`` (one durable transaction);
     return the msgid to answer (the task id; None when needstatus is not true).
-    A ``request_id`` (the X-Request-Id header) seen before answers the
-    original task and queues nothing.  Raise Refused (106, 108, 109, 112,
-    113) with nothing stored."""
+    A ``request_id`` (the X-Request-Id header's bytes) seen before answers the
+    original task and queues nothing, or raises Refused (115, HTTP 409) when
+    it came with other content.  Raise Refused (106, 108, 109, 112, 113) with
+    nothing stored."""
     numbers = wire.recipients(fields.get("mobile"))
     parts = wire.message_parts(fields.get("msg"), max_parts)
     text = fields.get("msg") or ""
@@ -174,7 +182,10 @@ def send(core: Core, fields: wire.Fields, *, max_parts: int = 10, request_id: st
         raise wire.Refused(wire.NO_QUOTA, f"no quota left on {group or 'any line'}")
     messages = [NewMessage(recipient=n, text=text, provider=group, status_report=report, originator=extno,
                            parts=parts) for n in numbers]
-    accepted = core.submit(messages, task=True, source=SOURCE, client_ref=wire.request_ref(request_id))
+    try:
+        accepted = core.submit(messages, task=True, source=SOURCE, client_ref=wire.request_ref(request_id))
+    except DuplicateRequest as exc:
+        raise wire.Refused(wire.REJECTED, str(exc), status=409) from None
     if accepted.duplicate:
         log.info("batchsend: resubmission of task %s (X-Request-Id)", accepted.task_id)
         return accepted.task_id if report else None

@@ -46,6 +46,7 @@ BAD_COUNT = 108
 NO_QUOTA = 109
 NO_PRODUCT = 112
 BAD_EXTNO = 113
+REJECTED = 115  # the seed's "automatic review rejected": here, a reused X-Request-Id with other content
 IP_REFUSED = 117
 
 MAX_RECIPIENTS = 50_000
@@ -61,12 +62,14 @@ Fields = dict[str, "str | None"]
 
 
 class Refused(Exception):
-    """A request answered with status ``code`` (and no msgid)."""
+    """A request answered with status ``code`` (and no msgid), with HTTP ``status``
+    (200 as every reply of the dialect, but 409 for a conflicting request id)."""
 
-    def __init__(self, code: int, why: str = "") -> None:
+    def __init__(self, code: int, why: str = "", *, status: int = 200) -> None:
         super().__init__(why or str(code))
         self.code = code
         self.why = why
+        self.status = status
 
 
 # --- request fields ----------------------------------------------------------------------
@@ -157,13 +160,19 @@ def product(value: str | None, groups: set[str]) -> str:
     raise Refused(NO_PRODUCT, f"no provider group {value[:40]!r}")
 
 
-def request_ref(request_id: str) -> str:
-    """The submission's idempotency key from an X-Request-Id header: as sent
-    up to MAX_REQUEST_ID characters, else ``sha256:`` and its digest."""
-    request_id = request_id.strip()
-    if len(request_id) <= MAX_REQUEST_ID:
-        return request_id
-    return "sha256:" + hashlib.sha256(request_id.encode("utf-8", "surrogateescape")).hexdigest()
+def request_ref(request_id: bytes) -> str:
+    """The submission's idempotency key from the bytes of an X-Request-Id header
+    (blanks around them dropped): their UTF-8 text up to MAX_REQUEST_ID
+    characters, else (longer, or not UTF-8: the header is no parameter of the
+    seed, so it is an opaque key, never refused) ``sha256:`` and their digest."""
+    request_id = request_id.strip(b" \t")
+    try:
+        text = request_id.decode("utf-8")
+        if len(text) <= MAX_REQUEST_ID:
+            return text
+    except UnicodeDecodeError:
+        pass
+    return "sha256:" + hashlib.sha256(request_id).hexdigest()
 
 
 # --- replies -------------------------------------------------------------------------------

@@ -53,7 +53,10 @@ def multipart(body: bytes, content_type: str) -> dict[str, bytes]:
             if not isinstance(name, str) or part.get_param("filename", header="content-disposition"):
                 continue
             payload = part.get_payload(decode=True)
-            out[name] = payload if isinstance(payload, bytes) else b""
+            # As a query string's keys: the latin-1 text of the name's bytes (the parser keeps
+            # raw bytes as surrogate escapes; a name in RFC 2231 form is UTF-8 text).
+            out[name.encode("utf-8", "surrogateescape").decode("latin-1")] = \
+                payload if isinstance(payload, bytes) else b""
         return out
     except (LookupError, email.errors.MessageError) as exc:
         raise ValueError(f"unreadable multipart body: {exc}") from None

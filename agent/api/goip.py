@@ -21,9 +21,13 @@ line on ``none_line``): ``{"result":"REJECT","reason":"none_line"}`` (no
 enabled line configured, or ``goip_line`` names no enabled line) and
 ``{"result":"REJECT","reason":"none_provider"}``.  Every other refusal, on
 every endpoint, is ``{"result":"REJECT","reason":"unknown","detail":"<why>"}``
-with HTTP 401 (missing or wrong ``auth``), 400 (not JSON, not an object, a
-missing key, a wrong type, a bad number, content that cannot be sent) or 503
-(the queue cannot be written); nothing is stored then.
+with HTTP 401 (missing or wrong ``auth``), 400 (not UTF-8, not JSON, not an
+object, a missing key, a wrong type, a bad number, a string with a lone
+surrogate escape such as ``"\\ud800"``, content that cannot be sent, an
+``X-Request-Id`` that is not UTF-8) or 503 (the queue cannot be written);
+nothing is stored then, and the log has one line, no traceback.  A reused
+request id with other content is HTTP 409
+``{"result":"REJECT","reason":"duplicate_request"}``.
 
 sendsms
 -------
@@ -38,8 +42,9 @@ at most 9999 distinct recipients.  ``content``: a non-empty string that fits
 lines exist but none can send now (offline, at quota) the task is still
 ACCEPTed and waits (``unsend``).  Idempotency: a ``client_ref`` string key,
 else an ``X-Request-Id`` header (at most 128 characters), names the
-submission: sending it again returns the original ``taskID`` and stores
-nothing (the content is not compared).
+submission: sending it again with the same recipients, content and routing
+returns the original ``taskID`` and stores nothing; with anything else it
+is refused with 409 ``duplicate_request`` (and stores nothing).
 
 querysms
 --------
@@ -71,7 +76,6 @@ delivery reports (the seed has no form for them).
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from datetime import datetime
@@ -79,11 +83,12 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import bottle
 
-from ..codec.parts import split
-from ..errors import EncodeError, StoreError, TooManyParts
+from ..errors import DuplicateRequest, StoreError
 from ..store.queue import NewMessage
 from ..uplink.push import Formatter, PushRequest
-from .server import credentials_ok
+from . import goip_wire as wire
+from .goip_wire import Refused, parse_body, to_json
+from .server import BadHeader, credentials_ok, request_id
 
 if TYPE_CHECKING:
     from ..config import Credentials, GoipConfig
@@ -92,11 +97,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_PARTS = 10
-MAX_RECIPIENTS = 9999
-MAX_CLIENT_REF = 128
 NO_CODE = "500"  # err_code of a failure without a +CMS ERROR code (27.005: "unknown error")
 
-_NUMBER = re.compile(r"\+?[0-9]{3,20}")
 _TASK = re.compile(r"[1-9][0-9]{0,17}")  # fits SQLite's 64-bit integer
 _SEND = {"U": "unsend", "Q": "sending", "S": "succeeded", "F": "failed"}
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
@@ -104,33 +106,12 @@ _TIME = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
 Handler = Callable[[dict[str, Any]], Any]
 
 
-class Refused(Exception):
-    """A request the dialect answers with ``{"result":"REJECT",...}`` and ``status``."""
-
-    def __init__(self, status: int, reason: str, detail: str = "") -> None:
-        super().__init__(detail or reason)
-        self.status = status
-        self.reason = reason
-        self.detail = detail
-
-    def reply(self) -> dict[str, str]:
-        body = {"result": "REJECT", "reason": self.reason}
-        if self.detail:
-            body["detail"] = self.detail
-        return body
-
-
-def _bad(detail: str) -> Refused:
-    return Refused(400, "unknown", detail)
-
-
 def mount(app: bottle.Bottle, core: Core, config: GoipConfig, *, max_parts: int = DEFAULT_MAX_PARTS) -> None:
     """Add ``POST /goip/{sendsms,querysms,querylines}`` (each with and without
     the trailing ``/``) to ``app``, answering from ``core``; credentials from
     ``config``; ``content`` may need at most ``max_parts`` SMS parts."""
     handlers: dict[str, Handler] = {
-        "sendsms": lambda body: send_sms(core, body, max_parts=max_parts,
-                                         request_id=bottle.request.get_header("X-Request-Id") or ""),
+        "sendsms": lambda body: send_sms(core, body, max_parts=max_parts, request_id=_request_id()),
         "querysms": lambda body: query_sms(core, body),
         "querylines": lambda body: query_lines(core),
     }
@@ -153,7 +134,17 @@ def _endpoint(name: str, handler: Handler, credentials: Credentials) -> Callable
         except StoreError as exc:
             log.error("goip %s: the queue is unavailable: %s", name, exc)
             return _json_reply(503, Refused(503, "unknown", "the queue is unavailable, try again").reply())
+        except UnicodeError as exc:  # a value no check caught (the store cannot keep a lone surrogate)
+            log.info("goip %s: refused, not valid Unicode: %s", name, exc.reason)
+            return _json_reply(400, wire.bad("a value is not valid Unicode (a lone surrogate?)").reply())
     return serve
+
+
+def _request_id() -> str:
+    try:
+        return request_id(bottle.request)
+    except BadHeader as exc:
+        raise wire.bad(str(exc)) from None
 
 
 def authorised(body: dict[str, Any], credentials: Credentials) -> bool:
@@ -171,92 +162,7 @@ def _json_reply(status: int, obj: Any) -> bytes:
     return to_json(obj)
 
 
-def to_json(obj: Any) -> bytes:
-    """Compact UTF-8 JSON; texts with lone surrogates (broken UCS-2) fall back to ``\\u`` escapes."""
-    try:
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    except UnicodeEncodeError:
-        return json.dumps(obj, separators=(",", ":")).encode("ascii")
-
-
-def parse_body(raw: bytes) -> dict[str, Any]:
-    """Given a request body, return the JSON object it holds; raise Refused (400)
-    when it is not UTF-8, not JSON (NaN/Infinity included) or not an object."""
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _bad(f"body is not UTF-8 (byte {exc.start})") from None
-
-    def no_constant(name: str) -> Any:
-        raise ValueError(f"{name} is not JSON")
-
-    try:
-        body = json.loads(text, parse_constant=no_constant)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError; so is a 5000-digit integer
-        raise _bad(f"body is not JSON: {str(exc)[:100]}") from None
-    if not isinstance(body, dict):
-        raise _bad(f"body must be a JSON object, not {_kind(body)}")
-    return body
-
-
-def _kind(value: Any) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
-             float: "a number", type(None): "null"}
-    return names.get(type(value), type(value).__name__)
-
-
-def _show(value: str, limit: int = 40) -> str:
-    return repr(value if len(value) <= limit else value[:limit] + "...")
-
-
-def _text(body: dict[str, Any], key: str, *, required: bool = False) -> str:
-    """The string (or non-negative integer, as its digits) at ``key``; '' when
-    absent or null.  Raise Refused (400) for another type, or when required and empty."""
-    value = body.get(key)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        value = str(value)
-    elif value is None:
-        value = ""
-    elif not isinstance(value, str):
-        raise _bad(f"{key} must be a string, not {_kind(value)}")
-    if required and not value:
-        raise _bad(f"{key} is required")
-    return value
-
-
 # --- sendsms -------------------------------------------------------------------------------
-
-
-def recipients(number: str) -> list[str]:
-    """Given ``number`` as sent, return its distinct recipients in first-seen
-    order.  Raise Refused (400) naming the first invalid one, when there is
-    none, or when there are more than MAX_RECIPIENTS."""
-    found: dict[str, None] = {}
-    for item in number.split(","):
-        item = item.strip(" \t\r\n")
-        if not item:
-            continue
-        if not _NUMBER.fullmatch(item):
-            raise _bad(f"number: {_show(item)} is not a phone number (3 to 20 digits, optionally after '+')")
-        found[item] = None
-    if not found:
-        raise _bad("number: no recipient")
-    if len(found) > MAX_RECIPIENTS:
-        raise _bad(f"number: {len(found)} distinct recipients, at most {MAX_RECIPIENTS} per request")
-    return list(found)
-
-
-def _parts(content: str, max_parts: int) -> int:
-    """How many SMS parts ``content`` needs; Refused (400) when it cannot be sent."""
-    try:
-        content.encode("utf-8")
-        return len(split(content, max_parts=max_parts))
-    except UnicodeEncodeError:
-        raise _bad("content is not valid Unicode (a lone surrogate)") from None
-    except TooManyParts as exc:
-        raise _bad(f"content needs {exc.needed} SMS parts, at most {exc.maximum} allowed") from None
-    except EncodeError as exc:
-        raise _bad(f"content cannot be sent: {exc}") from None
 
 
 def send_sms(core: Core, body: dict[str, Any], *, max_parts: int = DEFAULT_MAX_PARTS,
@@ -264,14 +170,15 @@ def send_sms(core: Core, body: dict[str, Any], *, max_parts: int = DEFAULT_MAX_P
     """Queue one GoIP task: one message per distinct recipient, all in one
     durable transaction.  Return the ACCEPT reply (the original task's on a
     resubmission).  Raise Refused: 400 for a malformed body (nothing stored),
-    200 none_line / none_provider as the seed says."""
-    numbers = recipients(_text(body, "number", required=True))
-    content = _text(body, "content", required=True)
-    parts = _parts(content, max_parts)
-    line, provider = _text(body, "goip_line"), _text(body, "provider")
+    200 none_line / none_provider as the seed says, 409 duplicate_request for
+    a client_ref used before with other content (nothing stored)."""
+    numbers = wire.recipients(wire.text(body, "number", required=True))
+    content = wire.text(body, "content", required=True)
+    parts = wire.parts(content, max_parts)
+    line, provider = wire.text(body, "goip_line"), wire.text(body, "provider")
     client_ref = body.get("client_ref") or request_id
-    if not isinstance(client_ref, str) or len(client_ref) > MAX_CLIENT_REF:
-        raise _bad(f"client_ref (or X-Request-Id) must be a string of at most {MAX_CLIENT_REF} characters")
+    if not isinstance(client_ref, str) or len(client_ref) > wire.MAX_CLIENT_REF or not wire.unicode_ok(client_ref):
+        raise wire.bad(f"client_ref (or X-Request-Id): a string of at most {wire.MAX_CLIENT_REF} characters")
 
     # A disabled line never sends: it does not count as a line to send on.
     enabled = {name: cfg for name, cfg in core.lines.items() if cfg.enabled}
@@ -286,9 +193,13 @@ def send_sms(core: Core, body: dict[str, Any], *, max_parts: int = DEFAULT_MAX_P
 
     messages = [NewMessage(recipient=n, text=content, encoding="7", gateway=line or "*", provider=provider,
                            client_ref=client_ref, parts=parts) for n in numbers]
-    accepted = core.submit(messages, task=True, source="goip", client_ref=client_ref)
+    try:
+        accepted = core.submit(messages, task=True, source="goip", client_ref=client_ref)
+    except DuplicateRequest as exc:
+        log.info("goip sendsms: refused, %s", exc)
+        raise Refused(409, "duplicate_request") from None
     if accepted.duplicate:
-        log.info("goip sendsms: resubmission of task %s (client_ref %s)", accepted.task_id, _show(client_ref))
+        log.info("goip sendsms: resubmission of task %s (client_ref %s)", accepted.task_id, wire.show(client_ref))
     else:
         log.info("goip sendsms: task %s accepted, %d recipient(s), %d part(s) each%s", accepted.task_id,
                  len(numbers), parts, f", line {line}" if line else f", provider {provider}" if provider else "")
@@ -302,7 +213,7 @@ def query_sms(core: Core, body: dict[str, Any]) -> list[dict[str, str]]:
     """The status of every message of a task, or of one sub-task (a list of
     one); [] for an unknown or malformed id.  Raise Refused (400) when
     ``taskID`` is missing or not a string / integer."""
-    wanted = _text(body, "taskID", required=True)
+    wanted = wire.text(body, "taskID", required=True)
     task, dot, _ = wanted.partition(".")
     if not _TASK.fullmatch(task):
         return []

@@ -7,8 +7,13 @@ the query string and a form body (``application/x-www-form-urlencoded``, or
 reply is HTTP 200 ``text/xml; charset=UTF-8``, one of the seed's documents
 (:mod:`agent.api.httpinterface_wire`, which also holds the parsing rules).
 
+A HEAD is HTTP 405 with ``Allow`` (bottle would run the GET handler: a
+send, or a queryReport/queryMo whose items the HEAD reply cannot carry).
+Bad bytes (a value not valid in the request's charset, a body that cannot
+be read) are the code of the parameter they spoil, with one log line.  The
+seed takes no request id, so there is no idempotency and no conflict.
 Checks, in order: the client address (``allow``: 109); the method (missing
-or unknown, or a HEAD request: 117); ``username``/``password`` (101,
+or unknown: 117); ``username``/``password`` (101,
 constant time; no password configured: open); ``veryCode`` against
 ``[auth] very_code`` (116 for the send methods, 105 for the others, as the
 seed lists; not checked when ``very_code`` is empty; the method comes first
@@ -107,7 +112,7 @@ def mount(app: bottle.Bottle, core: Core, config: HttpInterfaceConfig, *, tz: tz
         request = bottle.request
         if not allow.allows(client_address(request)):
             raise Refused(wire.BAD_ADDRESS, f"address {client_address(request)} not allowed")
-        if not method or request.method == "HEAD":
+        if not method:
             raise Refused(wire.NOT_ENABLED, "no such method")
         late: Refused | None = unreadable
         try:
@@ -148,7 +153,7 @@ def mount(app: bottle.Bottle, core: Core, config: HttpInterfaceConfig, *, tz: tz
             text = wire.status_reply(wire.FAILED, query=method in wire.QUERY_METHODS)
         return text.encode("utf-8")
 
-    app.route(PATH, ["GET", "POST"], route)
+    app.route(PATH, ["GET", "POST"], route, changes=True)
 
 
 # --- requests ---------------------------------------------------------------------------

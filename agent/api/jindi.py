@@ -3,16 +3,24 @@
 Jindi is a rebrand of SMSLib v3 SMSServer; its lines are gateways ``modem<N>``,
 N being the line's 1-based position in the configuration, ``*`` any line.
 Every endpoint takes GET parameters or the same fields as a POST form (form
-wins) and always answers HTTP 200 ``text/xml; charset=UTF-8``; the outcome is
-the ``<error>`` code: 0 accepted, -9000 invalid parameter, -9001 missing
-parameter, -9002 send error, -9003 wrong password, -9999 aborted (an internal
-failure: nothing was stored, retry later).
+wins) and answers HTTP 200 ``text/xml; charset=UTF-8`` (but for the two cases
+below); the outcome is the ``<error>`` code: 0 accepted, -9000 invalid
+parameter, -9001 missing parameter, -9002 send error, -9003 wrong password,
+-9999 aborted (an internal failure: nothing was stored, retry later).  Bad
+bytes (parameters or an ``X-Request-Id`` that are not UTF-8, a form bottle
+cannot read) are -9000 with one log line.  A HEAD on /send or /read (bottle
+would run the GET handler: send, move the read cursor) is HTTP 405 with
+``Allow``; /sendstatus answers HEAD.
 
 * ``/send`` password, recipient (comma-separated: a group send, one row per
   recipient in one transaction, consecutive ids), text, encoding ``7``/``8``/``U``
   (absent: ``7``, which falls back to UCS2 when the text needs it), gateway,
   priority, from; ``client_ref`` or the ``X-Request-Id`` header make a retry
-  idempotent (the original ids are answered, nothing new is queued).
+  idempotent (the original ids are answered, nothing new is queued).  The
+  same ``client_ref`` with other recipients, text or options is HTTP 409 with
+  the failure document, -9000 (the seed has no "duplicate" code: the
+  client_ref is an invalid parameter for this request) and failure_cause
+  UNKNOWN; nothing is queued.
 * ``/sendstatus`` msgid -> ``<status>U|Q|S|F</status>``.
 * ``/read`` password, gateway -> the received messages not returned to this
   dialect before (its own cursor, consumer ``jindi``), then counted as read.
@@ -66,11 +74,11 @@ import bottle
 
 from ..codec.parts import split
 from ..config import JindiConfig
-from ..errors import EncodeError, TooManyParts
+from ..errors import DuplicateRequest, EncodeError, TooManyParts
 from ..store.queue import NewMessage
 from ..store.records import BAD_FORMAT, BAD_NUMBER, GATEWAY_FAILURE, NO_ROUTE, UNKNOWN
 from ..uplink.push import Formatter, PushRequest
-from .server import password_ok
+from .server import BadHeader, password_ok, request_id, unreadable_form
 
 if TYPE_CHECKING:
     from ..core import Core
@@ -102,13 +110,15 @@ _STATUS_WORD = {"U": "UNSENT", "Q": "UNSENT", "S": "SENT", "F": "FAILED"}
 
 
 class Refused(Exception):
-    """A request answered with an error document: Jindi ``code``, a description, a failure_cause."""
+    """A request answered with an error document: Jindi ``code``, a description, a
+    failure_cause, and the HTTP ``status`` (200 but for a conflict)."""
 
-    def __init__(self, code: int, description: str, cause: str = UNKNOWN) -> None:
+    def __init__(self, code: int, description: str, cause: str = UNKNOWN, *, status: int = 200) -> None:
         super().__init__(description)
         self.code = code
         self.description = description
         self.cause = cause
+        self.status = status
 
 
 def gateway_ids(line_names: Sequence[str]) -> dict[str, str]:
@@ -142,6 +152,7 @@ def mount(app: bottle.Bottle, core: Core, config: JindiConfig, *, tz: tzinfo | N
                 values, bad = _params(bottle.request)
                 lines = handler(values, bad)
             except Refused as refused:
+                bottle.response.status = refused.status
                 lines = refusal(refused)
             except Exception:  # the client gets a well-formed -9999, the log the traceback
                 log.exception("jindi %s failed", bottle.request.path)
@@ -150,12 +161,12 @@ def mount(app: bottle.Bottle, core: Core, config: JindiConfig, *, tz: tzinfo | N
 
         return route
 
-    for path, handler, refusal in (
-        ("/send", lambda v, b: _send(core, config, v, b), _send_refused),
-        ("/sendstatus", lambda v, b: _status(core, config, v, b), _status_refused),
-        ("/read", lambda v, b: _read(core, config, v, b, tz), _read_refused),
+    for path, handler, refusal, changes in (
+        ("/send", lambda v, b: _send(core, config, v, b), _send_refused, True),
+        ("/sendstatus", lambda v, b: _status(core, config, v, b), _status_refused, False),
+        ("/read", lambda v, b: _read(core, config, v, b, tz), _read_refused, True),  # moves the read cursor
     ):
-        app.route(path, ["GET", "POST"], endpoint(handler, refusal))
+        app.route(path, ["GET", "POST"], endpoint(handler, refusal), changes=changes)
 
 
 # --- requests ---------------------------------------------------------------------------
@@ -171,11 +182,14 @@ def _params(request: bottle.BaseRequest) -> tuple[dict[str, str], set[str]]:
         forms = request.forms
     except bottle.HTTPError as exc:
         raise Refused(INVALID, f"Request refused: {exc.body}.", BAD_FORMAT) from None
+    if unreadable_form(request):
+        raise Refused(INVALID, f"Request refused: {unreadable_form(request)}.", BAD_FORMAT)
     for source in (request.query, forms):
+        decoded = source.recode_unicode is False  # a multipart form's values: bottle decoded them (UTF-8)
         for key in source.keys():
             raw = source.get(key) or ""
             try:
-                values[key] = raw.encode("latin-1").decode("utf-8")
+                values[key] = raw if decoded else raw.encode("latin-1").decode("utf-8")
                 bad.discard(key)
             except UnicodeError:
                 values[key] = raw
@@ -212,7 +226,7 @@ def _send(core: Core, config: JindiConfig, values: dict[str, str], bad: set[str]
     originator = (_get(values, bad, "from") or "").strip()
     if len(originator) > 16 or _NOT_XML.search(originator):
         raise Refused(INVALID, "Invalid sender (from): at most 16 characters.", BAD_FORMAT)
-    client_ref = _get(values, bad, "client_ref") or bottle.request.get_header("X-Request-Id") or ""
+    client_ref = _get(values, bad, "client_ref") or _request_id()
     if len(client_ref) > MAX_CLIENT_REF:
         raise Refused(INVALID, f"client_ref longer than {MAX_CLIENT_REF} characters.", BAD_FORMAT)
     names = core.line_names()
@@ -235,7 +249,12 @@ def _send(core: Core, config: JindiConfig, values: dict[str, str], bad: set[str]
     messages = [NewMessage(recipient=r, text=text, encoding=encoding, gateway=line, priority=int(priority_text),
                            originator=originator, client_ref=client_ref) for r in recipients]
     # A task like every dialect's, so the rows can be followed with GoIP querysms too.
-    accepted = core.submit(messages, task=True, source=CONSUMER, client_ref=client_ref)
+    try:
+        accepted = core.submit(messages, task=True, source=CONSUMER, client_ref=client_ref)
+    except DuplicateRequest as exc:
+        log.info("jindi /send refused: %s", exc)
+        raise Refused(INVALID, f"Duplicate request: client_ref was used for another message (msg_id {exc.ids[0]}).",
+                      status=409) from None
     ids = gateway_ids(names)
     status, cause, ref_no, gateway = "U", "", "null", ids.get(line, "*")
     if accepted.duplicate:  # answer what became of the original submission
@@ -251,6 +270,13 @@ def _send(core: Core, config: JindiConfig, values: dict[str, str], bad: set[str]
     if len(accepted.ids) > 1:
         out.append(f"<msg_ids>{','.join(map(str, accepted.ids))}</msg_ids>")
     return out + [f"<gateway>{gateway}</gateway>", "</send>"]
+
+
+def _request_id() -> str:
+    try:
+        return request_id(bottle.request)
+    except BadHeader:
+        raise Refused(INVALID, "Header X-Request-Id is not UTF-8.", BAD_FORMAT) from None
 
 
 def _send_refused(refused: Refused) -> list[str]:

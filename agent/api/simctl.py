@@ -39,7 +39,7 @@ cannot take them (unplugged, unregistered, SIM full) wait in the network as
 with a real SMSC, and arrive once it can.
 
 Errors: an unknown line is 404; a body that is not a JSON object, an unknown
-key, a wrong type or an out-of-range value is 400; a simulator that is
+key, a wrong type, an out-of-range value or a text with a lone surrogate is 400; a simulator that is
 stopping or out of ptys is 503; each with ``{"error": "..."}``.
 """
 
@@ -101,6 +101,10 @@ class _Body:
             raise _Reply(400, f"{key}: must be a string")
         if len(value) > max_len:
             raise _Reply(400, f"{key}: longer than {max_len} characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _Reply(400, f"{key}: not valid Unicode (a lone surrogate)") from None
         if pattern is not None and not pattern.fullmatch(value):
             raise _Reply(400, f"{key}: invalid value {value[:40]!r}")
         return value
@@ -132,7 +136,11 @@ class _Body:
 
 def _json(status: int, obj: Any) -> bottle.HTTPResponse:
     # An HTTPResponse (unlike HTTPError) bypasses the app's text/plain error pages.
-    return bottle.HTTPResponse(json.dumps(obj, ensure_ascii=False), status,
+    try:
+        body = json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate echoed from the request (an unknown key): \u escapes
+        body = json.dumps(obj).encode("ascii")
+    return bottle.HTTPResponse(body, status,
                                {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"})
 
 

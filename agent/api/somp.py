@@ -11,10 +11,15 @@ are taken as raw bytes (:func:`agent.api.server.raw_fields`), not through
 bottle's text decoding, because ``sm`` with ``tf=2`` is raw bytes (GBK,
 UTF-16BE...).  The reply format is ``rf`` (0 text, 1 XML, 2 JSON;
 anything else 0), always HTTP 200, also for refusals (``r=<code>``,
-``<r>code</r>``, ``{"r": "code"}``).  Checks, in this order: the client
-address (9104, with ``allow``), the user (9102 no ``un``, 9103 not the
-configured one), the password (9101), the submit rate (9032, /mt only, with
-``max_rate``), then the parameters.  With no password configured the API is
+``<r>code</r>``, ``{"r": "code"}``), but for a HEAD, which is HTTP 405 with
+``Allow`` (bottle would run the GET handler: /mt would send and /mo would
+hand out records the HEAD reply cannot carry).  Bad bytes are refused with
+the code of the parameter they spoil (9002, 9012, 9025...), one log line.
+/mt takes no request id (``ex`` names each message in its reports, not the
+submission), so it has no idempotency and no conflict.  Checks, in this
+order: the client address (9104, with ``allow``), the user (9102 no ``un``,
+9103 not the configured one), the password (9101), the submit rate (9032,
+/mt only, with ``max_rate``), then the parameters.  With no password configured the API is
 open and ``un``/``pw``/``ts`` are not looked at.
 
 Passwords: plain, or with ``ts`` (``yyyyMMddHHmmss``, local time of the box)
@@ -180,8 +185,9 @@ def mount(app: bottle.Bottle, core: Core, config: SompConfig, *, tz: tzinfo | No
 
         return route
 
-    app.route("/mt", ["GET", "POST"], endpoint(lambda p, rf: _mt(core, guard, p, rf, tz=tz, max_parts=max_parts)))
-    app.route("/mo", ["GET", "POST"], endpoint(lambda p, rf: _mo(core, guard, p, rf)))
+    app.route("/mt", ["GET", "POST"], endpoint(lambda p, rf: _mt(core, guard, p, rf, tz=tz, max_parts=max_parts)),
+              changes=True)
+    app.route("/mo", ["GET", "POST"], endpoint(lambda p, rf: _mo(core, guard, p, rf)), changes=True)
 
 
 # --- requests ---------------------------------------------------------------------------------

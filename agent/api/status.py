@@ -18,10 +18,14 @@ session lives in this process's memory (a restart logs everyone out) and is
 named by a random cookie (HttpOnly, SameSite=Strict).  Every POST form
 carries a CSRF token, an HMAC of the browser's cookie under a secret made at
 start: a session's for the actions, a pre-login cookie's for the login form.
-Credentials are compared in constant time, and an address that fails five
-times in five minutes must wait.  ``/status.json`` also accepts the admin
-credentials by HTTP Basic auth, for scripts.  ``/metrics`` and ``/healthz``
-are open: they carry no numbers or texts.
+Credentials are compared in constant time.  ``/status.json`` also accepts
+the admin credentials by HTTP Basic auth, for scripts (wrong ones: the masked
+document, as without any).  The form and Basic auth share one
+:class:`LoginThrottle`: a client address that failed five times within five
+minutes, by either way, is locked out of both until the oldest of those
+failures is five minutes old: the form answers ``msg=throttled``, Basic auth
+``429 Too Many Requests`` with ``Retry-After``, even for the right password.
+``/metrics`` and ``/healthz`` are open: they carry no numbers or texts.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import secrets
 import threading
 import time
@@ -66,6 +71,48 @@ MESSAGES = ("login_failed", "throttled", "logged_in", "logged_out", "enabled", "
             "reset_daily", "sim_unknown", "offline")
 
 
+class LoginThrottle:
+    """Failed logins by client address, shared by the login form and HTTP Basic
+    auth.  An address with ``allowed`` failures within ``window`` seconds is
+    locked out until the oldest of them is ``window`` seconds old (one more
+    failure then locks it again); a success forgets its failures.  ``clock``
+    gives seconds (monotonic).  At most ``max_addresses`` addresses are
+    remembered: past that the one that failed least recently is forgotten
+    first, so a scan from many addresses cannot unlock the others.
+    Thread-safe."""
+
+    def __init__(self, *, allowed: int = FAILS_ALLOWED, window: float = FAIL_WINDOW,
+                 clock: Callable[[], float] = time.monotonic, max_addresses: int = 1000) -> None:
+        self.allowed = allowed
+        self.window = window
+        self._clock = clock
+        self._max = max_addresses
+        self._lock = threading.Lock()
+        self._fails: dict[str, deque[float]] = {}  # in order of the latest failure, oldest first
+
+    def retry_after(self, address: str) -> float:
+        """Seconds until ``address`` may try again; 0 when it is not locked out."""
+        with self._lock:
+            fails = self._fails.get(address)
+            if fails is None or len(fails) < self.allowed:
+                return 0.0
+            return max(0.0, fails[0] + self.window - self._clock())
+
+    def failed(self, address: str) -> None:
+        """Record a failed login from ``address``."""
+        with self._lock:
+            fails = self._fails.pop(address, None) or deque(maxlen=self.allowed)
+            fails.append(self._clock())
+            self._fails[address] = fails
+            while len(self._fails) > self._max:
+                del self._fails[next(iter(self._fails))]
+
+    def succeeded(self, address: str) -> None:
+        """Forget the failures of ``address`` (its client knows the password)."""
+        with self._lock:
+            self._fails.pop(address, None)
+
+
 class _Sessions:
     """Logged-in sessions, in memory: id -> (user, expiry).  Thread-safe."""
 
@@ -73,7 +120,6 @@ class _Sessions:
         self._clock = clock
         self._lock = threading.Lock()
         self._sessions: dict[str, tuple[str, float]] = {}
-        self._fails: dict[str, deque[float]] = {}
 
     def open(self, user: str) -> str:
         sid = secrets.token_urlsafe(32)
@@ -96,27 +142,13 @@ class _Sessions:
         with self._lock:
             self._sessions.pop(sid or "", None)
 
-    def throttled(self, address: str) -> bool:
-        """True when ``address`` failed too often lately (it must wait)."""
-        with self._lock:
-            fails = self._fails.get(address)
-            now = self._clock()
-            while fails and fails[0] < now - FAIL_WINDOW:
-                fails.popleft()
-            return fails is not None and len(fails) >= FAILS_ALLOWED
-
-    def failed(self, address: str) -> None:
-        with self._lock:
-            if len(self._fails) > 1000:  # a scan of many addresses must not grow this forever
-                self._fails.clear()
-            self._fails.setdefault(address, deque(maxlen=FAILS_ALLOWED)).append(self._clock())
-
 
 class StatusPage:
-    """The routes' state: the Core, the settings, the sessions and the CSRF secret."""
+    """The routes' state: the Core, the settings, the sessions, the login
+    throttle (a new one unless given) and the CSRF secret."""
 
     def __init__(self, core: Core, config: Config, requests: metrics.RequestCounter | None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, throttle: LoginThrottle | None = None) -> None:
         self.core = core
         self.settings: StatusConfig = config.status
         self.tr = Translator(self.settings.language)
@@ -127,6 +159,7 @@ class StatusPage:
         self.clock = clock
         self.started = clock()
         self.sessions = _Sessions(clock)
+        self.throttle = throttle or LoginThrottle()
         self._secret = secrets.token_bytes(32)
         self._template = bottle.SimpleTemplate(name="status", lookup=[str(VIEWS)])
 
@@ -148,14 +181,33 @@ class StatusPage:
         return self.sessions.user(bottle.request.get_cookie(SESSION_COOKIE))
 
     def basic_user(self) -> str | None:
+        """The admin user when the request carries the right HTTP Basic
+        credentials; None without any, with wrong ones (counted as a failed
+        login of the client's address) or when login is off.  Raise a 429
+        response when the address is locked out (see :class:`LoginThrottle`),
+        whatever the credentials."""
         header = bottle.request.get_header("Authorization") or ""
-        if not header.lower().startswith("basic "):
+        if not header.lower().startswith("basic ") or not self.login_enabled:
             return None
+        address = _client_address()
+        wait = self.throttle.retry_after(address)
+        if wait > 0:
+            log.warning("status page: HTTP Basic auth from %s refused, too many failures", address)
+            seconds = math.ceil(wait)
+            raise bottle.HTTPResponse(
+                f"429 Too Many Requests: too many failed logins from this address; try again in {seconds} s\n",
+                status=429, headers={"Content-Type": "text/plain; charset=utf-8", "Retry-After": str(seconds),
+                                     "Cache-Control": "no-store"})
         try:
-            user, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
+            user, _, password = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8").partition(":")
         except (ValueError, UnicodeDecodeError):
+            user, password = "", ""
+        if not self.credentials_ok(user, password):
+            self.throttle.failed(address)
+            log.warning("status page: failed HTTP Basic auth from %s", address)
             return None
-        return user if self.credentials_ok(user, password) else None
+        self.throttle.succeeded(address)
+        return user
 
     def token(self, cookie: str) -> str:
         return hmac.new(self._secret, b"csrf|" + cookie.encode(), hashlib.sha256).hexdigest()
@@ -223,17 +275,17 @@ class StatusPage:
             _forbidden("login is off: no [status] admin_password is configured")
         if not self.csrf_ok(PRE_COOKIE):
             _forbidden("missing or wrong CSRF token: reload the page and try again")
-        # The socket's peer, never a header a client could make up.
-        address = bottle.request.environ.get("REMOTE_ADDR") or "?"
-        if self.sessions.throttled(address):
+        address = _client_address()
+        if self.throttle.retry_after(address) > 0:
             log.warning("status page: login from %s refused, too many failures", address)
             _back(msg="throttled")
         username = bottle.request.forms.getunicode("username") or ""
         password = bottle.request.forms.getunicode("password") or ""
         if not self.credentials_ok(username, password):
-            self.sessions.failed(address)
+            self.throttle.failed(address)
             log.warning("status page: failed login from %s", address)
             _back(msg="login_failed")
+        self.throttle.succeeded(address)
         self.sessions.close(bottle.request.get_cookie(SESSION_COOKIE))
         _set_cookie(SESSION_COOKIE, self.sessions.open(username), max_age=SESSION_SECONDS)
         log.info("status page: %s logged in from %s", username, address)
@@ -275,12 +327,14 @@ class StatusPage:
 
 
 def mount(app: bottle.Bottle, core: Core, config: Config, *,
-          requests: metrics.RequestCounter | None = None) -> StatusPage:
+          requests: metrics.RequestCounter | None = None, throttle: LoginThrottle | None = None) -> StatusPage:
     """Add the page, /status.json, /metrics, /healthz and the POST actions to
     ``app`` (see the module doc); settings from ``config.status`` when the
     config has that section, else :class:`StatusConfig` defaults.  ``requests``
-    is the app's request counter, shown in /metrics.  Return the page object."""
-    page = StatusPage(core, config, requests)
+    is the app's request counter, shown in /metrics; ``throttle`` the failed
+    logins' memory (a new :class:`LoginThrottle` when not given).  Return the
+    page object."""
+    page = StatusPage(core, config, requests, throttle=throttle)
     app.route("/", "GET", page.page, dialect="status")
     app.route("/status.json", "GET", page.json, dialect="status")
     app.route("/metrics", "GET", page.metrics, dialect="metrics")
@@ -302,6 +356,11 @@ class _When:
         if not iso:
             return never
         return iso[11:19] if iso[:10] == self.today else f"{iso[:10]} {iso[11:16]}"
+
+
+def _client_address() -> str:
+    """The socket's peer, never a header a client could make up."""
+    return str(bottle.request.environ.get("REMOTE_ADDR") or "?")
 
 
 def _set_cookie(name: str, value: str, max_age: int | None = None) -> None:

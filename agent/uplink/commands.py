@@ -29,7 +29,8 @@ config      -> the configuration, secrets masked
 Reply: ``{"id": <id or null>, "command": <name>, "ok": true, "result": ...}``
 or ``{"id", "command", "ok": false, "error": <code>, "detail": <why>}``; codes:
 ``bad_json`` (not UTF-8 JSON, or not an object), ``bad_request`` (a missing
-or invalid field), ``unknown_command``, ``not_found`` (no such line),
+or invalid field), ``conflict`` (the request's id was used before for
+another request), ``unknown_command``, ``not_found`` (no such line),
 ``none_line`` / ``none_provider`` (GoIP's sendsms refusals), ``unavailable``
 (the line is offline, the queue cannot be written), ``failed`` (the modem
 answered an error, or no answer in time), ``unsupported``, ``busy``,
@@ -37,17 +38,22 @@ answered an error, or no answer in time), ``unsupported``, ``busy``,
 after which the modem may have acted.
 
 Idempotency: the successful reply of ``sendsms``, ``set_quota``, ``line`` and
-``ussd`` is remembered by (command, id), in memory, for the last
-:data:`REMEMBER` requests: the same request again gets the same reply and
-nothing is done twice; a twin arriving while the first still runs waits for
-its reply.  ``sendsms`` is also idempotent across restarts: ``id`` is the
-submission's ``client_ref`` in the queue.  Errors are not remembered (the
+``ussd`` is remembered by (command, id) with a digest of the request, in
+memory, for the last :data:`REMEMBER` requests: the same request again gets
+the same reply and nothing is done twice; a twin arriving while the first
+still runs waits for its reply; the same id with another request (any key
+but ``id`` differs) is refused with ``conflict`` and nothing is done.
+``sendsms`` is also idempotent across restarts: its ``client_ref`` (else
+``id``) is the submission's key in the queue, which refuses other content
+under the same key (``conflict``) too.  Errors are not remembered (the
 client may correct and resend).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
+import json
 import logging
 import re
 import threading
@@ -55,7 +61,7 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..api import goip
+from ..api import goip, goip_wire
 from ..errors import LineOffline, ModemError, StoreError
 
 if TYPE_CHECKING:
@@ -99,7 +105,8 @@ class Commands:
         self._ussd_timeout = ussd_timeout
         self._reset_timeout = reset_timeout
         self._remember = remember
-        self._recent: OrderedDict[tuple[str, str], concurrent.futures.Future[Reply]] = OrderedDict()
+        # (command, id) -> (digest of the request, its reply once known)
+        self._recent: OrderedDict[tuple[str, str], tuple[str, concurrent.futures.Future[Reply]]] = OrderedDict()
         self._lock = threading.Lock()
         self._handlers: dict[str, Callable[[dict[str, Any], str], Any]] = {
             "sendsms": self._sendsms, "querysms": lambda body, _id: goip.query_sms(core, body),
@@ -122,15 +129,19 @@ class Commands:
             return _error(command, request_id, exc)
 
     def _once(self, command: str, request_id: str, body: dict[str, Any]) -> Reply:
-        key = (command, request_id)
+        key, digest = (command, request_id), _digest(body)
         with self._lock:
-            twin = self._recent.get(key)
-            if twin is None:
+            seen = self._recent.get(key)
+            if seen is None:
                 mine: concurrent.futures.Future[Reply] = concurrent.futures.Future()
-                self._recent[key] = mine
+                self._recent[key] = (digest, mine)
                 while len(self._recent) > self._remember:
                     self._recent.popitem(last=False)
-        if twin is not None:
+        if seen is not None:
+            twin_digest, twin = seen
+            if twin_digest != digest:
+                log.info("command %s %r refused: the id was used before for another request", command, request_id)
+                raise CommandError("conflict", f"id {request_id[:40]!r} was used before for another {command} request")
             log.info("command %s %r seen before: answered with its first reply", command, request_id)
             try:
                 return twin.result(_TWIN_WAIT)
@@ -141,7 +152,7 @@ class Commands:
         except CommandError as exc:
             reply = _error(command, request_id, exc)
             with self._lock:  # not remembered: a corrected request may come with the same id
-                if self._recent.get(key) is mine:
+                if self._recent.get(key, (None, None))[1] is mine:
                     del self._recent[key]
         mine.set_result(reply)
         return reply
@@ -152,7 +163,9 @@ class Commands:
             return self._handlers[command](body, request_id)
         except CommandError:
             raise
-        except goip.Refused as exc:
+        except goip_wire.Refused as exc:
+            if exc.reason == "duplicate_request":
+                raise CommandError("conflict", "the client_ref (or id) was used before for another message") from None
             raise CommandError("bad_request" if exc.reason == "unknown" else exc.reason, exc.detail) from None
         except KeyError as exc:
             raise CommandError("not_found", str(exc.args[0]) if exc.args else "not found") from None
@@ -233,9 +246,14 @@ class Commands:
 
 def _parse(raw: bytes) -> dict[str, Any]:
     try:
-        return goip.parse_body(raw)
-    except goip.Refused as exc:
+        return goip_wire.parse_body(raw)
+    except goip_wire.Refused as exc:
         raise CommandError("bad_json", exc.detail) from None
+
+
+def _digest(body: dict[str, Any]) -> str:
+    """What a request asks, whatever the order of its keys (lone surrogates JSON-escaped)."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=True).encode("ascii")).hexdigest()
 
 
 def _request_id(body: dict[str, Any]) -> str | None:

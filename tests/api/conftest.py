@@ -69,17 +69,18 @@ class Api:
     def get(self, path: str, **query: Any) -> Reply:
         return self.request("GET", path, query=query)
 
-    def send_fields(self, path: str, fields: dict[str, Any], *, post: bool, post_over: int = 30_000) -> Reply:
+    def send_fields(self, path: str, fields: dict[str, Any], *, post: bool, post_over: int = 30_000,
+                    headers: dict | None = None) -> Reply:
         """Send ``fields`` as a query string (GET) or a form body (POST; also when the
-        encoding is longer than ``post_over``).  A value given as ``("raw", text)``
-        goes as it is, unencoded (for fuzzing what clients really send)."""
+        encoding is longer than ``post_over``), with ``headers``.  A value given as
+        ``("raw", text)`` goes as it is, unencoded (for fuzzing what clients really send)."""
         encoded = "&".join(urllib.parse.quote(k, safe="") + "=" + (v[1] if isinstance(v, tuple)
                                                                     else urllib.parse.quote(v, safe=""))
                            for k, v in fields.items())
         if post or len(encoded) > post_over:
             return self.request("POST", path, body=encoded.encode(),
-                                headers={"Content-Type": "application/x-www-form-urlencoded"})
-        return self.request("GET", f"{path}?{encoded}")
+                                headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})})
+        return self.request("GET", f"{path}?{encoded}", headers=headers)
 
     def post_form(self, path: str, **fields: Any) -> Reply:
         return self.request("POST", path, body=urllib.parse.urlencode(fields).encode(),

@@ -3,6 +3,7 @@ router, line workers and simulated modems (two lines, sim1 and sim2)."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 import urllib.parse
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from agent.errors import StoreError
 
 from ..waiting import wait_until
+from . import hostile
 from .conftest import CONFIG
 
 ACCOUNT, PSWD = "admin", "s3cret"
@@ -25,9 +27,10 @@ REPLY = re.compile(r"(\d{14}),(\d+)(?:\n(\d+))?")
 GROUPS = {"sim1": {"provider": "cmcc"}, "sim2": {"provider": "cucc"}}
 
 
-def answer(reply) -> tuple[int, int | None]:
-    """Every reply: HTTP 200, text/plain UTF-8, ``<resptime>,<code>`` and the msgid line only with code 0."""
-    assert reply.status == 200, reply.body[:300]
+def answer(reply, status: int = 200) -> tuple[int, int | None]:
+    """Every reply: HTTP 200 (409 for a conflicting X-Request-Id), text/plain UTF-8,
+    ``<resptime>,<code>`` and the msgid line only with code 0."""
+    assert reply.status == status, reply.body[:300]
     assert reply.headers["Content-Type"] == "text/plain; charset=utf-8"
     match = REPLY.fullmatch(reply.text)
     assert match, reply.text
@@ -266,16 +269,26 @@ def test_no_password_configured_the_api_is_open(make_api):
 
 
 def test_x_request_id_makes_a_retry_answer_the_original_task(api):
-    def post(request_id: str, mobile: str = "13800000001,13800000002") -> tuple[int, int | None]:
-        body = urllib.parse.urlencode({"account": ACCOUNT, "pswd": PSWD, "mobile": mobile, "msg": "once",
+    def post(request_id: str | bytes, mobile: str = "13800000001,13800000002", msg: str = "once",
+             status: int = 200) -> tuple[int, int | None]:
+        body = urllib.parse.urlencode({"account": ACCOUNT, "pswd": PSWD, "mobile": mobile, "msg": msg,
                                        "needstatus": "true"}).encode()
-        return answer(api.request("POST", SEND, body=body, headers={**FORM, "X-Request-Id": request_id}))
+        return answer(api.request("POST", SEND, body=body, headers={**FORM, "X-Request-Id": request_id}), status)
 
     code, msgid = post("batch-1")
     assert code == 0 and msgid is not None
     before = out_rows(api)
     assert post("batch-1") == (0, msgid)
-    assert post("batch-1", mobile="13800000003") == (0, msgid)  # the parameters are not compared
+    # The same id with other content: 409 and the seed's 115 (rejected), nothing queued.
+    assert post("batch-1", mobile="13800000003", status=409) == (115, None)
+    assert post("batch-1", msg="twice", status=409) == (115, None)
+    assert post("batch-1", mobile="13800000002,13800000001", status=409) == (115, None)
+    assert out_rows(api) == before
+    # An id that is not UTF-8 is an opaque key of its bytes, never mixed up with another.
+    code, raw = post(b"id-\xff")
+    assert code == 0 and raw not in (None, msgid) and post(b"id-\xff") == (0, raw)
+    assert post(b"id-\xfe")[1] not in (None, msgid, raw)
+    before = out_rows(api)
     long_id = "x" * 500
     code, other = post(long_id)
     assert code == 0 and other not in (None, msgid) and post(long_id) == (0, other)
@@ -358,7 +371,9 @@ VALUES = st.one_of(
     st.text(max_size=60),
     st.builds(lambda c, n: c * n, st.characters(), st.integers(60, 800)),  # around the length limits
 )
-RAW = st.binary(max_size=30).map(lambda b: ("raw", urllib.parse.quote_from_bytes(b, safe="")))
+RAW = (st.binary(max_size=30).map(lambda b: urllib.parse.quote_from_bytes(b, safe="")) | hostile.PERCENT).map(
+    lambda v: ("raw", v))  # not UTF-8, GBK for UTF-8 and back, surrogates' UTF-8, NULs, huge
+REQUEST_IDS = itertools.count()
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                         HealthCheck.too_slow])
 CODES = {SEND: {0, 101, 102, 106, 108, 112, 113}, BALANCE: {0, 101, 102}}
@@ -370,18 +385,21 @@ def _value(v: Any) -> str:
 
 @pytest.mark.parametrize("path", [SEND, BALANCE])
 @FUZZ
-@given(fields=st.dictionaries(KEYS, VALUES | RAW, max_size=7), post=st.booleans(), base=st.booleans())
-def test_any_parameters_give_a_dialect_reply_and_store_all_or_nothing(api, path, fields, post, base):
+@given(fields=st.dictionaries(KEYS, VALUES | RAW, max_size=7), post=st.booleans(), base=st.booleans(),
+       request_id=st.none() | hostile.HEADER)
+def test_any_parameters_give_a_dialect_reply_and_store_all_or_nothing(api, path, fields, post, base, request_id):
     if base:  # start from a valid request so that the fuzz reaches the deeper checks
         fields = {"account": ACCOUNT, "pswd": PSWD, "mobile": "13800000001,13800000002", "msg": "fuzz", **fields}
     encoded = "&".join(urllib.parse.quote(k, safe="") + "=" + (v[1] if isinstance(v, tuple) else
                                                                urllib.parse.quote(v, safe=""))
                        for k, v in fields.items())
     before_count, before_max = out_rows(api)
+    # Odd header bytes, never reused (a replayed example must not meet its own first submission).
+    headers = {} if request_id is None else {"X-Request-Id": request_id + b"-%d" % next(REQUEST_IDS)}
     if post:
-        reply = api.request("POST", path, body=encoded.encode(), headers=FORM)
+        reply = api.request("POST", path, body=encoded.encode(), headers={**FORM, **headers})
     else:
-        reply = api.request("GET", f"{path}?{encoded}")
+        reply = api.request("GET", f"{path}?{encoded}", headers=headers)
     if path == BALANCE and reply.text.split("\n")[0].endswith(",0"):
         assert balance_lines(reply)[-1] == "all,-1"
         code, msgid = 0, None

@@ -3,6 +3,7 @@ line workers and simulated modems (spec/goip-json.md, seed 002)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -14,6 +15,8 @@ from hypothesis import strategies as st
 
 from agent.api import goip
 from agent.config import Credentials, GoipConfig
+
+from . import hostile
 
 AUTH = {"username": "admin", "password": "s3cret"}
 ENDPOINTS = ("sendsms", "querysms", "querylines")
@@ -199,6 +202,23 @@ def test_idempotent_resubmission(api):
     assert send(api, "13600000000", client_ref="order-43") == by_key != first["taskID"]
     assert counts(api) == (before[0] + 3, before[1] + 2)
     assert send(api, "13600000000") != send(api, "13600000000")  # no reference: two tasks
+
+
+def test_a_reused_request_id_with_other_content_is_409_and_stores_nothing(api):
+    body = {"number": "13600000000,13611111111", "content": "x", "goip_line": "sim1"}
+    first = call(api, "sendsms", body, headers={"X-Request-Id": "order-44"}).json()
+    by_key = send(api, "13600000000", client_ref="order-45")
+    before = counts(api)
+    for changed in ({"content": "y"}, {"number": "13600000000"}, {"number": "13611111111,13600000000"},
+                    {"goip_line": "sim2"}, {"goip_line": None}):
+        reply = call(api, "sendsms", {**body, **changed}, headers={"X-Request-Id": "order-44"})
+        assert reply.json() == {"result": "REJECT", "reason": "duplicate_request"} and reply.status == 409
+    reply = call(api, "sendsms", {"number": "13600000000", "content": "other", "client_ref": "order-45"})
+    assert (reply.status, reply.json()["reason"]) == (409, "duplicate_request")
+    assert counts(api) == before
+    assert call(api, "sendsms", body, headers={"X-Request-Id": "order-44"}).json() == first
+    assert send(api, "13600000000", client_ref="order-45") == by_key
+    assert counts(api) == before
 
 
 def test_json_is_read_whatever_the_content_type(api):
@@ -393,17 +413,24 @@ JSON_VALUES = st.recursive(
 ODD_TEXT = st.one_of(st.text(max_size=60), st.sampled_from(["", " ", ",", "*", "13600000000", "+8613600000000",
                                                             "sim1", "1.13600000000", "\x00", "\ud800", "9" * 30]),
                      st.lists(st.from_regex(r"\+?[0-9]{1,22}", fullmatch=True), max_size=8).map(",".join),
-                     st.text(min_size=2000, max_size=4000))
+                     st.text(min_size=2000, max_size=4000), hostile.SURROGATE_TEXT, hostile.CHINESE)
 FIELD = st.one_of(ODD_TEXT, JSON_VALUES)
 KEYS = st.sampled_from(["number", "content", "goip_line", "provider", "taskID", "client_ref", "auth"])
+# Credentials as sent, or spoiled: lone surrogates ("\udXXX" escapes), other texts and types.
+AUTHS = st.just(AUTH) | st.fixed_dictionaries({"username": st.just("admin") | hostile.SURROGATE_TEXT | FIELD,
+                                               "password": st.just("s3cret") | hostile.SURROGATE_TEXT | FIELD})
+VALID = json.dumps({"auth": AUTH, "number": "13600000000,13611111111", "content": "你好"}, ensure_ascii=False).encode()
 BODIES = st.one_of(
     st.binary(max_size=200),
+    hostile.spoiled(VALID),  # bytes inserted into a valid body (invalid UTF-8, GBK, NULs, huge), or cut
     JSON_VALUES.map(lambda v: json.dumps(v).encode()),
     st.dictionaries(KEYS, FIELD, max_size=6).map(lambda d: json.dumps({"auth": AUTH, **d}).encode()),
-    st.fixed_dictionaries({"number": ODD_TEXT, "content": ODD_TEXT},
-                          optional={"goip_line": FIELD, "provider": FIELD}).map(
-        lambda d: json.dumps({"auth": AUTH, **d}).encode()),
+    st.builds(hostile.as_json,
+              st.fixed_dictionaries({"auth": AUTHS, "number": ODD_TEXT, "content": ODD_TEXT},
+                                    optional={"goip_line": FIELD, "provider": FIELD, "client_ref": ODD_TEXT}),
+              st.sampled_from(["ascii", "utf-8", "gb18030"])),  # surrogates as escapes, raw UTF-8, or GBK
 )
+REQUEST_IDS = itertools.count()
 
 
 @pytest.fixture
@@ -412,10 +439,12 @@ def fuzz_api(make_api):
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(name=st.sampled_from(ENDPOINTS), raw=BODIES, slash=st.booleans())
-def test_generated_bodies_get_a_dialect_reply_and_store_all_or_nothing(fuzz_api, name, raw, slash):
+@given(name=st.sampled_from(ENDPOINTS), raw=BODIES, slash=st.booleans(), request_id=st.none() | hostile.HEADER)
+def test_generated_bodies_get_a_dialect_reply_and_store_all_or_nothing(fuzz_api, name, raw, slash, request_id):
     before = counts(fuzz_api)
-    reply = call(fuzz_api, name, raw, slash=slash)
+    # A header of odd bytes (never reused: a replayed example must not meet its own first submission).
+    headers = {} if request_id is None else {"X-Request-Id": request_id + b"-%d" % next(REQUEST_IDS)}
+    reply = call(fuzz_api, name, raw, slash=slash, headers=headers)
     assert reply.status in (200, 400, 401), (reply.status, reply.text)
     body = reply.json()
     after = counts(fuzz_api)

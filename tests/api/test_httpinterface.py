@@ -401,6 +401,9 @@ def test_store_failure_is_100_never_a_500(api, monkeypatch):
 
 
 def test_head_and_other_verbs(api):
-    assert api.request("HEAD", PATH + "?method=getAmount").status == 200
+    # HEAD would run the GET handler (a send, a pull): refused before it runs, with the methods allowed.
+    for method in ("getAmount", "sendMsg"):
+        reply = api.request("HEAD", PATH + f"?method={method}")
+        assert (reply.status, reply.headers["Allow"]) == (405, "GET, POST")
     assert api.request("PUT", PATH + "?method=getAmount").status == 405
     assert httpinterface.PATH == PATH

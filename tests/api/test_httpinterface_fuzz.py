@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
+from . import hostile
 from .test_httpinterface import AUTH, CONFIG, PATH
 
 METHODS = ["getAmount", "sendMsg", "sendUtf8Msg", "sendGbkMsg", "queryReport", "queryMo"]
@@ -27,7 +28,8 @@ VALUES = st.one_of(
     st.text(max_size=40),
     st.builds(lambda c, n: c * n, st.characters(), st.integers(300, 5000)),
 )
-RAW = st.binary(max_size=30).map(lambda b: ("raw", urllib.parse.quote_from_bytes(b)))
+RAW = (st.binary(max_size=30).map(lambda b: urllib.parse.quote_from_bytes(b)) | hostile.PERCENT).map(
+    lambda v: ("raw", v))  # not UTF-8, GBK for UTF-8 and back, surrogates' UTF-8, NULs, huge
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                         HealthCheck.too_slow])
 

@@ -3,6 +3,7 @@ line workers and simulated modems (two lines: modem1 = sim1, modem2 = sim2)."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 import time
@@ -21,6 +22,8 @@ from hypothesis import strategies as st
 from agent.api import jindi
 from agent.api.server import HttpServer
 from agent.config import JindiConfig
+
+from . import hostile
 
 PW = "jpass"
 DECL_SEND = '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -248,6 +251,25 @@ def test_client_ref_param_on_a_group_send(api):
     assert out_rows(api)[0] == 2
 
 
+def test_a_reused_client_ref_with_other_content_is_409_and_stores_nothing(api):
+    group = {"password": PW, "recipient": "13800000001,13800000002", "text": "g"}
+    first = send(api, **group, client_ref="k-1")
+    before = out_rows(api)
+    for changed in ({"text": "other"}, {"recipient": "13800000001"}, {"recipient": "13800000002,13800000001"},
+                    {"priority": "3"}, {"gateway": "modem2"}, {"encoding": "U"}, {"from": "10086"}):
+        reply = api.request("GET", "/send", query={**group, "client_ref": "k-1", **changed})
+        assert (reply.status, reply.headers["Content-Type"]) == (409, "text/xml; charset=UTF-8"), changed
+        doc = ET.fromstring(reply.body)
+        assert (code(doc), doc.findtext("message_status"), doc.findtext("failure_cause")) == (-9000, "FAILED", "UNKNOWN")
+        assert f"msg_id {first.findtext('msg_id')}" in (doc.findtext("error_description") or "")
+    by_header = send(api, **group, headers={"X-Request-Id": "k-2"})
+    assert api.request("GET", "/send", query={**group, "text": "h"}, headers={"X-Request-Id": "k-2"}).status == 409
+    assert out_rows(api) == (before[0] + 2, before[1] + 2)
+    assert send(api, **group, client_ref="k-1").findtext("msg_ids") == first.findtext("msg_ids")
+    assert send(api, **group, headers={"X-Request-Id": "k-2"}).findtext("msg_ids") == by_header.findtext("msg_ids")
+    assert out_rows(api) == (before[0] + 2, before[1] + 2)
+
+
 # --- /sendstatus ----------------------------------------------------------------------
 
 def test_sendstatus_failed_and_the_repeat_reply_shows_failure_cause(api):
@@ -370,7 +392,8 @@ VALUES = st.one_of(
     st.text(max_size=40),
     st.builds(lambda c, n: c * n, st.characters(), st.integers(500, 20_000)),  # huge values
 )
-RAW = st.binary(max_size=30).map(lambda b: urllib.parse.quote_from_bytes(b))  # not necessarily UTF-8
+RAW = st.binary(max_size=30).map(lambda b: urllib.parse.quote_from_bytes(b)) | hostile.PERCENT  # not UTF-8...
+REQUEST_IDS = itertools.count()
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                         HealthCheck.too_slow])
 
@@ -378,13 +401,16 @@ FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChe
 @pytest.mark.parametrize("path, root", [("/send", "send"), ("/sendstatus", "status"), ("/read", "messages")])
 @FUZZ
 @given(fields=st.dictionaries(KEYS, VALUES | RAW.map(lambda v: ("raw", v)), max_size=6), post=st.booleans(),
-       base=st.booleans())
-def test_any_parameters_give_a_well_formed_reply_and_store_all_or_nothing(api, path, root, fields, post, base):
+       base=st.booleans(), request_id=st.none() | hostile.HEADER)
+def test_any_parameters_give_a_well_formed_reply_and_store_all_or_nothing(api, path, root, fields, post, base,
+                                                                          request_id):
     if base:  # start from a valid request so that the fuzz reaches the deeper checks
         fields = {"password": PW, "recipient": "13800138000", "text": "fuzz", "msgid": "1", **fields}
     assume(sum(len(k) + len(v if isinstance(v, str) else v[1]) for k, v in fields.items()) < 250_000)
     before_count, before_max = out_rows(api)
-    reply = api.send_fields(path, fields, post=post, post_over=60_000)
+    # Odd header bytes, never reused (a replayed example must not meet its own first submission).
+    headers = None if request_id is None else {"X-Request-Id": request_id + b"-%d" % next(REQUEST_IDS)}
+    reply = api.send_fields(path, fields, post=post, post_over=60_000, headers=headers)
     doc = xml(reply, root)
     error = code(doc) if doc.find("error") is not None else 0
     assert error in (0, -9000, -9001, -9002, -9003), reply.text

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
+from . import hostile
 from .somp_helpers import JSON, PASSWORD, SOMP_CONFIG, TEXT, USER, XML, out_rows, task_rows
 
 CODES = {9002, 9012, 9013, 9014, 9016, 9017, 9018, 9025, 9030, 9031, 9032, 9101, 9102, 9103, 9104, 9408}
@@ -25,7 +26,7 @@ VALUES = st.one_of(
     st.text(max_size=40),
     st.builds(lambda c, n: c * n, st.characters(), st.integers(200, 5_000)),  # long values
 )
-RAW = st.binary(max_size=40).map(lambda b: urllib.parse.quote_from_bytes(b))  # not necessarily UTF-8
+RAW = st.binary(max_size=40).map(lambda b: urllib.parse.quote_from_bytes(b)) | hostile.PERCENT  # not UTF-8...
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                         HealthCheck.too_slow])
 

@@ -37,7 +37,8 @@ def build(items: list[Item], sep: str, encode) -> bytes:
        st.sampled_from(["utf-8", "gb18030"]))
 def test_text_batches_round_trip(items, sep, encoding):
     items = [Item(i.phone, i.ex, i.text.replace(sep, "")) for i in items]
-    items = [i for i in items if i.text.strip()]
+    # A text ending with the start of the separator ('@' before '@@@@') makes the batch ambiguous: left out.
+    items = [i for i in items if i.text.strip() and (i.text + sep).find(sep) == len(i.text)]
     if not items:
         return
     data = build(items, sep, lambda t: t.encode(encoding))

@@ -4,21 +4,29 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import re
 import sqlite3
 import time
 import urllib.request
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
+import bottle
 import pytest
 
 from agent.api import cms_errors, status_data
+from agent.api.server import HttpServer
+from agent.api.status import LoginThrottle
+from agent.api.status import mount as mount_status
 from agent.api.i18n import LANGUAGES, STRINGS, Translator
 from agent.config import StatusConfig
 
-from .status_helpers import RECIPIENT, SENDER, five_lines, make_bank, serve_status, sim_setup, text_of  # noqa: F401
+from .status_helpers import (RECIPIENT, SENDER, Browser, five_lines, make_bank, serve_status, sim_setup,  # noqa: F401
+                             text_of)
 
 _TYPES: dict[str, Any] = {
     "object": lambda v: isinstance(v, dict),
@@ -203,3 +211,90 @@ def test_masking():
     assert status_data.mask_number("10086") == "***86"
     assert status_data.mask_number("1234") == "****"
     assert status_data.mask_number("") == ""
+
+
+# --- HTTP Basic auth shares the login form's lockout ------------------------------------------
+
+
+class FakeClock:
+    """Monotonic seconds that move only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def locked_page(make_api):
+    """An agent's status routes served with ``[status] admin_password = right-pass``
+    and a login throttle on a :class:`FakeClock`; yields (url, clock)."""
+    api = make_api()
+    clock = FakeClock()
+    app = bottle.Bottle()
+    mount_status(app, api.core, replace(api.config, status=StatusConfig(admin_password="right-pass")),
+                 throttle=LoginThrottle(clock=clock))
+    server = HttpServer(app, host="127.0.0.1", port=0)
+    server.start()
+    yield server.url, clock
+    server.stop()
+
+
+def _status_json(url: str, password: str | None, *, source: str = "127.0.0.1") -> tuple[int, dict[str, str], str]:
+    """GET /status.json from the ``source`` address, with admin:``password`` by HTTP Basic (None: no header)."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10, source_address=(source, 0))
+    headers = {} if password is None else {
+        "Authorization": "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()}
+    try:
+        conn.request("GET", "/status.json", headers=headers)
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read().decode()
+    finally:
+        conn.close()
+
+
+def _form_login(url: str, password: str) -> str:
+    """Log in through the page's form as a browser does; return where it sends the browser."""
+    browser = Browser(url)
+    token = browser.csrf(browser.get("/")[1])
+    return browser.post("/status/login", username="admin", password=password, csrf=token)[2]["Location"]
+
+
+def test_basic_auth_locks_out_after_five_failures_even_for_the_right_password(locked_page):
+    url, clock = locked_page
+    for _ in range(5):
+        status, _, body = _status_json(url, "guess")
+        assert status == 200 and json.loads(body)["masked"] is True
+    status, headers, body = _status_json(url, "right-pass")
+    assert status == 429 and headers["Retry-After"] == "300", (status, body)
+    assert "too many failed logins" in body and "right-pass" not in body
+    # The form is locked out for that address too, and so are more guesses by Basic auth...
+    assert "msg=throttled" in _form_login(url, "right-pass")
+    assert _status_json(url, "guess")[0] == 429
+    # ...but not the public, masked view, nor another address.
+    status, _, body = _status_json(url, None)
+    assert status == 200 and json.loads(body)["masked"] is True
+    status, _, body = _status_json(url, "right-pass", source="127.0.0.2")
+    assert status == 200 and json.loads(body)["masked"] is False
+    clock.now += 299
+    status, headers, _ = _status_json(url, "right-pass")
+    assert status == 429 and headers["Retry-After"] == "1"
+    clock.now += 1.5  # the oldest failure is five minutes old: the right password works again
+    status, _, body = _status_json(url, "right-pass")
+    assert status == 200 and json.loads(body)["masked"] is False
+
+
+def test_login_form_failures_lock_out_basic_auth(locked_page):
+    url, clock = locked_page
+    for _ in range(5):
+        assert "msg=login_failed" in _form_login(url, "guess")
+    status, headers, _ = _status_json(url, "right-pass")
+    assert status == 429 and int(headers["Retry-After"]) == 300
+    clock.now += 301
+    assert _status_json(url, "right-pass")[0] == 200
+    # A success forgets the failures: four more misses do not lock the address out.
+    for _ in range(4):
+        assert _status_json(url, "guess")[0] == 200
+    assert "msg=logged_in" in _form_login(url, "right-pass")

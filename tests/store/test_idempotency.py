@@ -2,8 +2,14 @@
 
 import sqlite3
 import threading
+from dataclasses import replace
+from datetime import datetime, timezone
 
+import pytest
+
+from agent.errors import DuplicateRequest
 from agent.store.queue import NewMessage, Store
+from agent.store.records import fingerprint
 
 from .conftest import Clock
 
@@ -24,7 +30,7 @@ def test_a_repeated_client_ref_returns_the_first_answer(store):
 def test_non_task_submissions_and_scoping(store):
     a = store.enqueue([NewMessage("1")], source="jindi", client_ref="k")
     assert a.task_id is None
-    assert store.enqueue([NewMessage("9")], source="jindi", client_ref="k") == \
+    assert store.enqueue([NewMessage("1")], source="jindi", client_ref="k") == \
         type(a)(a.ids, None, duplicate=True)
     other_source = store.enqueue([NewMessage("1")], source="goip", client_ref="k")
     other_ref = store.enqueue([NewMessage("1")], source="jindi", client_ref="k2")
@@ -83,3 +89,85 @@ def test_the_key_lives_as_long_as_its_messages(tmp_path):
     store.purge(30)
     assert store.message(i) is None and count(store, "submissions") == 0
     assert not store.enqueue([NewMessage("1")], source="s", client_ref="r").duplicate
+
+
+# --- the same request id with other content is refused ------------------------------------------
+
+BASE = NewMessage("13800138000", "hello", encoding="7", gateway="sim1", provider="", priority=0,
+                  status_report=True, flash=False, client_ref="r", user_id="", originator="")
+LATER = datetime(2024, 5, 2, 9, 0, tzinfo=timezone.utc)
+CHANGED = {"recipient": "13900139000", "text": "hello!", "encoding": "U", "gateway": "sim2", "provider": "CMCC",
+           "priority": 1, "status_report": False, "flash": True, "scheduled": LATER,
+           "expires": LATER, "client_ref": "other", "user_id": "u1", "originator": "10086"}
+
+
+@pytest.mark.parametrize("name", sorted(CHANGED))
+def test_the_same_ref_with_any_field_changed_is_refused_and_stores_nothing(store, name):
+    first = store.enqueue([BASE, replace(BASE, recipient="13700137000")], task=True, source="goip", client_ref="r")
+    tables = [count(store, t) for t in ("smsserver_out", "tasks", "submissions")]
+    with pytest.raises(DuplicateRequest) as refused:
+        store.enqueue([replace(BASE, **{name: CHANGED[name]}), replace(BASE, recipient="13700137000")],
+                      task=True, source="goip", client_ref="r")
+    assert (refused.value.client_ref, refused.value.task_id, refused.value.ids) == ("r", first.task_id, first.ids)
+    assert refused.value.source == "goip"
+    assert [count(store, t) for t in ("smsserver_out", "tasks", "submissions")] == tables
+
+
+def test_order_and_number_of_messages_count_and_parts_do_not(store):
+    a, b = BASE, replace(BASE, recipient="13700137000")
+    first = store.enqueue([a, b], task=True, source="goip", client_ref="r")
+    for other in ([b, a], [a], [a, b, b]):
+        with pytest.raises(DuplicateRequest):
+            store.enqueue(other, task=True, source="goip", client_ref="r")
+    again = store.enqueue([replace(a, parts=1), replace(b, parts=1)], task=True, source="goip", client_ref="r")
+    assert (again.ids, again.task_id, again.duplicate) == (first.ids, first.task_id, True)
+    assert count(store, "smsserver_out") == 2
+
+
+def test_a_submission_stored_before_fingerprints_counts_as_the_same(store):
+    first = store.enqueue([BASE], task=True, source="goip", client_ref="old")
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("UPDATE submissions SET fingerprint = NULL")
+    again = store.enqueue([replace(BASE, text="whatever")], task=True, source="goip", client_ref="old")
+    assert (again.ids, again.duplicate) == (first.ids, True) and count(store, "smsserver_out") == 1
+
+
+def test_texts_with_lone_surrogates_are_refused_as_bad_values_and_store_nothing(store):
+    # Dialects refuse such texts first; the store is the last guard (UnicodeError is a ValueError).
+    assert fingerprint([["bad \ud800 pair"]]) != fingerprint([["bad \udc00 pair"]])
+    with pytest.raises(ValueError):
+        store.enqueue([replace(BASE, text="bad \ud800 pair")], task=True, source="goip", client_ref="s")
+    assert [count(store, t) for t in ("smsserver_out", "tasks", "submissions")] == [0, 0, 0]
+
+
+def test_racing_twins_with_different_content_make_one_submission(tmp_path):
+    path = tmp_path / "race.db"
+    Store(path).open()
+    outcomes: list = []
+    lock = threading.Lock()
+
+    def submit(text: str, barrier: threading.Barrier) -> None:
+        store = Store(path)
+        barrier.wait()
+        try:
+            result: object = store.enqueue([NewMessage("1", text)], task=True, source="goip", client_ref="twin")
+        except DuplicateRequest as exc:
+            result = exc
+        store.close()
+        with lock:
+            outcomes.append((text, result))
+
+    barrier = threading.Barrier(6)
+    threads = [threading.Thread(target=submit, args=("ab"[n % 2], barrier)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    [(winner, first)] = [(text, r) for text, r in outcomes if not isinstance(r, DuplicateRequest)
+                         and not r.duplicate]
+    for text, r in outcomes:
+        if text == winner:
+            assert not isinstance(r, DuplicateRequest) and r.ids == first.ids
+        else:
+            assert isinstance(r, DuplicateRequest) and r.ids == first.ids
+    assert count(Store(path), "smsserver_out") == 1

@@ -7,8 +7,9 @@ import uuid
 
 import pytest
 
-from agent.config import parse
+from agent import redact
 
+from ..test_secrets import every_secret_config
 from .conftest import mqtt_config, wait_until
 
 PROTOCOLS = ["5", "3.1.1"]
@@ -174,6 +175,39 @@ def test_state_changing_commands_are_idempotent_by_request_id(setup):
     assert client.request(p, "set_quota", {"id": "q-1", "line": "sim1", "daily": 7})["result"]["daily"] == 7
 
 
+def test_a_reused_id_with_another_request_is_a_conflict_and_nothing_is_done(setup):
+    agent, client = setup("5")
+    p = agent.prefix
+
+    def rows() -> int:
+        depths = agent.store.queue_depths()
+        return sum(depths[s] for s in "UQSF")
+
+    body = {"id": "dup-1", "number": "13800000009", "content": "once"}
+    first = client.request(p, "sendsms", body)
+    assert first["ok"], first
+    before = rows()
+    for changed in ({"content": "twice"}, {"number": "13800000008"}, {"goip_line": "sim1"}):
+        r = client.request(p, "sendsms", {**body, **changed})
+        assert (r["ok"], r["error"], r["id"]) == (False, "conflict", "dup-1"), r
+    # The queue keeps the key too (a restart forgets the replies, not the submissions):
+    # another id carrying the first one's client_ref is checked there.
+    r = client.request(p, "sendsms", {"id": "dup-2", "client_ref": "dup-1", "number": "13800000009", "content": "x"})
+    assert (r["ok"], r["error"]) == (False, "conflict"), r
+    r = client.request(p, "sendsms", {"id": "dup-3", "client_ref": "dup-1", "number": "13800000009",
+                                      "content": "once"})
+    assert r["ok"] and r["result"] == first["result"], r
+    assert client.request(p, "sendsms", body) == first
+    assert rows() == before
+
+    quota = {"id": "q-9", "line": "sim1", "daily": 7}
+    assert client.request(p, "set_quota", quota)["ok"]
+    r = client.request(p, "set_quota", {**quota, "daily": 9})
+    assert (r["ok"], r["error"]) == (False, "conflict"), r
+    assert agent.core.limits.get("sim1") == (7, -1)
+    assert client.request(p, "set_quota", {"line": "sim1", "daily": 7, "id": "q-9"})["ok"]  # key order is no change
+
+
 def test_a_slow_command_does_not_hold_the_others(setup):
     agent, client = setup("5", ussd_delay=3.0)
     p = agent.prefix
@@ -190,27 +224,22 @@ def test_a_slow_command_does_not_hold_the_others(setup):
 
 
 def test_config_is_shown_with_secrets_masked(broker, make_agent, make_client, tmp_path):
-    cfg = parse(f"""
-[agent]
-id = box1
-[auth]
-username = admin
-password = s3cret
-[jindi]
-push_url = http://user:pa55@app.local/push?pw=hush&text=%text%
-[mqtt]
-host = 127.0.0.1
-port = {broker.port}
-password = mq-secret
-""", base_dir=tmp_path)
+    # A config that sets every secret (the helper fails if a new one is left out).
+    cfg = every_secret_config(tmp_path, mqtt_host=broker.host, mqtt_port=broker.port)
     agent = make_agent(cfg.mqtt, app_config=cfg)
     client = make_client(broker)
     wait_until(lambda: agent.uplink.connected, what="the uplink to connect")
     r = client.request(agent.prefix, "config", {"id": "c-1"})
     assert r["ok"], r
+    reply = json.dumps(r, ensure_ascii=False) + json.dumps(r)
+    leaked = sorted(s for s in redact.secret_values(cfg) if s in reply)
+    assert leaked == [], f"the config command shows {leaked}"
     shown = r["result"]
+    assert shown["status"]["admin_password"] == "***" and shown["httpinterface"]["very_code"] == "***"
+    assert shown["batchsend"]["push_password"] == "***" and shown["lines"][0]["pin"] == "***"
     assert shown["goip"]["credentials"] == {"username": "admin", "password": "***"}
     assert shown["jindi"]["password"] == "***" and shown["mqtt"]["password"] == "***"
-    assert "pa55" not in json.dumps(shown) and "hush" not in json.dumps(shown) and "s3cret" not in json.dumps(shown)
-    assert shown["jindi"]["push_url"].startswith("http://user:***@app.local/push?pw=***")
-    assert shown["mqtt"]["host"] == "127.0.0.1" and shown["agent"]["id"] == "box1"
+    assert shown["jindi"]["push_url"] == "http://ju:***@app.local/push?pw=***&text=%text%"
+    assert shown["batchsend"]["report_url"] == "http://app.local/report?pswd=***&x=1"
+    assert shown["mqtt"]["host"] == broker.host and shown["mqtt"]["username"] == "box-user"
+    assert shown["agent"]["id"] == "box1"
