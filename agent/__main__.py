@@ -10,8 +10,11 @@ Commands
 ``pdu ...``         decode or encode SMS PDUs (see ``sms-agent pdu --help``).
 ``simulate ...``    run the simulated modem bank alone (see ``sms-agent simulate --help``).
 
-Exit codes: 0 ok, 2 usage or bad input, 78 (EX_CONFIG) bad configuration,
-1 any other failure.
+Exit codes: 0 ok, 2 usage or bad input, 69 (EX_UNAVAILABLE) the HTTP port
+cannot be had, 73 (EX_CANTCREAT) the state directory or database cannot be
+created or written, 75 (EX_TEMPFAIL) another agent runs on the same
+database, 78 (EX_CONFIG) bad configuration, 1 any other failure.  ``run``
+prints one line naming the port or path for each of these, no traceback.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import signal
 import sys
 import time
 
-from . import __version__, logs, systemd
+from . import __version__, logs, redact, systemd
 from .config import Config, load
 from .errors import ConfigError, StoreError
 
@@ -34,17 +37,22 @@ log = logging.getLogger("agent")
 
 
 def _run(config: Config) -> int:
-    from .app import App
+    from .app import App, StartError
 
-    logs.setup(config.agent.log_level)
+    logs.setup(config.agent.log_level, secrets=redact.secret_values(config))
     # Signals become a flag for the main thread only: block them before any
     # thread starts so every thread inherits the mask, then sigwait below.
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, signals)
     app = App(config)
     log.info("sms-agent %s starting (box %s, config %s)", __version__, config.agent.id, config.source)
     t0 = time.monotonic()
     try:
         app.start()
+    except StartError as exc:
+        log.error("%s", exc)
+        app.stop()
+        return exc.exit_code
     except Exception:
         log.exception("start-up failed")
         app.stop()
@@ -56,14 +64,15 @@ def _run(config: Config) -> int:
     watchdog = systemd.watchdog_interval()
     while True:
         if watchdog:
-            sig = signal.sigtimedwait({signal.SIGTERM, signal.SIGINT}, watchdog)
-            if sig is None:
-                systemd.notify("WATCHDOG=1")
+            # Ping only while every thread makes progress: a hung one lets systemd restart us.
+            if signal.sigtimedwait(signals, watchdog) is None:
+                if not app.health():
+                    systemd.notify("WATCHDOG=1")
                 continue
         else:
-            signal.sigwait({signal.SIGTERM, signal.SIGINT})
+            signal.sigwait(signals)
         break
-    log.info("stopping")
+    log.info("stopping (within %gs)", config.agent.stop_timeout)
     systemd.notify("STOPPING=1")
     app.stop()
     log.info("stopped")

@@ -35,6 +35,7 @@ from .config_dialects import (BatchSendConfig, HttpInterfaceConfig, SompConfig, 
                               read_somp)
 from .config_reader import Section
 from .errors import ConfigError
+from .redact import SECRET
 
 __all__ = [
     "AgentConfig", "BatchSendConfig", "Config", "Credentials", "GoipConfig", "HttpConfig", "HttpInterfaceConfig",
@@ -46,6 +47,7 @@ LINE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 PROFILES = ("auto", "generic", "simcom", "huawei", "quectel", "zte", "wavecom")
 SIM_PROFILES = ("generic", "simcom", "huawei", "quectel", "zte", "wavecom")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+SEND_MODES = ("direct", "store")
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class AgentConfig:
     timezone: str  # IANA name; "" means the system's local time
     log_level: str
     database: Path
+    # Seconds a stop may take in all: sends in flight finish within it (below the unit's TimeoutStopSec=30).
+    stop_timeout: float = 20.0
 
     @property
     def tz(self) -> ZoneInfo | None:
@@ -87,12 +91,15 @@ class LineConfig:
     device: str  # the modem's AT port; best a /dev/serial/by-id/... path
     baudrate: int = 115200
     profile: str = "auto"
-    pin: str = ""
+    pin: str = field(default="", metadata=SECRET)
     imei: str = ""
     provider: str = ""
     enabled: bool = True
     daily_limit: int = -1  # SMS parts per local day; -1 unlimited
     total_limit: int = -1  # SMS parts in all; -1 unlimited
+    # "direct": AT+CMGS.  "store": AT+CMGW then AT+CMSS, so that a send cut short
+    # by a crash is resolved from the modem's memory instead of sent again.
+    send_mode: str = "direct"
 
 
 @dataclass(frozen=True)
@@ -107,7 +114,6 @@ class QueueConfig:
     reassembly_timeout: float = 86400.0
     poll_interval: float = 0.5
     batch: int = 200
-    stop_timeout: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,7 @@ class SimulatorConfig:
     lines: int = 4
     send_delay: float = 2.0
     profiles: tuple[str, ...] = ("generic",)
+    report_delay: float = 0.5  # seconds from a send to its status report
 
 
 @dataclass(frozen=True)
@@ -167,6 +174,7 @@ def _agent(s: Section, base_dir: Path) -> AgentConfig:
         timezone=timezone,
         log_level=s.choice("log_level", "INFO", LOG_LEVELS),
         database=database,
+        stop_timeout=s.number("stop_timeout", 20.0, minimum=1),
     )
 
 
@@ -222,6 +230,7 @@ def _line(s: Section, name: str) -> LineConfig:
         enabled=s.flag("enabled", True),
         daily_limit=s.integer("daily_limit", -1, minimum=-1),
         total_limit=s.integer("total_limit", -1, minimum=-1),
+        send_mode=s.choice("send_mode", "direct", SEND_MODES),
     )
 
 
@@ -248,6 +257,7 @@ def _simulator(s: Section) -> SimulatorConfig:
         lines=s.integer("lines", d.lines, minimum=1),
         send_delay=s.number("send_delay", d.send_delay, minimum=0),
         profiles=profiles or d.profiles,
+        report_delay=s.number("report_delay", d.report_delay, minimum=0),
     )
 
 

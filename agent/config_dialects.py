@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from .config_net import Credentials
 from .config_reader import Section
 from .errors import ConfigError
+from .redact import SECRET, URL
 
 TEMPLATE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -38,10 +39,10 @@ class BatchSendConfig:
     credentials: Credentials = Credentials()
     allow: tuple[str, ...] = ()
     max_rate: float = 0.0
-    report_url: str = ""  # status reports are sent here with GET ('' = no push)
-    mo_url: str = ""  # received SMS are sent here with GET ('' = no push)
+    report_url: str = field(default="", metadata=URL)  # status reports are sent here with GET ('' = no push)
+    mo_url: str = field(default="", metadata=URL)  # received SMS are sent here with GET ('' = no push)
     receiver: str = ""  # the pushes' ``receiver`` ('' = the username)
-    push_password: str = ""  # the pushes' ``pswd`` ('' = the password)
+    push_password: str = field(default="", metadata=SECRET)  # the pushes' ``pswd`` ('' = the password)
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class HttpInterfaceConfig:
     """``/service/httpService/httpInterface.do``."""
 
     credentials: Credentials = Credentials()
-    very_code: str = ""  # [auth] very_code: the second shared secret ('' = not checked)
+    very_code: str = field(default="", metadata=SECRET)  # [auth] very_code: the second shared secret ('' = not checked)
     allow: tuple[str, ...] = ()
     max_rate: float = 0.0
     signature: str = ""  # prefixed to every text, e.g. 【Branch】

@@ -7,11 +7,12 @@ into the :class:`~agent.config.Config` (and re-exports the classes).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config_reader import Section
 from .errors import ConfigError
+from .redact import NOT_SECRET, SECRET, URL
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class HttpConfig:
 @dataclass(frozen=True)
 class Credentials:
     username: str = ""
-    password: str = ""
+    password: str = field(default="", metadata=SECRET)
 
     @property
     def configured(self) -> bool:
@@ -38,16 +39,17 @@ class GoipConfig:
     """The GoIP SMS Server JSON API (``/goip/...``) and its two pushes."""
 
     credentials: Credentials = Credentials()
-    result_url: str = ""  # send results are POSTed here ('' = no push)
-    mo_url: str = ""  # received SMS are POSTed here
+    result_url: str = field(default="", metadata=URL)  # send results are POSTed here ('' = no push)
+    mo_url: str = field(default="", metadata=URL)  # received SMS are POSTed here
 
 
 @dataclass(frozen=True)
 class JindiConfig:
     """The Jindi URL API (``/send``, ``/sendstatus``, ``/read``) and its HTTP push."""
 
-    password: str = ""
-    push_url: str = ""  # URL template with %gatewayId%, %text%, %originator%, %messageDate%, %encoding%
+    password: str = field(default="", metadata=SECRET)
+    # A URL template with %gatewayId%, %text%, %originator%, %messageDate%, %encoding%.
+    push_url: str = field(default="", metadata=URL)
     push_method: str = "GET"
 
 
@@ -59,7 +61,7 @@ class StatusConfig:
 
     language: str = "en"
     admin_username: str = "admin"
-    admin_password: str = ""
+    admin_password: str = field(default="", metadata=SECRET)
     refresh: float = 10.0
 
 
@@ -70,12 +72,12 @@ class MqttConfig:
     host: str = ""
     port: int = 1883
     username: str = ""
-    password: str = ""
+    password: str = field(default="", metadata=SECRET)
     prefix: str = ""  # '' -> sms-agent/<box id>
     protocol: str = "5"  # '5' or '3.1.1'
     tls_ca: str = ""
     tls_cert: str = ""
-    tls_key: str = ""
+    tls_key: str = field(default="", metadata=NOT_SECRET)  # the key file's path, shown; the key stays in the file
     keepalive: int = 60
     status_interval: float = 60.0
     outbox_max_age_hours: float = 168.0

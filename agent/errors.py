@@ -62,6 +62,22 @@ class StoreError(AgentError):
     """The database cannot be used (unreadable file, schema newer than this agent...)."""
 
 
+class DuplicateRequest(AgentError):
+    """A submission reused the request id (``client_ref``) of an earlier one
+    from the same ``source`` with other content: refused, nothing stored.
+    ``task_id`` (None when the first made no task) and ``ids`` (its message
+    ids) name the first submission."""
+
+    def __init__(self, source: str, client_ref: str, task_id: int | None, ids: list[int]) -> None:
+        super().__init__(f"request id {client_ref[:40]!r} of {source or '?'} was used before for other content"
+                         f" (task {task_id}, messages {ids[0]}-{ids[-1]})" if ids else
+                         f"request id {client_ref[:40]!r} of {source or '?'} was used before for other content")
+        self.source = source
+        self.client_ref = client_ref
+        self.task_id = task_id
+        self.ids = ids
+
+
 # --- modem ---------------------------------------------------------------
 
 
@@ -84,6 +100,16 @@ class CommandTimeout(ModemError):
         super().__init__(f"{command!r}: no final result within {timeout:g}s", line=line)
         self.command = command
         self.timeout = timeout
+
+
+class CommandInterrupted(CommandTimeout):
+    """A command was cut short because the agent is stopping: whether it took
+    effect is unknown (for a send: the message may have gone out)."""
+
+    def __init__(self, command: str, *, line: str | None = None) -> None:
+        ModemError.__init__(self, f"{command!r}: cut short by the stop before its result came", line=line)
+        self.command = command
+        self.timeout = 0.0
 
 
 class CommandError(ModemError):

@@ -3,12 +3,19 @@
 Every module logs through ``logging.getLogger(__name__)`` and never touches
 handlers.  Lines carry the thread name (``modem-G101``, ``router``...), so the
 journal shows which line or part spoke.  AT traffic is logged at DEBUG.
+
+No secret reaches the log: :func:`setup` puts a :class:`RedactFilter` on its
+handler, given the config's secret values, which rewrites every record
+(message, traceback, stack) by the rule of :mod:`agent.redact`.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable, Iterable
+
+from .redact import Redactor
 
 FORMAT = "%(asctime)s %(levelname)-7s [%(threadName)s] %(name)s: %(message)s"
 JOURNAL_FORMAT = "<%(syslog_level)s>[%(threadName)s] %(name)s: %(message)s"
@@ -24,11 +31,40 @@ class _JournalFormatter(logging.Formatter):
         return super().format(record)
 
 
-def setup(level: str = "INFO", *, journal: bool | None = None) -> None:
+class RedactFilter(logging.Filter):
+    """A handler filter that, given ``redact`` (text -> text with secrets
+    replaced, e.g. a :class:`~agent.redact.Redactor`), rewrites each record so
+    that its message, traceback and stack go out redacted; it never drops a
+    record.  The record is changed in place (the arguments are merged into the
+    message), so every handler after this one sees the redacted text too."""
+
+    def __init__(self, redact: Callable[[str], str]) -> None:
+        super().__init__()
+        self._redact = redact
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: show its parts, redacted, rather than lose the line
+            message = f"{record.msg!r} % {record.args!r}"
+        record.msg, record.args = self._redact(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._redact(record.stack_info)
+        return True
+
+
+def setup(level: str = "INFO", *, journal: bool | None = None, secrets: Iterable[str] = ()) -> None:
     """Configure the root logger to write to stderr at ``level``.
 
     ``journal`` (default: detected from ``$JOURNAL_STREAM``) switches to the
-    ``<priority>`` prefix format understood by systemd-journald.
+    ``<priority>`` prefix format understood by systemd-journald.  ``secrets``
+    (:func:`agent.redact.secret_values` of the config) are replaced by ``***``
+    in every line, and so are URL credentials (``user:pass@``, ``pswd=``...)
+    whatever their value.
     """
     import os
 
@@ -36,6 +72,7 @@ def setup(level: str = "INFO", *, journal: bool | None = None) -> None:
         journal = bool(os.environ.get("JOURNAL_STREAM"))
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JournalFormatter(JOURNAL_FORMAT) if journal else logging.Formatter(FORMAT))
+    handler.addFilter(RedactFilter(Redactor(secrets)))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -10,6 +10,14 @@ submission (:meth:`Router.wake`), a line's outcome or state, the next
 scheduled or backed-off message, or, while lines are idle, a cheap
 ``PRAGMA data_version`` check every ``poll_interval`` seconds that notices rows
 inserted by other programs with plain SQL.
+
+Stopping is in two steps.  :meth:`Router.drain` stops handing out messages
+while the sends in flight go on; :meth:`Router.wait_idle` waits (bounded) for
+their outcomes, which are written as they come.  Then the shared stop event
+ends the thread: the lines cut the sends still running short, and those
+(``SendResult.interrupted`` with ``in_doubt``) stay 'Q', so the next start
+treats them like the sends of a crash (in doubt, or resolved from the modem's
+memory); a send a line had not started yet goes back to waiting as it was.
 """
 
 from __future__ import annotations
@@ -33,8 +41,13 @@ from .modem.bank import ModemBank
 from .modem.types import FAILED, RETRY, SENT, OutgoingSms, SendResult
 from .routing import Candidate, LineSlot, remaining, retry_delay, route
 from .store.queue import Assignment, Outcome, Store
+from .store.records import RELEASE
+from .watchdog import NO_BEAT, Heartbeat
 
 log = logging.getLogger(__name__)
+
+STOP_ANSWER_WAIT = 2.0  # seconds the lines have to answer once the stop event is set
+TURN_ALLOWANCE = 30.0  # seconds one turn may take (a busy database) before the watchdog calls it hung
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,9 @@ class Router:
         self._data_version = -1
         self._next_check = 0.0  # when a scheduled or backed-off message becomes due
         self.pusher: Any = None  # anything with wake(): woken when outcomes were written (they may be pushed)
+        self.heartbeat: Heartbeat = NO_BEAT  # the watchdog's, set before start()
+        self._draining = False
+        self._idle = threading.Condition()  # notified when outcomes were written (wait_idle)
         self._thread = threading.Thread(target=self._run, name="router", daemon=True)
 
     def start(self) -> None:
@@ -85,6 +101,27 @@ class Router:
         return not self._thread.is_alive()
 
     @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def drain(self) -> None:
+        """Hand out no more messages; sends in flight go on and their outcomes are written."""
+        self._draining = True
+        self.wake()
+
+    def wait_idle(self, timeout: float) -> int:
+        """After :meth:`drain`: wait up to ``timeout`` seconds until no send is in
+        flight (every outcome written); return how many still are."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._busy and self._thread.is_alive():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._idle.wait(left)
+            return len(self._busy)
+
+    @property
     def in_flight(self) -> int:
         return len(self._busy)
 
@@ -98,6 +135,7 @@ class Router:
             # its wait and its next turn, makes the next turn a full one.
             with self._woke:
                 woken, seen = self._wakes != seen, self._wakes
+            self.heartbeat.beat(TURN_ALLOWANCE)
             try:
                 timeout = self._turn(woken)
             except Exception:
@@ -105,12 +143,15 @@ class Router:
                 timeout = 1.0
             with self._woke:
                 if self._wakes == seen and not self._stop.is_set():
+                    self.heartbeat.beat(timeout + TURN_ALLOWANCE)
                     self._woke.wait(timeout)
         self._drain_on_stop()
 
     def _turn(self, woken: bool) -> float:
         """One pass; return how long to sleep at most."""
         freed = self._record_outcomes()  # lines that reported are free again: always look
+        if self._draining:
+            return self.config.poll_interval
         now = self._clock()
         version = self.store.data_version()
         if not woken and not freed and version == self._data_version and now < self._next_check:
@@ -194,22 +235,40 @@ class Router:
     # --- outcomes ---------------------------------------------------------------------
 
     def _record_outcomes(self) -> bool:
-        """Write the outcomes the lines reported; True when there were any."""
+        """Write the outcomes the lines reported; True when there were any.
+        Copies a line keeps in its modem (send_mode = store) are deleted once
+        the outcome is on disk."""
         outcomes = []
+        copies: list[tuple[str, tuple[str, ...]]] = []
         while True:
             try:
                 flight, result = self._done.get_nowait()
             except queue.Empty:
                 break
             self._busy.pop(flight.line, None)
+            if result.interrupted and result.in_doubt:
+                log.warning("message %d: the stop cut its send on %s short (%s); it may have gone out:"
+                            " left in doubt, settled at the next start", flight.msg.id, flight.line, result.error)
+                continue
             outcomes.append(self._outcome(flight, result))
+            if result.stored:
+                copies.append((flight.line, result.stored))
         if outcomes:
-            self.store.record_outcomes(outcomes)
+            self.store.record_outcomes(outcomes, durable=bool(copies))
             if self.pusher is not None:
                 self.pusher.wake()
+        for line, locations in copies:
+            try:
+                self.bank[line].forget_stored(locations)
+            except LineOffline:
+                pass  # swept when the line is initialised again
+        with self._idle:
+            self._idle.notify_all()
         return bool(outcomes)
 
     def _outcome(self, f: _InFlight, r: SendResult) -> Outcome:
+        if r.interrupted:  # never started: the line stopped first
+            return Outcome(f.msg.id, f.line, f.iccid, RELEASE)
         if r.outcome == SENT:
             return Outcome(f.msg.id, f.line, f.iccid, "sent", r.references, r.parts, in_doubt=r.in_doubt)
         if r.outcome == FAILED:
@@ -225,12 +284,12 @@ class Router:
                        in_doubt=r.in_doubt, retry_at=retry_at, give_up=give_up)
 
     def _drain_on_stop(self) -> None:
-        """Wait (bounded) for the sends in flight, then write every outcome.
+        """At the stop: write the outcomes the lines still report.
 
-        The workers answer every request when they stop (a send cut short is
-        reported in doubt), so nothing stays 'Q' after a clean stop.
-        """
-        deadline = time.monotonic() + self.config.stop_timeout
+        :meth:`drain` and :meth:`wait_idle` gave the sends their time before
+        the stop event was set; the lines now answer what they still hold at
+        once (a send cut short is ``interrupted``), so a short wait suffices."""
+        deadline = time.monotonic() + STOP_ANSWER_WAIT
         while self._busy and time.monotonic() < deadline:
             try:
                 flight, result = self._done.get(timeout=max(0.0, deadline - time.monotonic()))
@@ -240,5 +299,5 @@ class Router:
             self._record_outcomes()
         self._record_outcomes()
         if self._busy:
-            log.warning("%d send(s) still in flight at stop: left 'Q', requeued in doubt at next start",
-                        len(self._busy))
+            log.warning("%d send(s) gave no answer at the stop (%s): left in doubt, settled at the next start",
+                        len(self._busy), ", ".join(f"message {f.msg.id} on {f.line}" for f in self._busy.values()))

@@ -47,3 +47,59 @@ def running_agent(directory: Path, config_text: str, *, ready_timeout: float = 2
             proc.wait()
     reader.join(5)
     assert "Traceback" not in "".join(output), "".join(output)
+
+
+class AgentProcess:
+    """``python -m agent --config <directory>/config.ini run`` as a child process
+    whose output (stdout and stderr together) is collected as it comes."""
+
+    def __init__(self, directory: Path, config_text: str | None = None) -> None:
+        self.directory = directory
+        self.config = directory / "config.ini"
+        if config_text is not None:
+            self.config.write_text(config_text)
+        self.proc: subprocess.Popen[str] | None = None
+        self.lines: list[str] = []
+        self._reader: threading.Thread | None = None
+
+    def start(self) -> AgentProcess:
+        self.lines = []
+        self.proc = subprocess.Popen([sys.executable, "-m", "agent", "--config", str(self.config), "run"],
+                                     cwd=self.directory, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        return self
+
+    def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def url(self) -> str | None:
+        m = re.search(r"HTTP APIs on (http://127\.0\.0\.1:\d+)", self.output)
+        return m.group(1) if m else None
+
+    def running(self) -> bool:
+        return "running (" in self.output
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float) -> int:
+        """The exit status, once the process ended and its output is all read."""
+        assert self.proc is not None
+        code = self.proc.wait(timeout)
+        if self._reader is not None:
+            self._reader.join(5)
+        return code
+
+    def stop(self) -> None:
+        """Kill it if it still runs (for ``finally``)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()

@@ -10,7 +10,7 @@ from typing import Callable
 import pytest
 
 from agent.config import LineConfig, ModemsConfig
-from agent.modem.types import CallRecord, DeliveryReport, IncomingSms, LineState
+from agent.modem.types import CallRecord, DeliveryReport, IncomingSms, LineState, PartSent
 
 # Short timeouts so that recovery tests run in a second or two.
 FAST = ModemsConfig(
@@ -34,12 +34,16 @@ class RecordingEvents:
         self.reports: list[DeliveryReport] = []
         self.calls: list[CallRecord] = []
         self.states: list[LineState] = []
+        self.parts: list[PartSent] = []
         self.refuse_sms = False
 
     def _add(self, bucket: list, item: object) -> None:
         with self.cond:
             bucket.append(item)
             self.cond.notify_all()
+
+    def on_part_sent(self, part: PartSent) -> None:
+        self._add(self.parts, part)
 
     def on_sms(self, sms: IncomingSms) -> None:
         if self.refuse_sms:

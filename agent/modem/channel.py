@@ -44,7 +44,7 @@ from typing import Callable
 
 from ..codec import at
 from ..codec.at import Final
-from ..errors import AtParseError, CommandError, CommandTimeout
+from ..errors import AtParseError, CommandError, CommandInterrupted, CommandTimeout
 from .port import Port, Wakeup
 
 log = logging.getLogger(__name__)
@@ -137,42 +137,45 @@ class Channel:
             if lenient and ex.lines:
                 log.debug("%s: %r gave no final; accepting %d line(s)", self.name, cmd, len(ex.lines))
                 return Response(ex.lines, Final(""))
-            raise CommandTimeout(cmd, timeout, line=self._line_id)
+            raise self._timeout(cmd, timeout)
         assert ex.final is not None
         if not ex.final.ok:
             raise CommandError(cmd, ex.final.kind, ex.final.code, ex.final.text, line=self._line_id)
         return Response(ex.lines, ex.final)
 
     def send_pdu(self, tpdu_length: int, pdu_hex: str, *, timeout: float = 90.0,
-                 prompt_timeout: float = 10.0) -> int:
-        """Send one SMS-SUBMIT with AT+CMGS and return its message reference.
+                 prompt_timeout: float = 10.0, command: str = "AT+CMGS") -> int:
+        """Send one SMS-SUBMIT with AT+CMGS and return its message reference
+        (``command`` "AT+CMGW": write it to the storage instead, and return its
+        index there; the exchange is the same).
 
         ``tpdu_length`` counts the octets after the SMSC field of ``pdu_hex``.
-        Raise CommandError('AT+CMGS', ...) on an error final (before or after
-        the prompt); CommandTimeout('AT+CMGS', prompt_timeout) after writing ESC
-        when no ``>`` prompt comes; CommandTimeout('AT+CMGS', timeout) when the
+        Raise CommandError(command, ...) on an error final (before or after
+        the prompt); CommandTimeout(command, prompt_timeout) after writing ESC
+        when no ``>`` prompt comes; CommandTimeout(command, timeout) when the
         result does not come; AtParseError when the modem says OK without a
         ``+CMGS:`` line (the message was probably sent).  When ``+CMGS:`` came
         but its OK did not, the reference is returned.
         """
+        prefix = command[2:] + ":"
         self._drain()
-        ex = _Exchange(f"AT+CMGS={tpdu_length}", "+CMGS:", strict=True, want_prompt=True)
-        self._write(b"AT+CMGS=%d\r" % tpdu_length)
+        ex = _Exchange(f"{command}={tpdu_length}", prefix, strict=True, want_prompt=True)
+        self._write(b"%s=%d\r" % (command.encode("ascii"), tpdu_length))
         if not self._await(ex, prompt_timeout):
             self._write(_ESC)
             self._settle(_SETTLE)  # swallow a late prompt and the cancellation's final
-            raise CommandTimeout("AT+CMGS", prompt_timeout, line=self._line_id)
+            raise self._timeout(command, prompt_timeout)
         if not ex.prompt:
-            return self._cmgs_result(ex)
+            return self._submit_result(ex, command)
         ex.want_prompt = ex.prompt = False
-        # The echo of the PDU (echo on) is neither +CMGS: nor a URC: strict mode drops it.
+        # The echo of the PDU (echo on) is neither the answer nor a URC: strict mode drops it.
         self._write(pdu_hex.encode("ascii") + _CTRL_Z)
         if not self._await(ex, timeout):
             if ex.lines:
-                log.warning("%s: +CMGS came without a final; taking it as sent", self.name)
-                return at.parse_cmgs(ex.lines[-1])
-            raise CommandTimeout("AT+CMGS", timeout, line=self._line_id)
-        return self._cmgs_result(ex)
+                log.warning("%s: %s came without a final; taking it as done", self.name, prefix)
+                return _number(ex.lines[-1], prefix)
+            raise self._timeout(command, timeout)
+        return self._submit_result(ex, command)
 
     def pump(self, timeout: float, wakeup: Wakeup | None = None) -> None:
         """Idle: read and dispatch URCs for up to ``timeout`` seconds.
@@ -200,6 +203,13 @@ class Channel:
         self._settle(settle)
 
     # --- exchange ---------------------------------------------------------------------
+
+    def _timeout(self, cmd: str, timeout: float) -> CommandTimeout:
+        """The exception for a command left without its final: CommandInterrupted
+        when the stop cut the wait short, else CommandTimeout."""
+        if self._interrupt is not None and self._interrupt.is_set():
+            return CommandInterrupted(cmd, line=self._line_id)
+        return CommandTimeout(cmd, timeout, line=self._line_id)
 
     def _write(self, data: bytes) -> None:
         log.debug("%s -> %r", self.name, data)
@@ -236,14 +246,15 @@ class Channel:
                 return False
         return True
 
-    def _cmgs_result(self, ex: _Exchange) -> int:
+    def _submit_result(self, ex: _Exchange, command: str) -> int:
         final = ex.final
         assert final is not None
         if not final.ok:
-            raise CommandError("AT+CMGS", final.kind, final.code, final.text, line=self._line_id)
+            raise CommandError(command, final.kind, final.code, final.text, line=self._line_id)
+        prefix = command[2:] + ":"
         if not ex.lines:
-            raise AtParseError("AT+CMGS ended with OK but without +CMGS: (probably sent)")
-        return at.parse_cmgs(ex.lines[-1])
+            raise AtParseError(f"{command} ended with OK but without {prefix} (probably done)")
+        return _number(ex.lines[-1], prefix)
 
     # --- framing ----------------------------------------------------------------------
 
@@ -344,3 +355,8 @@ def _decode(raw: bytes) -> str:
         return raw.decode()
     except UnicodeDecodeError:
         return raw.decode("latin-1")
+
+
+def _number(line: str, prefix: str) -> int:
+    """The number a ``+CMGS:`` / ``+CMGW:`` answer carries."""
+    return at.parse_cmgw(line) if prefix == "+CMGW:" else at.parse_cmgs(line)

@@ -16,6 +16,7 @@ import os
 import select
 import threading
 import time
+from typing import Callable
 
 import serial
 
@@ -88,8 +89,12 @@ class Port:
     PortError naming the path; the port is then useless until reopened.
     """
 
-    def __init__(self, path: str, *, baudrate: int = 115200) -> None:
+    def __init__(self, path: str, *, baudrate: int = 115200,
+                 beat: Callable[[float | None], None] | None = None) -> None:
+        """``beat`` is told, before each wait for input, how long the wait may
+        last (the owner's watchdog heartbeat)."""
         self._path = path
+        self._beat = beat
         self._baudrate = baudrate
         self._serial: serial.Serial | None = None
         self._fd = -1
@@ -175,6 +180,8 @@ class Port:
             if wake_fd >= 0:
                 poller.register(wake_fd, select.POLLIN)
             self._wake_fd = wake_fd
+        if self._beat is not None:
+            self._beat(timeout if math.isfinite(timeout) else None)
         events = poller.poll(_millis(timeout))
         for fd, mask in events:
             if fd == self._fd:

@@ -6,6 +6,13 @@ else UCS2; 153/67 per part), each part sent with its own AT+CMGS; the
 network's TP-MR of each part is kept for status-report matching (-1 when
 the modem answered OK without one).
 
+With send_mode = store, every part is first written to the modem's storage
+(AT+CMGW) and the places are recorded durably (``LineEvents.on_stored``);
+then each is sent from there (AT+CMSS), so that a send cut short by a crash
+or a stop is settled from the modem's memory at the next start instead of
+sent again.  The result names the places (``SendResult.stored``), deleted
+once the outcome is on disk.
+
 Outcomes: SENT when every part was accepted; FAILED for permanent errors
 (bad number, barred, a text that cannot be encoded); RETRY for temporary ones
 (``TEMPORARY_CMS``, a plain ERROR, a timeout or a lost port), to be routed
@@ -15,16 +22,19 @@ before a failure, or the modem went quiet after the PDU was written.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import TYPE_CHECKING
 
 from ..codec import parts, pdu
-from ..errors import AtParseError, CommandError, CommandTimeout, EncodeError, PortError
-from .types import FAILED, RETRY, SENT, TEMPORARY_CMS, OutgoingSms, SendResult
+from ..errors import AtParseError, CommandError, CommandInterrupted, CommandTimeout, EncodeError, PortError
+from .types import FAILED, RETRY, SENT, TEMPORARY_CMS, OutgoingSms, PartSent, SendResult
 
 if TYPE_CHECKING:
     from .session import Session
     from .worker import LineWorker
+
+log = logging.getLogger(__name__)
 
 
 class Sender:
@@ -47,8 +57,19 @@ class Sender:
                                     max_parts=self.w.modems.max_parts, srr=msg.status_report,
                                     validity_minutes=msg.validity_minutes, flash=msg.flash)
 
+    def _part_sent(self, part: PartSent) -> None:
+        # Told before the next part is sent and before any report read meanwhile
+        # is handled (both happen later in this thread), so that a report never
+        # arrives ahead of the part it reports on.  A sink failure costs at most
+        # that match: the outcome records every part again.
+        try:
+            self.w.events.on_part_sent(part)
+        except Exception:
+            log.exception("%s: could not record part %d of message %s", self.w.name, part.seq, part.message_id)
+
     def send(self, session: Session, msg: OutgoingSms) -> tuple[SendResult, Exception | None]:
-        """Send every part of ``msg``.
+        """Send every part of ``msg`` (with send_mode = store: write them all to
+        the modem's storage, have their places recorded, then send each from there).
 
         Return the result, and the exception to raise once the caller has
         answered (a timeout or a lost port: the line needs recovery).
@@ -58,25 +79,83 @@ class Sender:
             pdus = self.encode(msg)
         except EncodeError as exc:
             return SendResult(msg.id, w.name, FAILED, error=str(exc), at=w._now()), None
+        stored: tuple[str, ...] = ()
+        if w.line.send_mode == "store":
+            written = self._store(session, msg, pdus)
+            if isinstance(written[0], SendResult):
+                return written  # type: ignore[return-value]
+            indexes, stored = written  # type: ignore[misc]
+
+            def send_part(k: int) -> int:
+                return session.send_stored(indexes[k])
+        else:
+            def send_part(k: int) -> int:
+                return session.send_pdu(pdus[k].tpdu_length, pdus[k].hex)
         refs: list[int] = []
-        for part in pdus:
+        for k in range(len(pdus)):
             try:
-                refs.append(session.send_pdu(part.tpdu_length, part.hex))
+                refs.append(send_part(k))
             except CommandError as exc:
                 temporary = exc.kind == "ERROR" or exc.code is None or exc.code in TEMPORARY_CMS
                 w._error(str(exc), failed_parts=w.state.failed_parts + 1)
                 return SendResult(msg.id, w.name, RETRY if temporary else FAILED, tuple(refs), len(pdus),
-                                  exc.code, str(exc), in_doubt=bool(refs), at=w._now()), None
+                                  exc.code, str(exc), in_doubt=bool(refs), at=w._now(), stored=stored), None
             except AtParseError as exc:
                 # OK without +CMGS: the network took the part, its reference is unknown
                 # (a status report for it cannot be matched).
                 w._error(f"part {len(refs) + 1}: {exc}")
                 refs.append(-1)
-                w._set(sent_parts=w.state.sent_parts + 1)
-                continue
+            except CommandInterrupted as exc:
+                return SendResult(msg.id, w.name, RETRY, tuple(refs), len(pdus), None, str(exc),
+                                  in_doubt=True, at=w._now(), interrupted=True, stored=stored), None
             except (CommandTimeout, PortError) as exc:
                 w._set(failed_parts=w.state.failed_parts + 1)
                 return SendResult(msg.id, w.name, RETRY, tuple(refs), len(pdus), None, str(exc),
-                                  in_doubt=True, at=w._now()), exc
+                                  in_doubt=True, at=w._now(), stored=stored), exc
             w._set(sent_parts=w.state.sent_parts + 1)
-        return SendResult(msg.id, w.name, SENT, tuple(refs), len(pdus), at=w._now()), None
+            self._part_sent(PartSent(msg.id, w.name, len(refs), refs[-1], len(pdus)))
+        return SendResult(msg.id, w.name, SENT, tuple(refs), len(pdus), at=w._now(), stored=stored), None
+
+    def _store(self, session: Session, msg: OutgoingSms,
+               pdus: list[pdu.EncodedPdu]) -> tuple[list[int], tuple[str, ...]] | tuple[SendResult, Exception | None]:
+        """Write every part to the modem's storage (AT+CMGW) and have the places
+        recorded durably before anything is sent.  Return (indexes, locations),
+        or the result to answer when that failed: nothing was sent then, so it
+        is never in doubt (what was written is deleted again)."""
+        w = self.w
+        indexes: list[int] = []
+        try:
+            for part in pdus:
+                indexes.append(session.write_pdu(part.tpdu_length, part.hex))
+            locations = tuple(f"{session.mem2}:{i}" for i in indexes)
+            if not w.events.on_stored(msg.id, w.name, locations):
+                raise _NotRecorded("the message is no longer being sent")
+        except CommandError as exc:
+            self._forget(session, indexes)
+            temporary = exc.kind == "ERROR" or exc.code is None or exc.code in TEMPORARY_CMS
+            w._error(str(exc))
+            return SendResult(msg.id, w.name, RETRY if temporary else FAILED, (), len(pdus), exc.code, str(exc),
+                              at=w._now()), None
+        except CommandInterrupted as exc:
+            return SendResult(msg.id, w.name, RETRY, (), len(pdus), None, str(exc), at=w._now(),
+                              interrupted=True), None
+        except (CommandTimeout, PortError) as exc:
+            # The modem went quiet: what it stored is cleaned up when it is back (orphans).
+            return SendResult(msg.id, w.name, RETRY, (), len(pdus), None, str(exc), at=w._now()), exc
+        except Exception as exc:  # the store could not record the places (or OK without +CMGW:)
+            log.warning("%s: message %s not stored for sending: %s", w.name, msg.id, exc)
+            self._forget(session, indexes)
+            return SendResult(msg.id, w.name, RETRY, (), len(pdus), None, f"not stored: {exc}", at=w._now()), None
+        return indexes, locations
+
+    def _forget(self, session: Session, indexes: list[int]) -> None:
+        for index in indexes:
+            try:
+                session.delete_stored(index)
+            except Exception as exc:  # left for the orphan sweep at the next connect
+                log.warning("%s: stored message %d not deleted: %s", self.w.name, index, exc)
+                return
+
+
+class _NotRecorded(Exception):
+    pass

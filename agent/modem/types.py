@@ -99,6 +99,25 @@ class SendResult:
     error: str = ""  # words for people and logs
     in_doubt: bool = False  # some part may have gone out although we report no success
     at: datetime | None = None
+    # The agent's stop cut the send short while the modem had the message: it
+    # may have gone out.  No outcome is recorded: the row stays 'Q' and is
+    # resolved at the next start (from the modem's memory with send_mode = store).
+    interrupted: bool = False
+    # send_mode = store: where the parts are in the modem's storage ("SM:3"), to be
+    # deleted once the outcome is on disk.
+    stored: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PartSent:
+    """One part of a message the network accepted, told as soon as it left
+    (before the next part is sent and before any status report is read)."""
+
+    message_id: Any
+    line: str
+    seq: int  # 1-based
+    reference: int  # TP-MR; -1 when the modem did not say
+    total: int  # parts of the message
 
 
 @dataclass(frozen=True)
@@ -160,8 +179,29 @@ class LineEvents(Protocol):
 
     ``on_sms`` and ``on_report`` must store durably before returning: the
     worker deletes the message from the modem only after they return, and
-    leaves it there (to be read again later) if they raise.
+    leaves it there (to be read again later) if they raise.  ``on_part_sent``
+    is called for each part as soon as the network accepted it, before the
+    next part is sent and before any status report received meanwhile is
+    handed over, so that a report always finds the part it reports on.
     """
+
+    def on_part_sent(self, part: PartSent) -> None: ...
+
+    def on_stored(self, message_id: Any, line: str, locations: tuple[str, ...]) -> bool:
+        """send_mode = store: record durably where the parts of a message being
+        sent were written; False when it is not being sent (then it is not sent)."""
+        ...
+
+    def unresolved(self, line: str) -> list[tuple[Any, list[str]]]:
+        """send_mode = store: the messages an earlier run left being sent on
+        ``line``, with where their parts are in its storage."""
+        ...
+
+    def on_resolved(self, result: SendResult) -> None:
+        """send_mode = store: what the modem's memory says of such a message
+        (SENT; RETRY ``interrupted`` when nothing was sent; RETRY ``in_doubt``
+        when it cannot tell), recorded durably before the stored copy is deleted."""
+        ...
 
     def on_sms(self, sms: IncomingSms) -> None: ...
 
@@ -179,6 +219,19 @@ class NullEvents:
     sms: list[IncomingSms] = field(default_factory=list)
     reports: list[DeliveryReport] = field(default_factory=list)
     calls: list[CallRecord] = field(default_factory=list)
+    parts: list[PartSent] = field(default_factory=list)
+
+    def on_part_sent(self, part: PartSent) -> None:
+        self.parts.append(part)
+
+    def on_stored(self, message_id: Any, line: str, locations: tuple[str, ...]) -> bool:
+        return True
+
+    def unresolved(self, line: str) -> list[tuple[Any, list[str]]]:
+        return []
+
+    def on_resolved(self, result: SendResult) -> None:
+        pass
 
     def on_sms(self, sms: IncomingSms) -> None:
         self.sms.append(sms)

@@ -30,12 +30,14 @@ from typing import Any, Callable
 
 from ..config import LineConfig, ModemsConfig
 from ..errors import CommandError, LineOffline, ModemError, PortError
+from ..watchdog import NO_BEAT, Heartbeat
 from . import recovery
 from .channel import Channel, Urc
 from .port import Port, Wakeup
 from .ladder import Ladder
 from .receiver import Receiver
 from .sender import Sender
+from .stored import StoredSends
 from .session import Identity, Session, SimProblem
 from .types import (BUSY, DISABLED, OFFLINE, READY, RECOVERING, RETRY, SENT, STARTING, STOPPED, LineEvents,
                     LineState, OutgoingSms, SendResult, UssdReply)
@@ -43,6 +45,7 @@ from .ussd import UssdTimeout, UssdWaiter
 
 log = logging.getLogger(__name__)
 
+STEP_ALLOWANCE = 60.0  # seconds of work between two bounded waits of the line's thread
 Locate = Callable[[str, str], "str | None"]  # (imei, line name) -> path of the port where that modem is now
 
 
@@ -92,10 +95,13 @@ class LineWorker:
         self._health_due = 0.0
         self._reinit_needed = False
         self._known_imei = line.imei
-        self._receiver = Receiver(self)
+        store_mode = line.send_mode == "store"
+        self._receiver = Receiver(self, keep_stored_submits=store_mode)
+        self._stored = StoredSends(line.name, events, now=now) if store_mode else None
         self._sender = Sender(self)
         self._ladder = Ladder(self)
         self._ussd = UssdWaiter()
+        self.heartbeat: Heartbeat = NO_BEAT  # the watchdog's, set before start()
         self.started = threading.Event()  # set once the line is ready, or has given up for now
         if not line.enabled:
             self.started.set()
@@ -125,6 +131,11 @@ class LineWorker:
             self._interrupt.set()
         self._wakeup.set()
 
+    @property
+    def alive(self) -> bool:
+        """True while the line's thread runs."""
+        return self._thread.is_alive()
+
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the thread to end; True when it did."""
         self._thread.join(timeout)
@@ -140,6 +151,12 @@ class LineWorker:
     def ussd(self, code: str, timeout: float = 30.0) -> Future[UssdReply]:
         """Run a USSD code (``*100#``); the future gets the network's :class:`UssdReply`."""
         return self._put("ussd", (code, timeout))
+
+    def forget_stored(self, locations: tuple[str, ...]) -> None:
+        """send_mode = store: delete these copies of a message whose outcome is on
+        disk.  Raise LineOffline when the line cannot take the request now (the
+        copies are then swept at its next initialisation)."""
+        self._put("forget", locations)
 
     def reset_modem(self) -> Future[None]:
         """Restart the modem (AT+CFUN=1,1) and initialise it again."""
@@ -180,6 +197,9 @@ class LineWorker:
     def _run(self) -> None:
         try:
             while True:
+                # Each step's waits are bounded and tell the heartbeat their bounds
+                # (the port's reads, _wait); between them a step has this long.
+                self.heartbeat.beat(STEP_ALLOWANCE)
                 # Clear before looking at the stop flag and the inbox, so that
                 # a wake-up that comes after the look is never lost.
                 self._wakeup.clear()
@@ -205,7 +225,7 @@ class LineWorker:
             log.exception("%s: worker crashed", self.name)
         finally:
             self._close()
-            self._bounce_all("line stopped")
+            self._bounce_all("line stopped", stopping=True)
             self._set(state=STOPPED)
             self._wakeup.close()
             self._interrupt.close()
@@ -214,6 +234,7 @@ class LineWorker:
         """Sleep until woken (inbox, stop, enable) or ``timeout`` seconds pass."""
         if self._stop.is_set():
             return
+        self.heartbeat.beat(timeout)
         select.select([self._wakeup.fileno()], [], [], timeout)
 
     def _disabled(self) -> None:
@@ -266,7 +287,7 @@ class LineWorker:
         path = self._port_path()
         self._set(state=STARTING if self._failed_opens == 0 else RECOVERING,
                   recovery_step="" if self._failed_opens == 0 else recovery.REOPEN, device=path)
-        port = Port(path, baudrate=self.line.baudrate)
+        port = Port(path, baudrate=self.line.baudrate, beat=lambda within: self.heartbeat.beat(within))
         try:
             port.open()
             channel = Channel(port, on_urc=self._urcs.append, name=self.name, interrupt=self._interrupt)
@@ -298,6 +319,11 @@ class LineWorker:
                   firmware=ident.firmware, imei=ident.imei, imsi=ident.imsi, iccid=ident.iccid,
                   number=ident.number, sim="READY")
         self._check_health()
+        if self._stored is not None:
+            try:
+                self._stored.settle(self._session)
+            except CommandError as exc:  # a modem refusing a read: settled at its next initialisation
+                log.warning("%s: stored messages not settled now: %s", self.name, exc)
         self._set(state=READY, recovery_step="")
         log.info("%s: ready (ICCID %s, signal %s dBm, %s)", self.name, ident.iccid or "?",
                  self._state.signal_dbm, self._state.operator or "no operator")
@@ -319,15 +345,17 @@ class LineWorker:
 
     # --- requests ----------------------------------------------------------------------------
 
-    def _bounce_all(self, reason: str) -> None:
-        """Answer every queued request at once: the line cannot serve it now."""
+    def _bounce_all(self, reason: str, *, stopping: bool = False) -> None:
+        """Answer every queued request at once: the line cannot serve it now
+        (``stopping``: the agent stops; a send never started is ``interrupted``)."""
         while True:
             try:
                 req = self._inbox.get_nowait()
             except queue.Empty:
                 return
             if req.kind == "send":
-                req.future.set_result(SendResult(req.payload.id, self.name, RETRY, error=reason, at=self._now()))
+                req.future.set_result(SendResult(req.payload.id, self.name, RETRY, error=reason, at=self._now(),
+                                                 interrupted=stopping))
             else:
                 req.future.set_exception(LineOffline(reason, line=self.name))
 
@@ -338,6 +366,8 @@ class LineWorker:
             self._set(state=BUSY)
             assert self._session is not None
             result, raise_after = self._sender.send(self._session, req.payload)
+            if self._stored is not None:
+                self._stored.sent(result)
             req.future.set_result(result)
             if raise_after is not None:
                 raise raise_after
@@ -352,6 +382,10 @@ class LineWorker:
                 req.future.set_exception(exc)
             finally:
                 self._set(state=READY)
+        elif req.kind == "forget":
+            if self._stored is not None:
+                self._stored.forget(self._session, req.payload)
+            req.future.set_result(None)
         elif req.kind == "reset":
             try:
                 self._set(state=RECOVERING, recovery_step=recovery.RESET)

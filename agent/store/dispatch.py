@@ -34,10 +34,11 @@ from ..codec.parts import split
 from ..errors import EncodeError
 from ..modem.types import TEMPORARY_CMS
 from ..routing import Candidate
+from . import delivery
 from .db import write
 from .outbox import Outbox
-from .records import (BAD_FORMAT, BAD_NUMBER, FAILED, GATEWAY_FAILURE, RETRY, SENT, UNKNOWN, Assignment,
-                      Outcome)
+from .records import (BAD_FORMAT, BAD_NUMBER, FAILED, GATEWAY_FAILURE, RELEASE, RETRY, SENT, UNKNOWN,
+                      Assignment, Outcome)
 from .sims import count_on_sim
 from .times import LocalTime
 
@@ -189,25 +190,50 @@ class Dispatch:
                     log.warning("message %d is no longer waiting: not sent", a.id)
                     continue
                 moved.append(a.id)
+                # A new attempt: the parts of an earlier one (a retry, a send cut short) are forgotten.
+                self._db.execute_sql("DELETE FROM sent_parts WHERE message_id = ?", (a.id,))
                 if a.iccid:
                     count_on_sim(self._db, a.iccid, day=day, daily=a.parts, total=a.parts, now=now)
         return moved
 
-    def record_outcomes(self, outcomes: Sequence[Outcome]) -> None:
+    def record_stored(self, message_id: int, locations: Sequence[str]) -> bool:
+        """Record durably where a message being sent ('Q') was written in its
+        modem's storage (send_mode = store), before the modem is asked to send
+        it; True when the row took it (False: it is not being sent)."""
+        with write(self._db, durable=True):
+            return self._db.execute_sql("UPDATE smsserver_out SET stored = ?, updated = ? WHERE id = ? AND status = 'Q'",
+                                        (",".join(locations), self._t.now(), message_id)).rowcount == 1
+
+    def unresolved(self, line: str, *, before: float) -> list[tuple[int, list[str]]]:
+        """Messages a previous run left being sent ('Q', last changed before
+        ``before``) on ``line`` with their parts in the modem's storage:
+        [(id, locations)], oldest first."""
+        rows = self._db.execute_sql(
+            "SELECT id, stored FROM smsserver_out WHERE status = 'Q' AND line = ? AND stored IS NOT NULL"
+            " AND updated < ? ORDER BY id", (line, before)).fetchall()
+        return [(r[0], [loc for loc in r[1].split(",") if loc]) for r in rows]
+
+    def record_outcomes(self, outcomes: Sequence[Outcome], *, durable: bool = False) -> None:
         """Write what the lines did, in one transaction (synchronous=NORMAL: a
         result lost to a power cut leaves the row 'Q', requeued in doubt at start).
 
         sent: 'S', sent_date, ref_no (the parts' references, comma-separated),
-        one ``sent_parts`` row per part.  failed: 'F' with error_code and
+        one ``sent_parts`` row per part (those recorded as they left are kept),
+        and the delivery settled from the reports that came before
+        (:mod:`agent.store.delivery`).  failed: 'F' with error_code and
         failure_cause (``errors`` unchanged: it counts retries).  retry: errors + 1
         and back to 'U' with not_before = retry_at and the requested gateway
-        restored, or 'F' when ``give_up``.  in_doubt is sticky.  The SIM's
+        restored, or 'F' when ``give_up``.  release (never started, or what
+        the modem did cannot be told: ``in_doubt``): back to 'U' as it was,
+        no error counted, ``references`` the parts that may have left.  in_doubt is sticky.  The SIM's
         counters move by (parts that left - parts reserved).  A final outcome
         (sent, failed, given up) writes its ``result`` event to the outbox.
-        An outcome for a message that is not 'Q' is logged and ignored."""
+        An outcome for a message that is not 'Q' is logged and ignored.
+        ``durable``: commit with synchronous=FULL (the modem's stored copy of
+        a message is deleted once its outcome is on disk)."""
         now, day = self._t.now(), self._t.day()
         local_now = self._t.text(now)
-        with write(self._db, durable=False):
+        with write(self._db, durable=durable):
             for o in outcomes:
                 row = self._db.execute_sql("SELECT status, parts, iccid, quota_day FROM smsserver_out WHERE id = ?",
                                            (o.id,)).fetchone()
@@ -218,8 +244,13 @@ class Dispatch:
                 left = self._parts_left(o, row[1])
                 self._apply(o, left, now, local_now)
                 self._settle_quota(o, row, left, day, now)
-                if o.outcome != RETRY or o.give_up:
+                if o.outcome not in (RETRY, RELEASE) or o.give_up:
                     self._outbox.emit_result(o.id, local_now)
+                if o.outcome == SENT:
+                    # Reports may have come before this outcome: they complete the delivery now.
+                    self._db.execute_sql("UPDATE smsserver_in SET original_ref_no = ? WHERE message_id = ?"
+                                         " AND type = 'S'", (",".join(map(str, o.references)), o.id))
+                    delivery.settle(self._db, self._outbox, self._t, o.id, now=now)
 
     def _apply(self, o: Outcome, left: int, now: float, local_now: str) -> None:
         if o.outcome == SENT:
@@ -227,9 +258,14 @@ class Dispatch:
                 "UPDATE smsserver_out SET status = 'S', sent_date = ?, ref_no = ?, sent_parts = ?, line = ?,"
                 " error_code = NULL, failure_cause = NULL, in_doubt = in_doubt | ?, updated = ? WHERE id = ?",
                 (local_now, ",".join(map(str, o.references)), left, o.line, int(o.in_doubt), now, o.id))
+            # Parts the line recorded as they left keep their rows (and any report they have).
             self._db.cursor().executemany(
-                "INSERT INTO sent_parts (message_id, seq, line, reference, sent_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO sent_parts (message_id, seq, line, reference, sent_at) VALUES (?, ?, ?, ?, ?)",
                 [(o.id, seq, o.line, ref if ref >= 0 else None, now) for seq, ref in enumerate(o.references, 1)])
+        elif o.outcome == RELEASE:
+            self._db.execute_sql(
+                "UPDATE smsserver_out SET status = 'U', gateway_id = requested_gateway, quota_day = NULL,"
+                " in_doubt = in_doubt | ?, updated = ? WHERE id = ?", (int(o.in_doubt), now, o.id))
         elif o.outcome == RETRY and not o.give_up:
             self._db.execute_sql(
                 "UPDATE smsserver_out SET status = 'U', errors = errors + 1, not_before = ?,"

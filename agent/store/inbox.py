@@ -51,8 +51,9 @@ from peewee import SqliteDatabase
 
 from ..codec.pdu import Deliver, StatusReport, Submit
 from ..modem.types import CallRecord, DeliveryReport, IncomingSms
+from . import delivery
 from .db import write
-from .outbox import CALL, MO, RECEIPT, Outbox
+from .outbox import CALL, MO, Outbox
 from .times import LocalTime
 
 log = logging.getLogger(__name__)
@@ -67,9 +68,7 @@ def _digest(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-def _final(status: int | None) -> bool:
-    """A TP-Status is final unless the SMSC is still trying (0x20-0x3F)."""
-    return status is not None and not 0x20 <= status < 0x40
+_final = delivery.final
 
 
 def _word(status: int) -> str:
@@ -222,16 +221,11 @@ class Inbox:
         discharge = self._t.text(report.discharge_time) if report.discharge_time else None
         received = self._t.text(report.received_at) if report.received_at else self._t.text(now)
         with write(self._db, durable=True):
-            candidates = self._db.execute_sql(
-                "SELECT p.id, p.message_id, p.status, o.recipient, o.ref_no FROM sent_parts p"
-                " JOIN smsserver_out o ON o.id = p.message_id"
-                " WHERE p.line = ? AND p.reference = ? AND p.sent_at >= ? ORDER BY p.sent_at DESC, p.id DESC LIMIT ?",
-                (report.line, report.reference, now - window_hours * 3600, _MATCH_SCAN)).fetchall()
-            match = next((c for c in candidates if _same_number(c[3] or "", report.recipient)),
-                         candidates[0] if candidates else None)
+            match = self._match(report, now - window_hours * 3600)
             row = {"type": "S", "originator": report.recipient, "encoding": "7", "text": _word(report.status),
                    "message_date": self._t.text(report.scts) if report.scts else received,
-                   "receive_date": received, "original_ref_no": match[4] if match else str(report.reference),
+                   "receive_date": received,
+                   "original_ref_no": (match[4] or None) if match else str(report.reference),
                    "original_receive_date": discharge, "gateway_id": report.line, "line": report.line,
                    "pdu": report.pdu, "reference": report.reference, "report_status": report.status,
                    "message_id": match[1] if match else None,
@@ -245,33 +239,26 @@ class Inbox:
                          report.line, report.reference, report.recipient, window_hours)
                 return None, in_id
             part_id, message_id, old = match[0], match[1], match[2]
-            before = self._db.execute_sql("SELECT delivery FROM smsserver_out WHERE id = ?", (message_id,)).fetchone()
             if not (_final(old) and not _final(report.status)):  # a late 'still trying' never undoes a final
                 self._db.execute_sql("UPDATE sent_parts SET status = ?, report_at = ? WHERE id = ?",
                                      (report.status, now, part_id))
-            statuses = [r[0] for r in self._db.execute_sql(
-                "SELECT status FROM sent_parts WHERE message_id = ?", (message_id,)).fetchall()]
-            if all(_final(s) for s in statuses):
-                delivery = "failed" if any(s >= 0x40 for s in statuses) else "delivered"
-                delivered_date = discharge or received
-            else:
-                delivery, delivered_date = "pending", None
-            self._db.execute_sql("UPDATE smsserver_out SET delivery = ?, delivered_date = ?, updated = ? WHERE id = ?",
-                                 (delivery, delivered_date, now, message_id))
-            if delivery != "pending" and delivery != before[0]:
-                self._emit_receipt(message_id, delivery == "delivered", report.status, delivered_date or received)
+            delivery.settle(self._db, self._outbox, self._t, message_id, now=now, when=discharge or received)
             return message_id, in_id
 
-    def _emit_receipt(self, message_id: int, delivered: bool, status: int, at: str) -> None:
-        if not self._outbox.wants(RECEIPT):
-            return
-        task_id, sub_task, recipient, line, client_ref, wanted = self._db.execute_sql(
-            "SELECT task_id, sub_task, recipient, line, client_ref, status_report FROM smsserver_out WHERE id = ?",
-            (message_id,)).fetchone()
-        self._outbox.emit(RECEIPT, {"message_id": message_id, "task_id": task_id, "sub_task": sub_task,
-                                    "recipient": recipient, "line": line, "client_ref": client_ref,
-                                    "delivered": delivered, "status": status, "status_report": bool(wanted),
-                                    "at": at})
+    def _match(self, report: DeliveryReport, since: float) -> tuple[Any, ...] | None:
+        """The part a report is about: sent on its line with its TP-MR since
+        ``since``, to its recipient (when the report names one), preferring a
+        part still waiting for its final report, then the newest.  References
+        wrap every 256 parts: a report naming another recipient than every
+        such part is not attached to a stranger's message."""
+        candidates = self._db.execute_sql(
+            "SELECT p.id, p.message_id, p.status, o.recipient, o.ref_no FROM sent_parts p"
+            " JOIN smsserver_out o ON o.id = p.message_id"
+            " WHERE p.line = ? AND p.reference = ? AND p.sent_at >= ? ORDER BY p.sent_at DESC, p.id DESC LIMIT ?",
+            (report.line, report.reference, since, _MATCH_SCAN)).fetchall()
+        if report.recipient.strip("+"):
+            candidates = [c for c in candidates if _same_number(c[3] or "", report.recipient)]
+        return next((c for c in candidates if not _final(c[2])), candidates[0] if candidates else None)
 
     # --- calls -------------------------------------------------------------------------
 

@@ -24,11 +24,11 @@ and their copy for the pull dialects, read per consumer, in :mod:`agent.store.jo
 the purge of old data in :mod:`agent.store.housekeeping`.
 
 Idempotent submissions: a submission with a ``client_ref`` records
-(source, client_ref) -> its task and id range in ``submissions`` (UNIQUE), in
-the transaction that inserts its rows; a later submission with the same pair
-finds it inside its own ``BEGIN IMMEDIATE`` transaction (which holds the write
-lock, so two racing requests are serialised) and gets the first answer back.
-The key lives as long as any row of its submission does (see :meth:`Store.purge`).
+(source, client_ref) -> its task, id range and content digest in ``submissions``
+(UNIQUE), in the transaction that inserts its rows; a later submission with the
+same pair finds it inside its own ``BEGIN IMMEDIATE`` transaction (the write lock
+serialises racing twins) and gets the first answer back, or DuplicateRequest
+when it carries other content.  The key lives as long as a row of its submission.
 """
 
 from __future__ import annotations
@@ -43,10 +43,10 @@ from typing import Any
 
 from peewee import OperationalError
 
-from ..errors import StoreError
+from ..errors import DuplicateRequest, StoreError
 from ..modem.types import CallRecord, DeliveryReport, IncomingSms, LineState
 from ..routing import Candidate
-from . import models
+from . import delivery, models
 from .db import migrate, open_database, write
 from .dispatch import Dispatch, count_parts
 from .inbox import DEFAULT_WINDOW_HOURS, Inbox
@@ -54,7 +54,7 @@ from .housekeeping import Housekeeping
 from .journal import Journal, JournalItem
 from .outbox import KINDS, Outbox
 from .reads import Reads
-from .records import EXPIRED, Accepted, Assignment, NewMessage, OutboxItem, Outcome, SimCounters
+from .records import EXPIRED, Accepted, Assignment, NewMessage, OutboxItem, Outcome, SimCounters, fingerprint
 from .sims import Sims
 from .times import LocalTime
 
@@ -118,7 +118,9 @@ class Store:
         A text that cannot be sent in its encoding is accepted with parts NULL
         and fails (BAD_FORMAT) when the router first sees it.
         With a ``client_ref`` that ``source`` used before, insert nothing and
-        return the first submission's Accepted with ``duplicate`` set (checked
+        return the first submission's Accepted with ``duplicate`` set when the
+        messages are the same (:func:`records.fingerprint`; a submission stored
+        without one counts as the same), else raise DuplicateRequest (checked
         inside the same transaction, so racing twins make one submission).
         Raise ValueError when there is no message, or one has no recipient or
         an encoding other than '7', '8' or 'U'."""
@@ -143,14 +145,19 @@ class Store:
                          self._t.text(m.scheduled) if m.scheduled else None,
                          self._t.text(m.expires) if m.expires else None, now])
         refs = {m.client_ref for m in messages}
+        # What is sent, not when it was asked: every stored value but the times, task and part count.
+        digest = fingerprint([*r[:9], *r[12:14], *r[16:18]] for r in rows) if client_ref else None
         with write(self._db, durable=True):
             if client_ref:
-                seen = self._db.execute_sql("SELECT task_id, first_id, last_id FROM submissions"
+                seen = self._db.execute_sql("SELECT task_id, first_id, last_id, fingerprint FROM submissions"
                                             " WHERE source = ? AND client_ref = ?", (source, client_ref)).fetchone()
                 if seen is not None:
+                    ids = list(range(seen[1], seen[2] + 1))
+                    if seen[3] is not None and seen[3] != digest:
+                        raise DuplicateRequest(source, client_ref, seen[0], ids)
                     log.info("submission %r from %s seen before: answered with ids %d-%d", client_ref,
                              source or "?", seen[1], seen[2])
-                    return Accepted(list(range(seen[1], seen[2] + 1)), seen[0], duplicate=True)
+                    return Accepted(ids, seen[0], duplicate=True)
             task_id = None
             if task:
                 task_id = self._db.execute_sql(
@@ -161,9 +168,9 @@ class Store:
             self._db.cursor().executemany(_OUT_INSERT, rows)
             last = self._db.execute_sql("SELECT last_insert_rowid()").fetchone()[0]
             if client_ref:
-                self._db.execute_sql("INSERT INTO submissions (source, client_ref, task_id, first_id, last_id, created)"
-                                     " VALUES (?, ?, ?, ?, ?, ?)",
-                                     (source, client_ref, task_id, last - len(rows) + 1, last, now))
+                self._db.execute_sql("INSERT INTO submissions (source, client_ref, task_id, first_id, last_id, created,"
+                                     " fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                     (source, client_ref, task_id, last - len(rows) + 1, last, now, digest))
         log.debug("enqueued %d message(s) from %s, ids %d-%d", len(rows), source or "?", last - len(rows) + 1, last)
         return Accepted(list(range(last - len(rows) + 1, last + 1)), task_id)
 
@@ -185,13 +192,21 @@ class Store:
     def mark_queued(self, assignments: Sequence[Assignment]) -> list[int]:
         return self._dispatch.mark_queued(assignments)
 
-    def record_outcomes(self, outcomes: Sequence[Outcome]) -> None:
-        self._dispatch.record_outcomes(outcomes)
+    def record_outcomes(self, outcomes: Sequence[Outcome], *, durable: bool = False) -> None:
+        self._dispatch.record_outcomes(outcomes, durable=durable)
+
+    def record_stored(self, message_id: int, locations: Sequence[str]) -> bool:
+        return self._dispatch.record_stored(message_id, locations)
+
+    def unresolved(self, line: str, *, before: float) -> list[tuple[int, list[str]]]:
+        return self._dispatch.unresolved(line, before=before)
 
     candidates.__doc__ = Dispatch.candidates.__doc__
     pending_wakeup.__doc__ = Dispatch.pending_wakeup.__doc__
     mark_queued.__doc__ = Dispatch.mark_queued.__doc__
     record_outcomes.__doc__ = Dispatch.record_outcomes.__doc__
+    record_stored.__doc__ = Dispatch.record_stored.__doc__
+    unresolved.__doc__ = Dispatch.unresolved.__doc__
 
     def expire(self, ids: Sequence[int], *, cause: str = EXPIRED) -> int:
         """Fail the given messages that are still waiting ('U' -> 'F') with
@@ -210,15 +225,32 @@ class Store:
                     self._outbox.emit_result(id_, self._t.text(now))
         return count
 
-    def requeue_in_flight(self) -> int:
-        """Crash recovery, at start: every 'Q' row (the agent stopped while a line
-        had it) goes back to 'U' flagged ``in_doubt`` (it may have been sent),
-        with its requested gateway restored.  Its quota reservation stays
-        counted, since its parts may have left.  Return how many rows."""
+    def requeue_in_flight(self, *, keep_lines: Collection[str] = (), before: float | None = None) -> int:
+        """Crash recovery: every 'Q' row (the agent stopped while a line had it)
+        goes back to 'U' flagged ``in_doubt`` (it may have been sent), with its
+        requested gateway restored.  Its quota reservation stays counted, since
+        its parts may have left.  Rows whose parts are in the storage of a
+        line of ``keep_lines`` (send_mode = store) stay 'Q': that line settles
+        them from the modem's memory when it connects (:meth:`unresolved`).
+        ``before``: only rows last changed before this epoch (leftovers of an
+        earlier run, not this run's sends).  Return how many rows were requeued."""
+        keep = list(keep_lines)
+        sql = ("UPDATE smsserver_out SET status = 'U', in_doubt = 1, gateway_id = requested_gateway,"
+               " quota_day = NULL, updated = ? WHERE status = 'Q'")
+        params: list[Any] = [self._t.now()]
+        if keep:
+            sql += f" AND NOT (stored IS NOT NULL AND line IN ({', '.join('?' * len(keep))}))"
+            params += keep
+        if before is not None:
+            sql += " AND updated < ?"
+            params.append(before)
         with write(self._db, durable=True):
-            return self._db.execute_sql(
-                "UPDATE smsserver_out SET status = 'U', in_doubt = 1, gateway_id = requested_gateway,"
-                " quota_day = NULL, updated = ? WHERE status = 'Q'", (self._t.now(),)).rowcount
+            return self._db.execute_sql(sql, tuple(params)).rowcount
+
+    def awaiting_lines(self) -> int:
+        """How many rows wait 'Q' for their line to settle them from its modem's memory."""
+        return int(self._db.execute_sql(
+            "SELECT COUNT(*) FROM smsserver_out WHERE status = 'Q' AND stored IS NOT NULL").fetchone()[0])
 
     def message(self, id: int) -> dict[str, Any] | None:
         """Return the ``smsserver_out`` row ``id`` as a dict, or None."""
@@ -291,6 +323,16 @@ class Store:
 
     def store_report(self, report: DeliveryReport, *, window_hours: float = DEFAULT_WINDOW_HOURS) -> int | None:
         return self._inbox.store_report(report, window_hours=window_hours)
+
+    def record_part(self, message_id: int, seq: int, line: str, reference: int | None) -> bool:
+        """Record durably that part ``seq`` of message ``message_id`` (being sent,
+        'Q') left on ``line`` with TP-MR ``reference`` (None or -1: unknown), so
+        that its status report finds it whenever it comes.  Return True when a
+        row was written (False: recorded before, or the message is not being sent)."""
+        with write(self._db, durable=True):
+            return delivery.record_part(self._db, message_id, seq, line,
+                                        reference if reference is not None and reference >= 0 else None,
+                                        self._t.now())
 
     def flush_stale_parts(self, older_than_seconds: float) -> int:
         return self._inbox.flush_stale_parts(older_than_seconds)

@@ -50,6 +50,7 @@ from . import status as status_json
 from .commands import Commands
 from .forward import Forwarder
 from .somp_mqtt import RECEIVE, SOURCE, Refused, send_request
+from ..watchdog import NO_BEAT, Heartbeat
 
 if TYPE_CHECKING:
     from ..config import Config, MqttConfig
@@ -59,6 +60,7 @@ log = logging.getLogger(__name__)
 
 SESSION_EXPIRY = 86400  # seconds the broker keeps the session (subscriptions, queued commands) of a gone box
 PAHO_INFLIGHT = 20  # QoS 1 messages on the wire until the broker says its Receive Maximum
+ROUND_ALLOWANCE = 30.0  # seconds a publishing round may take before the watchdog calls the thread hung
 MAX_PENDING = 32  # requests waiting for a worker; beyond, "busy"
 
 
@@ -110,6 +112,7 @@ class MqttUplink:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mqtt-cmd")
         self._client = self._make_client(box_id, reconnect)
         self._thread = threading.Thread(target=self._run, name="mqtt", daemon=True)
+        self.heartbeat: Heartbeat = NO_BEAT  # the watchdog's, set before start()
 
     # --- the public face ------------------------------------------------------------------
 
@@ -153,6 +156,11 @@ class MqttUplink:
         self._client.disconnect()
         self._client.loop_stop()
         log.info("mqtt: stopped (%d event(s) published since start)", self._forwarder.published)
+
+    @property
+    def alive(self) -> bool:
+        """True while the publishing thread runs."""
+        return self._thread.is_alive()
 
     @property
     def connected(self) -> bool:
@@ -367,6 +375,7 @@ class MqttUplink:
     def _run(self) -> None:
         try:
             while not (self._stop.is_set() or self._closing.is_set()):
+                self.heartbeat.beat(ROUND_ALLOWANCE)
                 try:
                     wait = self._forwarder.pump()
                     if self._connected:
@@ -376,6 +385,7 @@ class MqttUplink:
                     wait = 1.0
                 with self._cond:
                     if not self._woken:
+                        self.heartbeat.beat(wait + ROUND_ALLOWANCE)
                         self._cond.wait(wait)
                     self._woken = False
         finally:

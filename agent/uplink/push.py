@@ -41,11 +41,13 @@ from urllib.parse import urlsplit
 
 from ..config import PushConfig
 from ..store.queue import OutboxItem, Store
+from ..watchdog import Heartbeat, Watchdog
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 5.0
 BATCH = 50
+ROUND_ALLOWANCE = 30.0  # seconds of work besides the pushes' own timeouts before the watchdog calls a thread hung
 _READ_LIMIT = 65536  # bytes of an answer read (and ignored) before the connection is closed
 
 
@@ -118,11 +120,22 @@ class Pusher:
         workers = min(max(config.workers, 1), len(destinations))
         self._threads = [threading.Thread(target=self._run, name=f"push-{i}", daemon=True)
                          for i in range(1, workers + 1)]
+        self._beats: dict[str, Heartbeat] = {}
 
     def start(self) -> None:
         """Start the worker threads (none when there is no destination)."""
         for thread in self._threads:
             thread.start()
+
+    def watch(self, watchdog: Watchdog) -> None:
+        """Give each worker thread a heartbeat of ``watchdog`` (before :meth:`start`)."""
+        for thread in self._threads:
+            self._beats[thread.name] = watchdog.register(thread.name, thread.is_alive)
+
+    def _beat(self, within: float | None) -> None:
+        beat = self._beats.get(threading.current_thread().name)
+        if beat is not None:
+            beat.beat(within)
 
     def wake(self) -> None:
         """New items may be in the outbox (or the stop event was set): look now.
@@ -183,6 +196,7 @@ class Pusher:
                     state.busy, state.woken = True, False
                     return state
                 timeout = min([s.due - now for s in idle] + [self._poll])
+                self._beat(max(timeout, 0.0) + ROUND_ALLOWANCE)
                 self._cond.wait(timeout)
             return None
 
@@ -208,6 +222,7 @@ class Pusher:
         for item in items:
             if self._stop.is_set():
                 return self._clock()
+            self._beat(self._config.timeout + ROUND_ALLOWANCE)
             retry_at = self._deliver(state, item)
             if retry_at is not None:
                 return retry_at

@@ -32,19 +32,16 @@ counts events given up (too old, over the bound), across restarts.
 
 from __future__ import annotations
 
-import dataclasses
-import re
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from .. import redact
 
 if TYPE_CHECKING:
     from ..config import Config, MqttConfig
     from ..core import Core
 
 LINES_EVERY, STATUS_EVERY = 1.0, 5.0  # seconds between checks for a change
-MASK = "***"
 ICCID_TAIL = 6
 VOLATILE = ("uptime", "at")  # status keys that change without anything happening
 
@@ -52,8 +49,6 @@ _REGISTRATION = {0: "none", 1: "home", 2: "searching", 3: "denied", 4: "unknown"
                  6: "home", 7: "roaming"}  # 6/7: "SMS only" variants (3GPP 27.007)
 _QUEUE = {"U": "unsent", "Q": "sending", "S": "sent", "F": "failed", "sent_today": "sent_today",
           "failed_today": "failed_today"}
-_SECRET_KEYS = {"password", "pin"}
-_SECRET_QUERY = re.compile(r"(pass|pw|pwd|secret|token|key|auth)", re.IGNORECASE)
 
 
 def _left(value: int | None) -> int:
@@ -162,56 +157,13 @@ def _local(when: datetime) -> str:
 
 
 def masked_config(config: Config | None, mqtt: MqttConfig) -> dict[str, Any]:
-    """The configuration as JSON-able data with secrets masked: passwords and
-    SIM PINs become ``***`` (``""`` stays ``""``: not set), and so do the
-    password of a URL's user part and query values whose name looks secret
-    (``pw``, ``token``, ``key``...).  File paths (TLS key included) are shown.
-    Without ``config``, only the ``mqtt`` section."""
+    """The configuration as JSON-able data with every secret masked by the one
+    rule of :mod:`agent.redact` (passwords, SIM PINs, ``very_code``,
+    ``push_password``, ``admin_password``... become ``***``, ``""`` stays
+    ``""``; URLs keep everything but their user password and secret-looking
+    query values; the TLS key's file path is shown).  Without ``config``,
+    only the ``mqtt`` section."""
     if config is None:
-        return {"mqtt": _mask(_plain(mqtt))}
-    data = _plain(config)
-    data.pop("source", None)
-    return dict(_mask(data), source=config.source)
-
-
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, Path):
-        return str(value)
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
-
-
-def _mask(value: Any, key: str = "") -> Any:
-    if isinstance(value, dict):
-        return {k: _mask(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask(v, key) for v in value]
-    if isinstance(value, str) and value:
-        if key in _SECRET_KEYS:
-            return MASK
-        if key.endswith("url"):
-            return _mask_url(value)
-    return value
-
-
-def _mask_url(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if parts.password is not None:
-            netloc = f"{parts.username or ''}:{MASK}@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
-        query = parts.query
-        if query:
-            pairs = parse_qsl(query, keep_blank_values=True)
-            if any(_SECRET_QUERY.search(k) for k, _ in pairs):
-                query = urlencode([(k, MASK if _SECRET_QUERY.search(k) else v) for k, v in pairs], safe="%*")
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    except ValueError:
-        return MASK  # not parseable: say nothing rather than leak it
+        return {"mqtt": redact.masked(mqtt)}
+    shown: dict[str, Any] = redact.masked(config)
+    return shown

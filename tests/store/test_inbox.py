@@ -162,8 +162,9 @@ def test_report_window_and_newest_wins(store, clock):
     assert store.store_report(report(5)) == new
     clock.advance(73 * 3600)
     assert store.store_report(report(5, minute=2)) is None  # both outside 72 h
-    assert store.store_report(report(5, minute=3), window_hours=100) == new
-    assert store.message(old)["delivery"] is None
+    assert store.store_report(report(5, minute=3), window_hours=100) == old  # new has its final report
+    assert store.message(old)["delivery"] == "delivered"
+    assert store.store_report(report(5, minute=4), window_hours=100) == new  # both final: the newest
 
 
 def test_report_prefers_the_matching_recipient(store):
