@@ -21,7 +21,9 @@ from dataclasses import replace
 from typing import Any, Sequence
 
 from . import __version__, systemd
-from .api.server import HttpServer, create_app
+from .api import mqtt_dialects
+from .api.web import create_app
+from .api.server import HttpServer
 from .config import Config, LineConfig
 from .core import Core
 from .jobs import Jobs
@@ -29,11 +31,10 @@ from .errors import StoreError
 from .limits import LineLimits
 from .lock import DatabaseLock, LockHeld
 from .modem.bank import ModemBank
-from .modem.types import SENT, CallRecord, DeliveryReport, IncomingSms, LineState, PartSent, SendResult
 from .router import Router
 from .sim.bank import SimBank
-from .store.queue import Outcome, Store
-from .store.records import RELEASE
+from .store.queue import Store
+from .store.sink import LineSink
 from .uplink.forward import DESTINATION as MQTT
 from .uplink.forward import KINDS as MQTT_KINDS
 from .uplink.mqtt import MqttUplink
@@ -49,74 +50,6 @@ EX_TEMPFAIL = 75  # another agent holds the database
 HTTP_PROBE_TIMEOUT = 10.0  # seconds the HTTP server has to answer the watchdog's /healthz
 HTTP_STOP_MAX = 5.0  # seconds requests in progress have to finish at a stop
 STOP_RESERVE = 3.0  # seconds of the stop budget kept for stopping the threads after the sends
-
-
-class StoreEvents:
-    """The line-event sink: everything a line receives is stored durably before
-    the line deletes it from the modem; a line that becomes usable wakes the router."""
-
-    def __init__(self, store: Store, providers: dict[str, str], *, report_window_hours: float = 72.0) -> None:
-        self.store = store
-        self.router: Router | None = None
-        self.pusher: Any = None  # anything with wake(): the outbox consumers
-        self._providers = providers
-        self._window = report_window_hours
-        self._seen: dict[str, tuple] = {}
-        self._lock = threading.Lock()
-        # Rows last changed before this (epoch) were left by an earlier run.
-        self.started_at = time.time()
-
-    def on_sms(self, sms: IncomingSms) -> None:
-        self.store.store_sms(sms, window_hours=self._window)
-        self._pushed()
-
-    def on_part_sent(self, part: PartSent) -> None:
-        self.store.record_part(part.message_id, part.seq, part.line, part.reference)
-
-    def on_stored(self, message_id: Any, line: str, locations: tuple[str, ...]) -> bool:
-        return self.store.record_stored(message_id, locations)
-
-    def unresolved(self, line: str) -> list[tuple[Any, list[str]]]:
-        return self.store.unresolved(line, before=self.started_at)
-
-    def on_resolved(self, result: SendResult) -> None:
-        if result.outcome == SENT:
-            outcome = Outcome(result.id, result.line, "", "sent", result.references, result.parts)
-        else:  # nothing went out, or it cannot be told (in doubt: the parts that may have left stay counted)
-            outcome = Outcome(result.id, result.line, "", RELEASE, result.references if result.in_doubt else (),
-                              result.parts, in_doubt=result.in_doubt)
-        self.store.record_outcomes([outcome], durable=True)
-        self._pushed()
-        if self.router is not None:
-            self.router.wake()
-
-    def on_report(self, report: DeliveryReport) -> None:
-        self.store.store_report(report, window_hours=self._window)
-        self._pushed()
-
-    def on_call(self, call: CallRecord) -> None:
-        self.store.store_call(call)
-        self._pushed()
-
-    def _pushed(self) -> None:
-        if self.pusher is not None:
-            self.pusher.wake()
-
-    def on_state(self, state: LineState) -> None:
-        # Busy/ready flips and counters change at every send: the snapshot in
-        # the database is written only when something a person reads changed.
-        key = (state.state if state.state not in ("busy", "ready") else "ready", state.registered, state.iccid,
-               state.imei, state.operator, state.signal_dbm, state.last_error, state.device, state.recovery_step)
-        with self._lock:
-            changed = self._seen.get(state.name) != key
-            self._seen[state.name] = key
-        if changed:
-            try:
-                self.store.update_line(state, provider=self._providers.get(state.name, ""))
-            except Exception:
-                log.exception("%s: could not store the line state", state.name)
-        if self.router is not None and state.can_send:
-            self.router.wake()
 
 
 class App:
@@ -139,8 +72,9 @@ class App:
                 targets.setdefault(kind, set()).add(MQTT)
         self.store = Store(config.agent.database, timezone=config.agent.tz, max_parts=config.modems.max_parts,
                            push_targets=targets)
-        self.events = StoreEvents(self.store, {line.name: line.provider for line in config.lines},
-                                  report_window_hours=config.queue.report_window_hours)
+        self.events = LineSink(self.store, {line.name: line.provider for line in config.lines},
+                               report_window_hours=config.queue.report_window_hours,
+                               wake_router=self._wake_router, wake_outbox=self._wake_outbox)
         self.sim: SimBank | None = None
         self.bank: ModemBank | None = None
         self.router: Router | None = None
@@ -207,17 +141,16 @@ class App:
         self.router = Router(self.store, self.bank, by_name, cfg.queue, self.stop_event,
                              validity_minutes=modems.validity_minutes, status_report=modems.status_report,
                              timezone=cfg.agent.tz, limits=limits)
-        self.events.router = self.router
         self.pusher = Pusher(self.store, [d.destination for d in self.destinations], cfg.push, self.stop_event)
         core = self.core = Core(self.store, self.bank, lines, wake_router=self.router.wake, sim=self.sim,
                                 limits=limits)
         if cfg.mqtt.enabled:
             self.mqtt = core.uplink = MqttUplink(cfg.mqtt, core, cfg.agent.id, self.stop_event,
-                                                 version=__version__, app_config=cfg)
+                                                 version=__version__, formatters=mqtt_dialects.FORMATTERS)
+            mqtt_dialects.mount(self.mqtt, core, max_parts=cfg.modems.max_parts,
+                                config=mqtt_dialects.shown_config(cfg))
         # Whoever writes outbox rows wakes every consumer of the outbox.
-        outbox = _Wake([self.pusher, self.mqtt])
-        self.events.pusher = outbox
-        self.router.pusher = outbox
+        self.router.pusher = _Wake([self.pusher, self.mqtt])
         try:
             self.http = HttpServer(create_app(core, cfg), host=cfg.http.host, port=cfg.http.port,
                                    threads=cfg.http.threads, max_body=cfg.http.max_body, timeout=cfg.http.timeout)
@@ -240,6 +173,15 @@ class App:
             self._started.append("mqtt")
         self.jobs.start()
         self._started.append("jobs")
+
+    def _wake_router(self) -> None:
+        if self.router is not None:
+            self.router.wake()
+
+    def _wake_outbox(self) -> None:
+        for consumer in (self.pusher, self.mqtt):
+            if consumer is not None:
+                consumer.wake()
 
     def _watch(self) -> None:
         """Give every long-lived thread a heartbeat of the watchdog."""

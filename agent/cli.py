@@ -21,7 +21,8 @@ import time
 from .config import Config
 from .errors import StoreError
 from .routing import remaining
-from .store.queue import NewMessage, Store
+from .model import NewMessage
+from .store.queue import Store
 
 _STATUS_WORDS = {"U": "unsent", "Q": "sending", "S": "sent", "F": "failed", "sent_today": "sent today",
                  "failed_today": "failed today"}

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping, Sequence
 from .config import LineConfig
 from .errors import LineOffline
 from .limits import LineLimits
-from .modem.types import UssdReply
+from .model import UssdReply
 from .routing import remaining
-from .store.queue import Accepted, JournalItem, NewMessage, Store
+from .model import Accepted, NewMessage
+from .store.queue import JournalItem, Store
 
 if TYPE_CHECKING:
     from .modem.bank import ModemBank

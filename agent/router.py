@@ -38,10 +38,10 @@ from .config import LineConfig, QueueConfig
 from .errors import LineOffline
 from .limits import LineLimits
 from .modem.bank import ModemBank
-from .modem.types import FAILED, RETRY, SENT, OutgoingSms, SendResult
+from .model import FAILED, RETRY, SENT, OutgoingSms, SendResult
 from .routing import Candidate, LineSlot, remaining, retry_delay, route
 from .store.queue import Assignment, Outcome, Store
-from .store.records import RELEASE
+from .model import RELEASE
 from .watchdog import NO_BEAT, Heartbeat
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_http import HOST, PASSWORD, USER, Agent  # noqa: E402
 
-from agent.store.queue import NewMessage, Store  # noqa: E402
+from agent.model import NewMessage  # noqa: E402
+from agent.store.queue import Store  # noqa: E402
 
 TEXT = "【Branch】Your parcel is ready for pickup at counter 3 until 18:00. Reply TD to unsubscribe."
 

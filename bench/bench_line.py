@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent.config import LineConfig, ModemsConfig  # noqa: E402
-from agent.modem.types import READY, SENT, NullEvents, OutgoingSms  # noqa: E402
+from agent.model import READY, SENT, NullEvents, OutgoingSms  # noqa: E402
 from agent.modem.worker import LineWorker  # noqa: E402
 from agent.sim.bank import SimBank  # noqa: E402
 

@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 from agent.config import ModemsConfig, MqttConfig  # noqa: E402
 from agent.core import Core  # noqa: E402
 from agent.modem.bank import ModemBank  # noqa: E402
-from agent.modem.types import CallRecord, NullEvents  # noqa: E402
+from agent.model import CallRecord, NullEvents  # noqa: E402
 from agent.store.queue import Store  # noqa: E402
 from agent.uplink.forward import DESTINATION, KINDS  # noqa: E402
 from agent.uplink.mqtt import MqttUplink  # noqa: E402

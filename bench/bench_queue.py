@@ -31,7 +31,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from agent.store.queue import NewMessage, Store  # noqa: E402
+from agent.model import NewMessage  # noqa: E402
+from agent.store.queue import Store  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 

@@ -10,7 +10,7 @@ from typing import Callable
 import pytest
 
 from agent.config import LineConfig, ModemsConfig
-from agent.modem.types import CallRecord, DeliveryReport, IncomingSms, LineState, PartSent
+from agent.model import CallRecord, DeliveryReport, IncomingSms, LineState, PartSent
 
 # Short timeouts so that recovery tests run in a second or two.
 FAST = ModemsConfig(

@@ -11,12 +11,13 @@ from dataclasses import replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from agent.app import StoreEvents
 from agent.config import LineConfig, QueueConfig
 from agent.jobs import Jobs
 from agent.modem.bank import ModemBank
 from agent.router import Router
-from agent.store.queue import NewMessage, Store
+from agent.model import NewMessage
+from agent.store.queue import Store
+from agent.store.sink import LineSink
 
 from .conftest import FAST
 
@@ -47,12 +48,13 @@ class Stack:
         self.stop_event = threading.Event()
         self.store = Store(db, timezone=tz, clock=self.clock, max_parts=modems.max_parts)
         self.store.open()
-        self.events = StoreEvents(self.store, {line.name: line.provider for line in self.lines},
-                                  report_window_hours=self.queue.report_window_hours)
+        self.router_wakes = True  # False: only the test wakes the router
+        self.events = LineSink(self.store, {line.name: line.provider for line in self.lines},
+                               report_window_hours=self.queue.report_window_hours,
+                               wake_router=lambda: self.router_wakes and self.router.wake())
         self.bank = ModemBank(self.lines, modems, self.events, self.stop_event)
         self.router = Router(self.store, self.bank, {line.name: line for line in self.lines}, self.queue,
                              self.stop_event, clock=self.clock, timezone=tz)
-        self.events.router = self.router
         self.jobs = Jobs(self.store, self.queue, tz, self.stop_event)
 
     def start(self, *, router: bool = True) -> "Stack":

@@ -171,7 +171,7 @@ def test_reports_that_overtake_the_modems_answer_still_find_their_parts(tmp_path
     from agent.app import App
     from agent.config import parse
     from agent.sim.bank import SimBank
-    from agent.store.queue import NewMessage
+    from agent.model import NewMessage
 
     sims = SimBank(2, profile="quectel", state_dir=str(tmp_path / "sims"), send_delay=0.01)
     sims.start()

@@ -15,7 +15,7 @@ from .waiting import wait_until
 def test_a_wake_that_comes_as_the_wait_times_out_makes_the_next_turn_full(make_bank, tmp_path):
     stack = Stack(make_bank(["generic"]), tmp_path / "agent.db").start(router=False)
     router = stack.router
-    stack.events.router = None  # only this test wakes the router
+    stack.router_wakes = False  # only this test wakes the router
     turns: list[bool] = []
 
     def turn(woken: bool) -> float:

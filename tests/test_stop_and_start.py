@@ -21,7 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from agent.store.queue import NewMessage, Store
+from agent.model import NewMessage
+from agent.store.queue import Store
 
 from .agent_process import AgentProcess
 from .waiting import wait_until

@@ -18,7 +18,7 @@ import pytest
 from agent.app import App
 from agent.config import parse
 from agent.sim.bank import SimBank
-from agent.store.queue import NewMessage
+from agent.model import NewMessage
 
 from .waiting import wait_until
 

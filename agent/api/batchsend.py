@@ -52,12 +52,12 @@ from typing import TYPE_CHECKING, Any
 import bottle
 
 from ..errors import DuplicateRequest, StoreError
-from ..store.queue import NewMessage
-from ..uplink.push import Formatter, PushRequest
+from ..model import NewMessage
+from ..model import Formatter, PushRequest
 from . import batchsend_wire as wire
 from .access import AllowList, RateLimit
 from .forms import UnreadableBody
-from .server import client_address, raw_fields, raw_header
+from .request import client_address, raw_fields, raw_header
 
 if TYPE_CHECKING:
     from ..config_dialects import BatchSendConfig

@@ -84,11 +84,12 @@ from typing import TYPE_CHECKING, Any, Callable
 import bottle
 
 from ..errors import DuplicateRequest, StoreError
-from ..store.queue import NewMessage
-from ..uplink.push import Formatter, PushRequest
+from ..model import NewMessage
+from ..model import Formatter, PushRequest
 from . import goip_wire as wire
 from .goip_wire import Refused, parse_body, to_json
-from .server import BadHeader, credentials_ok, request_id
+from .auth import credentials_ok
+from .request import BadHeader, request_id
 
 if TYPE_CHECKING:
     from ..config import Credentials, GoipConfig

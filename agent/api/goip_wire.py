@@ -1,7 +1,7 @@
 """The GoIP SMS Server JSON API's requests and replies, as pure functions (no
 bottle, no core): the body, its fields, recipients, content, and the JSON
 written back.  :mod:`agent.api.goip` serves them; the MQTT commands
-(:mod:`agent.uplink.commands`) read their requests with the same rules.
+(:mod:`agent.api.mqtt_commands`) read their requests with the same rules.
 
 Every refusal is a :class:`Refused` carrying the HTTP status and the
 ``reason`` of the ``{"result":"REJECT",...}`` reply.  Texts are refused when

@@ -53,13 +53,14 @@ import bottle
 from ..codec.parts import split
 from ..config_dialects import HttpInterfaceConfig
 from ..errors import EncodeError, TooManyParts
-from ..store.queue import NewMessage
+from ..model import NewMessage
 from ..store.times import LocalTime
 from . import httpinterface_wire as wire
 from .access import AllowList, RateLimit
 from .httpinterface_wire import Refused
 from .forms import UnreadableBody
-from .server import client_address, credentials_ok, password_ok, raw_fields
+from .auth import credentials_ok, password_ok
+from .request import client_address, raw_fields
 
 if TYPE_CHECKING:
     from datetime import tzinfo

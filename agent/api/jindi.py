@@ -75,10 +75,11 @@ import bottle
 from ..codec.parts import split
 from ..config import JindiConfig
 from ..errors import DuplicateRequest, EncodeError, TooManyParts
-from ..store.queue import NewMessage
-from ..store.records import BAD_FORMAT, BAD_NUMBER, GATEWAY_FAILURE, NO_ROUTE, UNKNOWN
-from ..uplink.push import Formatter, PushRequest
-from .server import BadHeader, password_ok, request_id, unreadable_form
+from ..model import NewMessage
+from ..model import BAD_FORMAT, BAD_NUMBER, GATEWAY_FAILURE, NO_ROUTE, UNKNOWN
+from ..model import Formatter, PushRequest
+from .auth import password_ok
+from .request import BadHeader, request_id, unreadable_form
 
 if TYPE_CHECKING:
     from ..core import Core

@@ -45,7 +45,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..modem.types import BUSY, DISABLED, OFFLINE, READY, RECOVERING, STARTING, STOPPED
+from ..model import BUSY, DISABLED, OFFLINE, READY, RECOVERING, STARTING, STOPPED
 from .status_data import CLOCK_MIN_YEAR
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """The simulator's controls over HTTP: play the network to an agent on simulated modems.
 
-Mounted by :func:`agent.api.server.create_app` only when the agent runs on the
+Mounted by :func:`agent.api.web.create_app` only when the agent runs on the
 simulated bank (no ``[line:*]`` section), so they never exist on a box with
 real modems.  They are open (no credentials): whoever can reach the port can
 already send SMS through the agent's APIs, and here there is no network to

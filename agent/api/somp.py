@@ -7,7 +7,7 @@ decoding, batches) is :mod:`agent.api.somp_wire`, the replies :mod:`agent.api.so
 
 Both endpoints take GET parameters and/or a POST body (a form: url-encoded
 or multipart; the body wins; a body that cannot be read is 9002).  Parameters
-are taken as raw bytes (:func:`agent.api.server.raw_fields`), not through
+are taken as raw bytes (:func:`agent.api.request.raw_fields`), not through
 bottle's text decoding, because ``sm`` with ``tf=2`` is raw bytes (GBK,
 UTF-16BE...).  The reply format is ``rf`` (0 text, 1 XML, 2 JSON;
 anything else 0), always HTTP 200, also for refusals (``r=<code>``,
@@ -68,12 +68,12 @@ import bottle
 
 from ..codec.parts import split
 from ..errors import EncodeError, StoreError, TooManyParts
-from ..store.queue import NewMessage
+from ..model import NewMessage
 from . import somp_replies as replies
 from . import somp_wire as wire
 from .access import AllowList, RateLimit
 from .forms import UnreadableBody
-from .server import client_address, raw_fields
+from .request import client_address, raw_fields
 from .somp_wire import SompError
 
 if TYPE_CHECKING:

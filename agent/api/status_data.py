@@ -23,7 +23,7 @@ from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..modem.types import BUSY, DISABLED, READY, STARTING, LineState
+from ..model import BUSY, DISABLED, READY, STARTING, LineState
 from . import cms_errors
 from .i18n import Translator
 

@@ -21,7 +21,7 @@ from ..config import LineConfig, ModemsConfig
 from ..errors import ModemError
 from .channel import Channel
 from .port import Port
-from .types import LineEvents, LineState
+from ..model import LineEvents, LineState
 from .worker import LineWorker
 
 log = logging.getLogger(__name__)

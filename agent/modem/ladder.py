@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from ..errors import CommandTimeout, ModemError, PortError
 from . import recovery
 from .session import SimProblem
-from .types import OFFLINE, READY, RECOVERING
+from ..model import OFFLINE, READY, RECOVERING
 
 if TYPE_CHECKING:
     from .worker import LineWorker

@@ -25,7 +25,7 @@ from ..codec import at, pdu
 from ..codec.pdu import StatusReport
 from ..errors import AtParseError, PduError
 from .session import Stored
-from .types import CallRecord, DeliveryReport, IncomingSms
+from ..model import CallRecord, DeliveryReport, IncomingSms
 
 if TYPE_CHECKING:
     from .worker import LineWorker

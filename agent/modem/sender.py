@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from ..codec import parts, pdu
 from ..errors import AtParseError, CommandError, CommandInterrupted, CommandTimeout, EncodeError, PortError
-from .types import FAILED, RETRY, SENT, TEMPORARY_CMS, OutgoingSms, PartSent, SendResult
+from ..model import FAILED, RETRY, SENT, TEMPORARY_CMS, OutgoingSms, PartSent, SendResult
 
 if TYPE_CHECKING:
     from .session import Session

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Callable
 
 from ..errors import AtParseError, CommandError
-from .types import RETRY, SENT, LineEvents, SendResult
+from ..model import RETRY, SENT, LineEvents, SendResult
 
 if TYPE_CHECKING:
     from .session import Session

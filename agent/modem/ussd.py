@@ -17,7 +17,7 @@ from ..codec import at
 from ..codec.ussd import decode_ussd
 from ..errors import AtParseError, ModemError
 from .channel import Urc
-from .types import UssdReply
+from ..model import UssdReply
 
 if TYPE_CHECKING:
     from .session import Session

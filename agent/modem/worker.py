@@ -3,7 +3,7 @@
 Other threads talk to a worker through a bounded inbox and futures
 (:meth:`LineWorker.submit`, :meth:`ussd`, :meth:`reset_modem`) and read its
 :attr:`state` snapshot; they never touch the port.  What the modem receives
-(SMS, status reports, calls) goes to a :class:`~agent.modem.types.LineEvents`
+(SMS, status reports, calls) goes to a :class:`~agent.model.LineEvents`
 sink, called in this thread; a received message is deleted from the modem
 only after the sink returned, so nothing is lost if the box dies in between.
 
@@ -39,7 +39,7 @@ from .receiver import Receiver
 from .sender import Sender
 from .stored import StoredSends
 from .session import Identity, Session, SimProblem
-from .types import (BUSY, DISABLED, OFFLINE, READY, RECOVERING, RETRY, SENT, STARTING, STOPPED, LineEvents,
+from ..model import (BUSY, DISABLED, OFFLINE, READY, RECOVERING, RETRY, SENT, STARTING, STOPPED, LineEvents,
                     LineState, OutgoingSms, SendResult, UssdReply)
 from .ussd import UssdTimeout, UssdWaiter
 

@@ -32,13 +32,12 @@ from peewee import SqliteDatabase
 
 from ..codec.parts import split
 from ..errors import EncodeError
-from ..modem.types import TEMPORARY_CMS
+from ..model import BAD_FORMAT, BAD_NUMBER, FAILED, GATEWAY_FAILURE, RELEASE, RETRY, SENT, TEMPORARY_CMS, UNKNOWN
 from ..routing import Candidate
 from . import delivery
 from .db import write
 from .outbox import Outbox
-from .records import (BAD_FORMAT, BAD_NUMBER, FAILED, GATEWAY_FAILURE, RELEASE, RETRY, SENT, UNKNOWN,
-                      Assignment, Outcome)
+from .records import Assignment, Outcome
 from .sims import count_on_sim
 from .times import LocalTime
 

@@ -50,7 +50,7 @@ from typing import Any
 from peewee import SqliteDatabase
 
 from ..codec.pdu import Deliver, StatusReport, Submit
-from ..modem.types import CallRecord, DeliveryReport, IncomingSms
+from ..model import CallRecord, DeliveryReport, IncomingSms
 from . import delivery
 from .db import write
 from .outbox import CALL, MO, Outbox

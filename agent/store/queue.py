@@ -44,7 +44,7 @@ from typing import Any
 from peewee import OperationalError
 
 from ..errors import DuplicateRequest, StoreError
-from ..modem.types import CallRecord, DeliveryReport, IncomingSms, LineState
+from ..model import EXPIRED, Accepted, CallRecord, DeliveryReport, IncomingSms, LineState, NewMessage
 from ..routing import Candidate
 from . import delivery, models
 from .db import migrate, open_database, write
@@ -54,11 +54,11 @@ from .housekeeping import Housekeeping
 from .journal import Journal, JournalItem
 from .outbox import KINDS, Outbox
 from .reads import Reads
-from .records import EXPIRED, Accepted, Assignment, NewMessage, OutboxItem, Outcome, SimCounters, fingerprint
+from .records import Assignment, OutboxItem, Outcome, SimCounters, fingerprint
 from .sims import Sims
 from .times import LocalTime
 
-__all__ = ["KINDS", "Accepted", "Assignment", "JournalItem", "NewMessage", "OutboxItem", "Outcome", "SimCounters",
+__all__ = ["KINDS", "Assignment", "JournalItem", "OutboxItem", "Outcome", "SimCounters",
            "Store"]
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,5 @@
-"""Values that cross the store's boundary (import them from :mod:`agent.store.queue`)."""
+"""Values the store hands out and takes (the shared ones are in :mod:`agent.model`), and the
+digest of a submission."""
 
 from __future__ import annotations
 
@@ -6,47 +7,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
-
-SENT = "sent"
-FAILED = "failed"
-RETRY = "retry"
-RELEASE = "release"  # never started (the line stopped first): back to waiting, no error counted
-
-# Jindi failure_cause values, plus EXPIRED (validity passed before a line took it).
-BAD_NUMBER = "BAD_NUMBER"
-BAD_FORMAT = "BAD_FORMAT"
-GATEWAY_FAILURE = "GATEWAY_FAILURE"
-NO_ROUTE = "NO_ROUTE"
-UNKNOWN = "UNKNOWN"
-EXPIRED = "EXPIRED"
-
-
-@dataclass(frozen=True)
-class NewMessage:
-    """One message for one recipient, as a dialect accepted it.
-
-    ``encoding`` is Jindi's: '7' GSM-7 (UCS2 when the text does not fit),
-    '8' 8-bit, 'U' UCS2.  ``gateway`` '*' or a line name; ``scheduled`` and
-    ``expires`` aware, or naive in the store's time zone.  ``parts`` None:
-    the store counts them."""
-
-    recipient: str
-    text: str = ""
-    encoding: str = "7"
-    gateway: str = "*"
-    provider: str = ""
-    priority: int = 0
-    status_report: bool = True
-    flash: bool = False
-    scheduled: datetime | None = None
-    expires: datetime | None = None
-    client_ref: str = ""
-    user_id: str = ""
-    originator: str = ""
-    parts: int | None = None
-
 
 def fingerprint(rows: Iterable[Sequence[Any]]) -> str:
     """The digest of what a submission carries, for idempotency: given, per
@@ -58,18 +19,6 @@ def fingerprint(rows: Iterable[Sequence[Any]]) -> str:
     # One encoder call for the whole submission: a 50,000-number batch takes a tenth of a second.
     text = json.dumps([list(row) for row in rows], ensure_ascii=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("ascii")).hexdigest()
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """The ids of the rows of one submission (consecutive), and its task id if one was made.
-
-    ``duplicate``: the submission's (source, client_ref) had been used before;
-    these are the first submission's ids and task, and nothing new was queued."""
-
-    ids: list[int]
-    task_id: int | None
-    duplicate: bool = False
 
 
 @dataclass(frozen=True)

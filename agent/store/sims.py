@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from peewee import SqliteDatabase
 
-from ..modem.types import LineState
+from ..model import LineState
 from .db import write
 from .models import Models
 from .records import SimCounters

@@ -38,11 +38,11 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any, Callable
 
+from ..model import Publication
 from ..store.queue import OutboxItem, Store
-from . import somp_mqtt
-from .somp_mqtt import Publication
 
 log = logging.getLogger(__name__)
 
@@ -57,22 +57,27 @@ HOUSEKEEPING = 10.0
 # publish(generation, topic relative to the prefix, payload) -> the client's message id,
 # or None when not taken (not connected, or the connection it was meant for is gone).
 Publish = Callable[[int, str, bytes], "int | None"]
+# A dialect's formatter: (kind, payload) of an outbox event -> its own publication, or None.
+EventFormatter = Callable[[str, dict[str, Any]], "Publication | None"]
 
 
-def publications(item: OutboxItem, *, replayed: bool) -> list[Publication]:
+def publications(item: OutboxItem, *, replayed: bool,
+                 formatters: Sequence[EventFormatter] = ()) -> list[Publication]:
     """What an outbox row is published as: its event on ``mo``, ``dr`` or
     ``calls`` (the outbox payload plus ``seq``, ``kind`` and ``replayed``), and
-    its SOMP dialect message when it has one.  Empty for a row of an unknown
-    kind or an unreadable payload."""
+    what each of the dialects' ``formatters`` makes of it (e.g. SOMP's
+    ``somp/receive/...``).  Empty for a row of an unknown kind or an
+    unreadable payload."""
     topic = TOPICS.get(item.kind)
     if topic is None or "unreadable" in item.payload:
         return []
     event = {"seq": item.id, "kind": item.kind, "replayed": replayed, **item.payload}
     out = [Publication(topic, json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode(
         "utf-8", "backslashreplace"))]
-    somp = somp_mqtt.received(item.kind, item.payload)
-    if somp is not None:
-        out.append(somp)
+    for formatter in formatters:
+        extra = formatter(item.kind, item.payload)
+        if extra is not None:
+            out.append(extra)
     return out
 
 
@@ -90,10 +95,12 @@ class Forwarder:
     is monotonic seconds."""
 
     def __init__(self, store: Store, publish: Publish, notify: Callable[[], None], *, replay_rate: float,
+                 formatters: Sequence[EventFormatter] = (),
                  max_age_seconds: float, max_items: int, window: int = WINDOW, batch: int = BATCH,
                  housekeeping: float = HOUSEKEEPING, clock: Callable[[], float] = time.monotonic) -> None:
         self._store = store
         self._publish = publish
+        self._formatters = tuple(formatters)
         self._notify = notify
         self._rate = max(replay_rate, 0.001)
         self._burst = max(1.0, self._rate * 0.05)  # a pump publishes at most 50 ms of replay at once
@@ -229,7 +236,7 @@ class Forwarder:
 
     def _hand(self, item: OutboxItem, replayed: bool) -> bool:
         """Publish one row; False when the client did not take it (the connection is gone)."""
-        pubs = publications(item, replayed=replayed)
+        pubs = publications(item, replayed=replayed, formatters=self._formatters)
         if not pubs:
             self._store.outbox_drop([item.id], f"mqtt: event {item.id} of kind {item.kind!r} cannot be published")
             return True

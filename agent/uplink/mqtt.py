@@ -11,12 +11,18 @@ The only module that imports paho-mqtt (2.x, callback API 2).  Topics, under
 ``lines/<line>``           retained JSON per line, on change (checked every second)
                            and every ``status_interval``
 ``mo``, ``dr``, ``calls``  QoS 1 events from the outbox (:mod:`agent.uplink.forward`)
-``cmd/<name>``             subscribed, QoS 1: requests (:mod:`agent.uplink.commands`)
+``<level>/<name>``         subscribed, QoS 1, for each level a dialect serves
+                           (:meth:`MqttUplink.serve`): ``cmd/<name>`` the commands
+                           (:mod:`agent.api.mqtt_commands`), ``somp/<phone>`` the
+                           SOMP dialect (:mod:`agent.api.somp_mqtt`)
 ``reply/<id>``             replies for clients without an MQTT 5 response topic
                            (``reply`` alone when the request had no usable id)
-``somp/<phone>``           subscribed: the SOMP dialect's send (:mod:`.somp_mqtt`)
-``somp/receive/M<phone>``  ... its MOs; ``somp/receive/R<phone>`` its status reports
+others                     what the dialects' event formatters publish, e.g.
+                           ``somp/receive/M<phone>`` and ``somp/receive/R<phone>``
 =========================  ==========================================================
+
+The transport speaks no dialect: the handlers of requests and the formatters
+of events are handed to it by whoever wires the agent.
 
 Connection: MQTT 5 (or 3.1.1 per config), client id ``sms-agent-<box id>``,
 TLS when a CA or client certificate is configured, username/password,
@@ -37,6 +43,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Callable
 
 import paho.mqtt.client as paho
@@ -45,15 +52,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from ..api.goip import DEFAULT_MAX_PARTS
 from . import status as status_json
-from .commands import Commands
-from .forward import Forwarder
-from .somp_mqtt import RECEIVE, SOURCE, Refused, send_request
+from .forward import EventFormatter, Forwarder
 from ..watchdog import NO_BEAT, Heartbeat
 
 if TYPE_CHECKING:
-    from ..config import Config, MqttConfig
+    from ..config import MqttConfig
     from ..core import Core
 
 log = logging.getLogger(__name__)
@@ -63,17 +67,22 @@ PAHO_INFLIGHT = 20  # QoS 1 messages on the wire until the broker says its Recei
 ROUND_ALLOWANCE = 30.0  # seconds a publishing round may take before the watchdog calls the thread hung
 MAX_PENDING = 32  # requests waiting for a worker; beyond, "busy"
 
+# A request handler: (topic level after the served one, payload) -> the reply to publish, or None.
+Handler = Callable[[str, bytes], "dict[str, Any] | None"]
+Busy = Callable[[str], "dict[str, Any] | None"]
+
 
 class MqttUplink:
     """See the module doc.  ``stop`` is the agent's stop event; ``version`` goes
-    into ``status``; ``app_config`` (the whole config) serves the ``config``
-    command and ``max_parts`` (else only the ``[mqtt]`` section is shown).
+    into ``status``; ``formatters`` make the dialects' own publications of
+    outbox events; request handlers are added with :meth:`serve` before :meth:`start`.
     ``reconnect`` is paho's (first, longest) delay between connection attempts;
     ``housekeeping`` how often the outbox bounds are applied, ``status_every``
     how often ``status`` is checked for a change (seconds)."""
 
     def __init__(self, config: MqttConfig, core: Core, box_id: str, stop: threading.Event, *, version: str,
-                 app_config: Config | None = None, workers: int = 4, reconnect: tuple[float, float] = (1.0, 60.0),
+                 formatters: Sequence[EventFormatter] = (), workers: int = 4,
+                 reconnect: tuple[float, float] = (1.0, 60.0),
                  housekeeping: float = 10.0, status_every: float = status_json.STATUS_EVERY,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
@@ -103,18 +112,28 @@ class MqttUplink:
                                                  interval=config.status_interval, status_every=status_every,
                                                  clock=clock)
         self._forwarder = Forwarder(core.store, self._publish_event, self.wake, replay_rate=config.replay_rate,
+                                    formatters=formatters,
                                     max_age_seconds=config.outbox_max_age_hours * 3600,
                                     max_items=config.outbox_max_events, housekeeping=housekeeping)
-        max_parts = app_config.modems.max_parts if app_config is not None else DEFAULT_MAX_PARTS
-        self._max_parts = max_parts
-        self._commands = Commands(core, status=self.status, lines=lambda: status_json.lines(core),
-                                  config=lambda: status_json.masked_config(app_config, config), max_parts=max_parts)
+        self._handlers: dict[str, tuple[Handler, Busy | None]] = {}
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mqtt-cmd")
         self._client = self._make_client(box_id, reconnect)
         self._thread = threading.Thread(target=self._run, name="mqtt", daemon=True)
         self.heartbeat: Heartbeat = NO_BEAT  # the watchdog's, set before start()
 
     # --- the public face ------------------------------------------------------------------
+
+    def serve(self, level: str, handler: Handler, *, busy: Busy | None = None) -> None:
+        """Subscribe to ``<prefix>/<level>/+`` and hand each request on it to
+        ``handler(name, payload)`` (``name``: the topic level after ``level``),
+        on the request pool; a reply it returns is published (to the MQTT 5
+        response topic, else ``reply/<id>``).  ``busy(name)`` is the reply when
+        too many requests wait (None: logged only).  Before :meth:`start`."""
+        self._handlers[level] = (handler, busy)
+
+    def lines(self) -> dict[str, dict[str, Any]]:
+        """The ``lines/<line>`` objects, by line name."""
+        return status_json.lines(self._core)
 
     def start(self) -> None:
         """Connect in the background (paho retries until the broker answers) and start publishing."""
@@ -164,7 +183,7 @@ class MqttUplink:
 
     @property
     def connected(self) -> bool:
-        """True once connected, subscribed (the broker acknowledged cmd/+ and somp/+)
+        """True once connected, subscribed (the broker acknowledged the served levels)
         and publishing events (rows written from now on are live, not backlog)."""
         return self._connected and self._subscribed and self._forwarder.generation == self._generation
 
@@ -242,7 +261,8 @@ class MqttUplink:
             self._last_error = None
             client.publish(f"{self.prefix}/online", b"1", qos=1, retain=True)
             self._subscribed = False
-            _, self._subscribe_mid = client.subscribe([(f"{self.prefix}/cmd/+", 1), (f"{self.prefix}/somp/+", 1)])
+            _, self._subscribe_mid = client.subscribe([(f"{self.prefix}/{level}/+", 1) for level in self._handlers]
+                                                      or [(f"{self.prefix}/cmd/+", 1)])
             log.info("mqtt: connected to %s:%d (session %s)", self.config.host, self.config.port,
                      "resumed" if flags.session_present else "new")
             self._state.refresh()
@@ -256,7 +276,8 @@ class MqttUplink:
             return
         refused = [str(r) for r in reasons if r.is_failure]
         if refused:
-            self._set_error(f"the broker refused the subscriptions to cmd/+ and somp/+: {', '.join(refused)}")
+            levels = " and ".join(f"{level}/+" for level in self._handlers)
+            self._set_error(f"the broker refused the subscriptions to {levels}: {', '.join(refused)}")
         self._subscribed = True
 
     def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
@@ -287,20 +308,27 @@ class MqttUplink:
             if not topic.startswith(self.prefix + "/"):
                 return
             kind, _, name = topic[len(self.prefix) + 1:].partition("/")
-            if message.retain and kind in ("cmd", "somp"):
+            served = self._handlers.get(kind)
+            if served is None or not name:
+                return
+            if message.retain:
                 # A retained request would run again at every subscription (each reconnect).
                 log.warning("mqtt: retained message on %s ignored: requests must not be retained", topic)
                 return
-            if kind == "cmd" and name:
-                props = message.properties
-                response = getattr(props, "ResponseTopic", None) if props is not None else None
-                correlation = getattr(props, "CorrelationData", None) if props is not None else None
-                self._submit(lambda: self._command(name, bytes(message.payload), response, correlation),
-                             lambda: self._reply(name, {"id": None, "command": name, "ok": False, "error": "busy",
-                                                        "detail": "too many requests waiting"}, response, correlation))
-            elif kind == "somp" and name and name != RECEIVE.rpartition("/")[2]:
-                self._submit(lambda: self._somp_send(name, bytes(message.payload)), lambda: log.warning(
-                    "mqtt: SOMP send to %s refused: too many requests waiting", name))
+            handler, busy = served
+            props = message.properties
+            response = getattr(props, "ResponseTopic", None) if props is not None else None
+            correlation = getattr(props, "CorrelationData", None) if props is not None else None
+            payload = bytes(message.payload)
+
+            def refuse() -> None:
+                reply = busy(name) if busy is not None else None
+                if reply is None:
+                    log.warning("mqtt: request on %s refused: too many requests waiting", topic)
+                else:
+                    self._reply(name, reply, response, correlation)
+
+            self._submit(lambda: self._request(handler, name, payload, response, correlation), refuse)
         except Exception:
             log.exception("mqtt: message on %s not handled", message.topic)
 
@@ -331,10 +359,14 @@ class MqttUplink:
             with self._pending_lock:
                 self._pending -= 1
 
-    def _command(self, name: str, payload: bytes, response: str | None, correlation: bytes | None) -> None:
-        reply = self._commands.execute(name, payload)
-        log.info("mqtt: command %s id %s: %s", name, reply.get("id"),
-                 "ok" if reply["ok"] else f"{reply['error']}: {reply['detail']}")
+    def _request(self, handler: Handler, name: str, payload: bytes, response: str | None,
+                 correlation: bytes | None) -> None:
+        reply = handler(name, payload)
+        if reply is None:
+            return
+        if "ok" in reply:
+            log.info("mqtt: command %s id %s: %s", name, reply.get("id"),
+                     "ok" if reply["ok"] else f"{reply.get('error')}: {reply.get('detail')}")
         self._reply(name, reply, response, correlation)
 
     def _reply(self, name: str, reply: dict[str, Any], response: str | None, correlation: bytes | None) -> None:
@@ -350,15 +382,6 @@ class MqttUplink:
             self._client.publish(topic, body, qos=1, properties=props)
         except ValueError as exc:  # a response topic with wildcards, too long...
             log.warning("mqtt: reply to %s %s not published: %s", name, reply.get("id"), exc)
-
-    def _somp_send(self, phone: str, payload: bytes) -> None:
-        try:
-            message = send_request(phone, payload, max_parts=self._max_parts)
-        except Refused as exc:
-            log.warning("mqtt: SOMP send to %s refused: %s", phone[:40], exc)
-            return
-        accepted = self._core.submit([message], task=True, source=SOURCE)
-        log.info("mqtt: SOMP send to %s queued as task %s", phone, accepted.task_id)
 
     # --- the publishing thread --------------------------------------------------------------
 

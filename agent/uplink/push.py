@@ -34,12 +34,13 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from ..config import PushConfig
+from ..model import Formatter, PushRequest
 from ..store.queue import OutboxItem, Store
 from ..watchdog import Heartbeat, Watchdog
 
@@ -49,19 +50,6 @@ POLL_SECONDS = 5.0
 BATCH = 50
 ROUND_ALLOWANCE = 30.0  # seconds of work besides the pushes' own timeouts before the watchdog calls a thread hung
 _READ_LIMIT = 65536  # bytes of an answer read (and ignored) before the connection is closed
-
-
-@dataclass(frozen=True)
-class PushRequest:
-    """One HTTP request: ``method`` ('GET', 'POST'...), an http(s) ``url``, the body and headers."""
-
-    method: str
-    url: str
-    body: bytes | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-Formatter = Callable[[str, dict[str, Any]], "PushRequest | None"]
 
 
 @dataclass(frozen=True)

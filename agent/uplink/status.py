@@ -1,7 +1,7 @@
-"""The JSON the MQTT uplink publishes about the box: ``status``, ``lines/<line>``, the masked config.
+"""The JSON the MQTT uplink publishes about the box: ``status`` and ``lines/<line>``.
 
 Functions over :class:`~agent.core.Core` (read-only: no port is touched,
-a few cheap queries) and the config, and :class:`StatePublisher`, which
+a few cheap queries), and :class:`StatePublisher`, which
 decides when they go out; no MQTT here.
 
 ``lines/<line>``::
@@ -35,10 +35,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable
 
-from .. import redact
-
 if TYPE_CHECKING:
-    from ..config import Config, MqttConfig
     from ..core import Core
 
 LINES_EVERY, STATUS_EVERY = 1.0, 5.0  # seconds between checks for a change
@@ -151,19 +148,3 @@ def changed(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
 def _local(when: datetime) -> str:
     """ISO 8601 with the UTC offset: the centre may be in another time zone."""
     return when.astimezone().isoformat(timespec="seconds")
-
-
-# --- the config, secrets masked -----------------------------------------------------------
-
-
-def masked_config(config: Config | None, mqtt: MqttConfig) -> dict[str, Any]:
-    """The configuration as JSON-able data with every secret masked by the one
-    rule of :mod:`agent.redact` (passwords, SIM PINs, ``very_code``,
-    ``push_password``, ``admin_password``... become ``***``, ``""`` stays
-    ``""``; URLs keep everything but their user password and secret-looking
-    query values; the TLS key's file path is shown).  Without ``config``,
-    only the ``mqtt`` section."""
-    if config is None:
-        return {"mqtt": redact.masked(mqtt)}
-    shown: dict[str, Any] = redact.masked(config)
-    return shown

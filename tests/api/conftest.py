@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from agent.api.server import HttpServer, create_app
+from agent.api.web import create_app
+from agent.api.server import HttpServer
 from agent.config import Config, parse
 from agent.core import Core
 

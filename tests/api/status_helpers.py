@@ -24,7 +24,8 @@ import pytest
 
 from ..waiting import wait_until as _wait_until
 
-from agent.api.server import HttpServer, create_app
+from agent.api.web import create_app
+from agent.api.server import HttpServer
 from agent.config import StatusConfig
 from agent.config import Config
 

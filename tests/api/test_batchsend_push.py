@@ -14,7 +14,7 @@ import pytest
 
 from agent.app import App
 from agent.config import parse
-from agent.store.queue import NewMessage
+from agent.model import NewMessage
 
 from ..receiver import Receiver
 from ..waiting import wait_until

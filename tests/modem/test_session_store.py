@@ -275,7 +275,7 @@ def test_the_sweep_keeps_stored_submits_when_told(make_bank, open_session, keep)
     import threading
 
     from agent.config import LineConfig
-    from agent.modem.types import READY
+    from agent.model import READY
     from agent.modem.worker import LineWorker
 
     from ..conftest import FAST, RecordingEvents, wait_state

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from agent.config import LineConfig
-from agent.modem.types import FAILED, OFFLINE, READY, RETRY, SENT, OutgoingSms
+from agent.model import FAILED, OFFLINE, READY, RETRY, SENT, OutgoingSms
 
 from ..conftest import wait_state
 

@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from agent.codec import parts, pdu
-from agent.modem.types import DeliveryReport, IncomingSms
-from agent.store.queue import Assignment, NewMessage, Outcome, Store
+from agent.model import DeliveryReport, IncomingSms
+from agent.model import NewMessage
+from agent.store.queue import Assignment, Outcome, Store
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # 2024-05-01 12:00:00 in Shanghai (04:00 UTC)

@@ -13,7 +13,8 @@ import sqlite3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.store.queue import Assignment, NewMessage, Outcome, Store
+from agent.model import NewMessage
+from agent.store.queue import Assignment, Outcome, Store
 
 from .conftest import SHANGHAI, Clock, report
 

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from agent.store.dispatch import failure_cause
-from agent.store.queue import Assignment, NewMessage, Outcome
+from agent.model import NewMessage
+from agent.store.queue import Assignment, Outcome
 
 from .conftest import SHANGHAI, send, sync_of_commit, traced
 
@@ -194,7 +195,7 @@ def test_daily_counter_turns_at_local_midnight(store, clock):
 
 
 def test_counters_follow_the_sim_across_lines(store):
-    from agent.modem.types import LineState
+    from agent.model import LineState
     store.update_line(LineState("G1", "/dev/a", "ready", iccid="sim1", imsi="460001", imei="861"), provider="cm")
     send(store, NewMessage("1"), line="G1", iccid="sim1")
     store.update_line(LineState("G1", "/dev/a", "offline"))

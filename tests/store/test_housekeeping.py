@@ -4,8 +4,9 @@ import sqlite3
 import threading
 from datetime import datetime
 
-from agent.modem.types import CallRecord, LineState
-from agent.store.queue import Assignment, NewMessage, Outcome, Store
+from agent.model import CallRecord, LineState
+from agent.model import NewMessage
+from agent.store.queue import Assignment, Outcome, Store
 
 from .conftest import SHANGHAI, deliver, send
 

@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 import pytest
 
 from agent.errors import DuplicateRequest
-from agent.store.queue import NewMessage, Store
+from agent.model import NewMessage
+from agent.store.queue import Store
 from agent.store.records import fingerprint
 
 from .conftest import Clock

@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.codec import pdu
-from agent.modem.types import CallRecord, IncomingSms
-from agent.store.queue import NewMessage, Store
+from agent.model import CallRecord, IncomingSms
+from agent.model import NewMessage
+from agent.store.queue import Store
 
 from .conftest import SHANGHAI, Clock, deliver, report, send, sync_of_commit, traced
 

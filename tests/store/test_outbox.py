@@ -5,8 +5,9 @@ from datetime import datetime
 
 import pytest
 
-from agent.modem.types import CallRecord
-from agent.store.queue import Assignment, NewMessage, Outcome, Store
+from agent.model import CallRecord
+from agent.model import NewMessage
+from agent.store.queue import Assignment, Outcome, Store
 
 from .conftest import SHANGHAI, T0, deliver, report, send
 

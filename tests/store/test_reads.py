@@ -4,7 +4,8 @@ import sqlite3
 
 import pytest
 
-from agent.store.queue import NewMessage, Store
+from agent.model import NewMessage
+from agent.store.queue import Store
 
 from .conftest import deliver, report, send, sync_of_commit, traced
 

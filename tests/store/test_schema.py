@@ -10,7 +10,8 @@ import pytest
 from agent.store import models
 from agent.errors import StoreError
 from agent.store.db import SCHEMA_VERSION
-from agent.store.queue import NewMessage, Store
+from agent.model import NewMessage
+from agent.store.queue import Store
 
 # (name, type, NOT NULL, default) in the documented order (spec/jindi.md)
 JINDI_OUT = [

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from agent.store.queue import NewMessage
+from agent.model import NewMessage
 
 from .conftest import SHANGHAI, sync_of_commit, traced
 

@@ -35,12 +35,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from agent.app import StoreEvents
-from agent.config import LineConfig, MqttConfig, QueueConfig
+from agent import redact
+from agent.api import mqtt_dialects
+from agent.config import Config, LineConfig, MqttConfig, QueueConfig
 from agent.core import Core
 from agent.modem.bank import ModemBank
 from agent.router import Router
 from agent.store.queue import Store
+from agent.store.sink import LineSink
 from agent.uplink.forward import DESTINATION, KINDS
 from agent.uplink.mqtt import MqttUplink
 
@@ -342,7 +344,7 @@ class Agent:
     store addressing every event to MQTT, and the uplink under test."""
 
     def __init__(self, db: Path, mqtt: MqttConfig, *, box_id: str = "box1", sim: Any = None,
-                 **uplink_kw: Any) -> None:
+                 app_config: Config | None = None, **uplink_kw: Any) -> None:
         self.db = db
         self.box_id = box_id
         self.stop_event = threading.Event()
@@ -351,16 +353,19 @@ class Agent:
         self.sim = sim
         self.lines = tuple(LineConfig(name=m.name, device=m.path) for m in sim.modems) if sim is not None else ()
         queue = QueueConfig(retry_backoff=0.0, poll_interval=0.1)
-        self.events = StoreEvents(self.store, {}, report_window_hours=queue.report_window_hours)
+        # The uplink is woken like the pusher: by the sink (received) and the router (outcomes).
+        self.events = LineSink(self.store, {}, report_window_hours=queue.report_window_hours,
+                               wake_router=lambda: self.router.wake(), wake_outbox=lambda: self.uplink.wake())
         self.bank = ModemBank(self.lines, FAST, self.events, self.stop_event)
         self.router = Router(self.store, self.bank, {line.name: line for line in self.lines}, queue, self.stop_event)
-        self.events.router = self.router
         self.core = Core(self.store, self.bank, self.lines, wake_router=self.router.wake, sim=sim)
         uplink_kw.setdefault("reconnect", (0.1, 0.5))
         uplink_kw.setdefault("status_every", 0.2)
-        self.uplink = MqttUplink(mqtt, self.core, box_id, self.stop_event, version="test", **uplink_kw)
-        # The uplink is woken like the pusher: by the sink (received) and the router (outcomes).
-        self.events.pusher = self.uplink  # type: ignore[assignment]
+        self.uplink = MqttUplink(mqtt, self.core, box_id, self.stop_event, version="test",
+                                 formatters=mqtt_dialects.FORMATTERS, **uplink_kw)
+        shown = mqtt_dialects.shown_config(app_config) if app_config else lambda: {"mqtt": redact.masked(mqtt)}
+        max_parts = app_config.modems.max_parts if app_config else FAST.max_parts
+        mqtt_dialects.mount(self.uplink, self.core, max_parts=max_parts, config=shown)
         self.router.pusher = self.uplink  # type: ignore[assignment]
         self.prefix = self.uplink.prefix
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.modem.types import CallRecord
+from agent.model import CallRecord
 
 from .conftest import mqtt_config, wait_until
 
@@ -66,8 +66,7 @@ app = App(config)
 app.start()
 uplink = getattr(app, "mqtt", None)
 if uplink is None:
-    uplink = MqttUplink(config.mqtt, app.core, config.agent.id, app.stop_event, version=__version__,
-                        app_config=config)
+    uplink = MqttUplink(config.mqtt, app.core, config.agent.id, app.stop_event, version=__version__)
     uplink.start()
 signal.sigwait({signal.SIGTERM, signal.SIGINT})
 uplink.stop()

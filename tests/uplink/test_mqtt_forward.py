@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from agent.modem.types import CallRecord
+from agent.model import CallRecord
 from agent.uplink.forward import DESTINATION
 
 from .conftest import mqtt_config, wait_until
@@ -102,15 +102,18 @@ def test_live_events_are_not_held_behind_a_paced_replay(make_broker, make_agent,
     assert all(m.json()["replayed"] is (callers_of([m])[0] in backlog) for m in got)
 
 
-def test_the_outbox_is_bounded_while_the_broker_is_away(broker, make_agent, make_client):
+def test_the_outbox_is_bounded_while_the_broker_is_away(make_broker, make_agent, make_client):
+    broker = make_broker(persistent=True)
+    # Subscribed with a kept session before the broker goes: it misses nothing the agent
+    # publishes once the broker is back, however quickly the agent reconnects.
+    centre = make_client(broker, "sms-agent/box1/calls", durable=True)
     broker.stop()
     agent = make_agent(mqtt_config(broker, outbox_max_events=100), housekeeping=0.05)
     callers = calls(agent, 0, 130)
     wait_until(lambda: agent.uplink.stats()["dropped"] == 30, what="the oldest 30 given up")
     assert agent.uplink.stats()["backlog"] == 100
     broker.start()
-    centre = make_client(broker, "sms-agent/box1/calls")
-    got = centre.wait_count("sms-agent/box1/calls", 100)
+    got = centre.wait_count("sms-agent/box1/calls", 100, timeout=30)
     assert callers_of(got) == callers[30:]  # the newest kept, in order
     assert agent.core.store.outbox_stats()[DESTINATION]["dropped"] == 30
 

@@ -6,11 +6,11 @@ from datetime import datetime
 
 import pytest
 
-from agent.modem.types import CallRecord
+from agent.api import somp_mqtt
+from agent.api.mqtt_dialects import FORMATTERS
+from agent.model import CallRecord, Publication
 from agent.store.queue import OutboxItem, Store
-from agent.uplink import somp_mqtt
 from agent.uplink.forward import DESTINATION, publications
-from agent.uplink.status import masked_config
 
 
 @pytest.fixture
@@ -54,14 +54,14 @@ def test_somp_send_requests():
 
 def test_somp_received_topics_and_words():
     mo = somp_mqtt.received("mo", {"originator": "+86 138/00#", "text": "hé"})
-    assert mo == somp_mqtt.Publication("somp/receive/M86 138_00_", "hé".encode())
+    assert mo == Publication("somp/receive/M86 138_00_", "hé".encode())
     base = {"recipient": "+8613800000000"}
     words = {("receipt", True, None): "DELIVRD", ("receipt", False, None): "UNDELIV",
              ("result", None, "EXPIRED"): "EXPIRED", ("result", None, "BAD_NUMBER"): "REJECTD",
              ("result", None, "GATEWAY_FAILURE"): "UNDELIV"}
     for (kind, delivered, cause), word in words.items():
         payload = {**base, "delivered": delivered, "status": "failed", "failure_cause": cause}
-        assert somp_mqtt.received(kind, payload) == somp_mqtt.Publication("somp/receive/R8613800000000", word.encode())
+        assert somp_mqtt.received(kind, payload) == Publication("somp/receive/R8613800000000", word.encode())
     assert somp_mqtt.received("result", {**base, "status": "sent"}) is None
     assert somp_mqtt.received("call", {"caller": "1"}) is None
 
@@ -69,19 +69,20 @@ def test_somp_received_topics_and_words():
 def test_events_become_topics():
     def item(kind, payload):
         return OutboxItem(7, DESTINATION, kind, payload, 0.0, 0, 0.0)
-    (call,) = publications(item("call", {"caller": "1"}), replayed=True)
+    (call,) = publications(item("call", {"caller": "1"}), replayed=True, formatters=FORMATTERS)
     assert call.topic == "calls" and call.payload == b'{"seq":7,"kind":"call","replayed":true,"caller":"1"}'
-    dr, somp = publications(item("receipt", {"recipient": "1", "delivered": True}), replayed=False)
+    dr, somp = publications(item("receipt", {"recipient": "1", "delivered": True}), replayed=False, formatters=FORMATTERS)
     assert dr.topic == "dr" and somp.topic == "somp/receive/R1"
-    assert [p.topic for p in publications(item("mo", {"originator": "9", "text": "t"}), replayed=False)] == \
+    assert [p.topic for p in publications(item("mo", {"originator": "9", "text": "t"}), replayed=False, formatters=FORMATTERS)] == \
         ["mo", "somp/receive/M9"]
-    assert publications(item("fax", {}), replayed=False) == []
-    assert publications(item("mo", {"unreadable": "{"}), replayed=False) == []
+    assert publications(item("fax", {}), replayed=False, formatters=FORMATTERS) == []
+    assert publications(item("mo", {"unreadable": "{"}), replayed=False, formatters=FORMATTERS) == []
 
 
-def test_config_without_the_whole_config_shows_the_mqtt_section_masked():
+def test_the_mqtt_section_masked():
+    from agent import redact
     from agent.config import MqttConfig
 
-    shown = masked_config(None, MqttConfig(host="h", password="p", tls_key="/k.pem"))
-    assert shown == {"mqtt": {**shown["mqtt"], "password": "***", "tls_key": "/k.pem", "host": "h"}}
-    assert masked_config(None, MqttConfig())["mqtt"]["password"] == ""
+    shown = redact.masked(MqttConfig(host="h", password="p", tls_key="/k.pem"))
+    assert shown == {**shown, "password": "***", "tls_key": "/k.pem", "host": "h"}
+    assert redact.masked(MqttConfig())["password"] == ""

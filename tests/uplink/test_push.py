@@ -12,7 +12,7 @@ from datetime import datetime
 import pytest
 
 from agent.config import PushConfig
-from agent.modem.types import CallRecord
+from agent.model import CallRecord
 from agent.store.queue import Store
 from agent.uplink.push import Destination, Pusher, PushRequest
 

@@ -1,18 +1,30 @@
-"""Values that cross the boundary of a line worker.
+"""The vocabulary every layer speaks: plain values, no I/O, no behaviour beyond
+a property or two.  It sits on the ground floor: the codecs are below it,
+and every other part (modem lines, the store, the core, the dialects, the
+transports) may import it, while it imports none of them.
 
-Other threads never touch a modem: they read a :class:`LineState` snapshot,
-hand an :class:`OutgoingSms` to a worker and get a :class:`SendResult` back,
-and receive :class:`IncomingSms`, :class:`DeliveryReport` and
-:class:`CallRecord` through a :class:`LineEvents` sink.
+* A line: its :class:`LineState` snapshot (replaced, never mutated, by its
+  worker, so any thread reads it without locking), the :class:`OutgoingSms`
+  handed to it and the :class:`SendResult` it gives back, and what it
+  receives (:class:`IncomingSms`, :class:`DeliveryReport`,
+  :class:`CallRecord`, :class:`UssdReply`) through a :class:`LineEvents` sink.
+* A submission: the :class:`NewMessage` a dialect accepted and the
+  :class:`Accepted` ids the queue gave it; the outcomes of a send (``SENT``,
+  ``FAILED``, ``RETRY``, ``RELEASE``) and the failure causes the queue records.
+* A webhook: the :class:`PushRequest` a dialect's :data:`Formatter` makes of
+  an event, which the webhook transport carries; an MQTT :class:`Publication`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from ..codec.pdu import Deliver, StatusReport, Submit
+from .codec.pdu import Deliver, StatusReport, Submit
+
+# --- a line -------------------------------------------------------------------------------
 
 # LineState.state values
 STARTING = "starting"  # opening the port / initialising
@@ -77,10 +89,11 @@ class OutgoingSms:
     validity_minutes: int | None = 1440
 
 
-# SendResult.outcome values
+# SendResult.outcome values (and the queue's Outcome.outcome, with RELEASE)
 SENT = "sent"  # every part accepted by the network (+CMGS)
 FAILED = "failed"  # permanent: do not retry (bad number, barred...)
 RETRY = "retry"  # temporary: route again, maybe on another line
+RELEASE = "release"  # never started (the line stopped first): back to waiting, no error counted
 
 # +CMS ERROR codes worth another try (TS 27.005 3.2.5 and vendor practice):
 # network out of order, temporary failure, congestion, resources unavailable,
@@ -244,3 +257,75 @@ class NullEvents:
 
     def on_state(self, state: LineState) -> None:
         pass
+
+# --- submissions ---------------------------------------------------------------------------
+
+# failure_cause values of a failed message (Jindi's), plus EXPIRED (validity passed before a line took it).
+BAD_NUMBER = "BAD_NUMBER"
+BAD_FORMAT = "BAD_FORMAT"
+GATEWAY_FAILURE = "GATEWAY_FAILURE"
+NO_ROUTE = "NO_ROUTE"
+UNKNOWN = "UNKNOWN"
+EXPIRED = "EXPIRED"
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """One message for one recipient, as a dialect accepted it.
+
+    ``encoding`` is Jindi's: '7' GSM-7 (UCS2 when the text does not fit),
+    '8' 8-bit, 'U' UCS2.  ``gateway`` '*' or a line name; ``scheduled`` and
+    ``expires`` aware, or naive in the store's time zone.  ``parts`` None:
+    the store counts them."""
+
+    recipient: str
+    text: str = ""
+    encoding: str = "7"
+    gateway: str = "*"
+    provider: str = ""
+    priority: int = 0
+    status_report: bool = True
+    flash: bool = False
+    scheduled: datetime | None = None
+    expires: datetime | None = None
+    client_ref: str = ""
+    user_id: str = ""
+    originator: str = ""
+    parts: int | None = None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The ids of the rows of one submission (consecutive), and its task id if one was made.
+
+    ``duplicate``: the submission's (source, client_ref) had been used before;
+    these are the first submission's ids and task, and nothing new was queued."""
+
+    ids: list[int]
+    task_id: int | None
+    duplicate: bool = False
+
+
+# --- webhooks ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PushRequest:
+    """One HTTP request: ``method`` ('GET', 'POST'...), an http(s) ``url``, the body and headers."""
+
+    method: str
+    url: str
+    body: bytes | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Publication:
+    """One MQTT message to publish: ``topic`` relative to the box's prefix, and its payload."""
+
+    topic: str
+    payload: bytes
+
+
+# A dialect's webhook formatter: (event kind, payload) -> the request to make, or None to skip the event.
+Formatter = Callable[[str, dict[str, Any]], "PushRequest | None"]

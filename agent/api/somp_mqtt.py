@@ -19,18 +19,20 @@ so the dialect lives under ``<prefix>/somp/``:
   the agent refused): the SMPP ``stat`` words SOMP reports carry.
 
 This module is pure: no MQTT library, no I/O.  Received and reported events
-come from the outbox like every other MQTT event (see :mod:`agent.uplink.forward`).
+come from the outbox like every other MQTT event (:func:`received` is a formatter
+of :mod:`agent.uplink.forward`); :func:`handler` serves the ``somp`` requests.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from ..codec.parts import split
 from ..errors import EncodeError, TooManyParts
-from ..store.queue import NewMessage
+from ..model import NewMessage, Publication
 
 SEND_FILTER = "somp/+"  # under the prefix; matches somp/<phone> (and somp/receive, ignored)
 RECEIVE = "somp/receive"
@@ -41,17 +43,11 @@ _PHONE = re.compile(r"\+?[0-9]{3,20}")
 _UNSAFE = re.compile(r"[/+#\x00-\x1f\x7f]")  # not allowed (or not wise) in an MQTT topic level
 _REJECTED = {"BAD_NUMBER", "BAD_FORMAT"}
 
+log = logging.getLogger(__name__)
+
 
 class Refused(ValueError):
     """A SOMP send the agent does not queue; the message says why."""
-
-
-@dataclass(frozen=True)
-class Publication:
-    """One MQTT message to publish: ``topic`` relative to the prefix, and its payload."""
-
-    topic: str
-    payload: bytes
 
 
 def send_request(phone: str, payload: bytes, *, max_parts: int) -> NewMessage:
@@ -75,6 +71,24 @@ def send_request(phone: str, payload: bytes, *, max_parts: int) -> NewMessage:
     except EncodeError as exc:
         raise Refused(f"text cannot be sent: {exc}") from None
     return NewMessage(recipient=phone, text=text, encoding="7", parts=parts)
+
+
+def handler(submit: Callable[[NewMessage], int | None], *, max_parts: int) -> Callable[[str, bytes], None]:
+    """The ``somp/<phone>`` request handler of the MQTT transport: queue the text
+    through ``submit`` (which returns the task id), or log why it is refused.
+    ``somp/receive`` is where the box publishes: a message there is no request."""
+
+    def send(phone: str, payload: bytes) -> None:
+        if phone == RECEIVE.rpartition("/")[2]:
+            return
+        try:
+            message = send_request(phone, payload, max_parts=max_parts)
+        except Refused as exc:
+            log.warning("mqtt: SOMP send to %s refused: %s", phone[:40], exc)
+            return
+        log.info("mqtt: SOMP send to %s queued as task %s", phone, submit(message))
+
+    return send
 
 
 def topic_phone(number: str) -> str:
