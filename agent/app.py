@@ -2,13 +2,17 @@
 
 Start order: the database's lock (one agent per database: a second start
 changes nothing), store (and crash recovery: rows left ``Q`` are requeued in
-doubt), simulated bank (when no modem is configured), modem lines, router,
-HTTP server, webhook pusher, MQTT, periodic jobs.  Every long-lived thread
+doubt), simulated bank (when no modem is configured), HTTP server, webhook
+pusher, MQTT, router, modem lines, periodic jobs.  Each started piece is a
+:class:`Part` with ``stop(deadline)``.  Every long-lived thread
 gets a heartbeat of the :class:`~agent.watchdog.Watchdog` (:meth:`App.health`).
 
-Stop (:meth:`App.stop`): one budget for all of it.  New work is refused
-first, the sends in flight finish and their outcomes are written, then the
-threads stop in reverse order; the lock goes last.
+Stop (:meth:`App.stop`): one budget, one deadline for all of it.  New work
+is refused first, the sends in flight finish and their outcomes are
+written, then the parts stop in reverse order by that deadline; the lock
+goes last.  The threads are daemon threads: one that does not end by the
+deadline is logged and left, so the process still exits within the
+unit's ``TimeoutStopSec``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import logging
 import threading
 import time
 from dataclasses import replace
+from collections.abc import Callable, Mapping
 from typing import Any, Sequence
 
 from . import __version__, systemd
@@ -52,12 +57,39 @@ HTTP_STOP_MAX = 5.0  # seconds requests in progress have to finish at a stop
 STOP_RESERVE = 3.0  # seconds of the stop budget kept for stopping the threads after the sends
 
 
+class Part:
+    """One part of the running agent, as :meth:`App.stop` sees it: ``stop(deadline)``
+    (a ``time.monotonic()`` instant) stops it by then, as well as it can."""
+
+    def __init__(self, name: str, stop: Callable[[float], None]) -> None:
+        self.name = name
+        self._stop = stop
+
+    def stop(self, deadline: float) -> None:
+        self._stop(deadline)
+
+
+def _left(deadline: float, share: float = 1.0) -> float:
+    """Seconds until ``deadline`` (monotonic), times ``share``; never negative."""
+    return max(0.0, deadline - time.monotonic()) * share
+
+
 class App:
     """The agent, wired from ``config``.  :meth:`start` (raises :class:`StartError`
-    naming what could not be started), then :meth:`stop` once."""
+    naming what could not be started), then :meth:`stop` once.
 
-    def __init__(self, config: Config, *, watchdog: Watchdog | None = None) -> None:
+    ``sim``: a simulated bank the caller started and stops (the lines are its
+    modems, with the ``[line:<name>]`` settings of the config where a section
+    names one); ``clock``: epoch seconds for the queue (tests cross midnight
+    with it); ``mqtt_options``: keyword arguments of the MQTT uplink (its
+    reconnect delays and check intervals)."""
+
+    def __init__(self, config: Config, *, watchdog: Watchdog | None = None, sim: SimBank | None = None,
+                 clock: Callable[[], float] | None = None, mqtt_options: Mapping[str, Any] | None = None) -> None:
         self.config = config
+        self._given_sim = sim
+        self._clock = clock or time.time
+        self._mqtt_options = dict(mqtt_options or {})
         self.stop_event = threading.Event()
         self.watchdog = watchdog or Watchdog(grace=systemd.watchdog_interval() or DEFAULT_GRACE)
         self.lock = DatabaseLock(config.agent.database)
@@ -71,7 +103,7 @@ class App:
             for kind in MQTT_KINDS:
                 targets.setdefault(kind, set()).add(MQTT)
         self.store = Store(config.agent.database, timezone=config.agent.tz, max_parts=config.modems.max_parts,
-                           push_targets=targets)
+                           push_targets=targets, clock=self._clock)
         self.events = LineSink(self.store, {line.name: line.provider for line in config.lines},
                                report_window_hours=config.queue.report_window_hours,
                                wake_router=self._wake_router, wake_outbox=self._wake_outbox)
@@ -83,7 +115,7 @@ class App:
         self.pusher: Pusher | None = None
         self.mqtt: MqttUplink | None = None
         self.jobs: Jobs | None = None
-        self._started: list[str] = []  # what start() started, in order: stop() undoes exactly that
+        self._parts: list[Part] = []  # what start() started, in order: stop() stops them in reverse
 
     def start(self) -> None:
         """Take the database's lock, recover from a crash, build and start every part.
@@ -106,30 +138,33 @@ class App:
         except OSError as exc:
             raise StartError(EX_CANTCREAT, f"cannot write beside the database {cfg.agent.database}"
                                            f" ({self.lock.path}): {exc.strerror or exc}") from None
-        self._started.append("lock")
+        self._parts.append(Part("lock", lambda deadline: self.lock.release()))
         self.events.started_at = time.time()
-        store_lines = [line.name for line in cfg.lines if line.send_mode == "store" and line.enabled]
+        given = self._given_lines()
+        store_lines = [line.name for line in (given or cfg.lines) if line.send_mode == "store" and line.enabled]
         try:
             self.store.open()
             requeued = self.store.requeue_in_flight(keep_lines=store_lines)
             awaiting = self.store.awaiting_lines() if store_lines else 0
         except (StoreError, OSError) as exc:
             raise StartError(EX_CANTCREAT, f"cannot use the database {cfg.agent.database}: {exc}") from None
-        self._started.append("store")
+        self._parts.append(Part("store", lambda deadline: self.store.close()))
         if requeued:
             log.warning("%d message(s) were being sent when the agent stopped: requeued, flagged in doubt"
                         " (they may have gone out already)", requeued)
         if awaiting:
             log.info("%d message(s) were being sent when the agent stopped: their lines settle them from the"
                      " modems' memory (send_mode = store)", awaiting)
-        lines, modems = cfg.lines, cfg.modems
-        if cfg.simulated:
+        lines, modems = given or cfg.lines, cfg.modems
+        if self._given_sim is not None:
+            self.sim = self._given_sim
+        elif cfg.simulated:
             sim_cfg = cfg.simulator
             profiles = [sim_cfg.profiles[i % len(sim_cfg.profiles)] for i in range(sim_cfg.lines)]
             sim = self.sim = SimBank(profiles, state_dir=str(cfg.agent.state_dir / "sim"),
                                      send_delay=sim_cfg.send_delay, report_delay=sim_cfg.report_delay)
             sim.start()
-            self._started.append("sim")
+            self._parts.append(Part("sim", lambda deadline: sim.stop(_left(deadline))))
             lines = tuple(LineConfig(name=m.name, device=m.path) for m in sim.modems)
             modems = replace(modems, scan=modems.scan or (str(cfg.agent.state_dir / "sim" / "*"),))
             log.info("no modem configured: running on %d simulated modems (%s)", len(lines),
@@ -140,15 +175,15 @@ class App:
         limits = LineLimits(self.store, by_name)
         self.router = Router(self.store, self.bank, by_name, cfg.queue, self.stop_event,
                              validity_minutes=modems.validity_minutes, status_report=modems.status_report,
-                             timezone=cfg.agent.tz, limits=limits)
+                             timezone=cfg.agent.tz, limits=limits, clock=self._clock)
         self.pusher = Pusher(self.store, [d.destination for d in self.destinations], cfg.push, self.stop_event)
         core = self.core = Core(self.store, self.bank, lines, wake_router=self.router.wake, sim=self.sim,
-                                limits=limits)
+                                limits=limits, max_parts=modems.max_parts)
         if cfg.mqtt.enabled:
             self.mqtt = core.uplink = MqttUplink(cfg.mqtt, core, cfg.agent.id, self.stop_event,
-                                                 version=__version__, formatters=mqtt_dialects.FORMATTERS)
-            mqtt_dialects.mount(self.mqtt, core, max_parts=cfg.modems.max_parts,
-                                config=mqtt_dialects.shown_config(cfg))
+                                                 version=__version__, formatters=mqtt_dialects.FORMATTERS,
+                                                 **self._mqtt_options)
+            mqtt_dialects.mount(self.mqtt, core, config=mqtt_dialects.shown_config(cfg))
         # Whoever writes outbox rows wakes every consumer of the outbox.
         self.router.pusher = _Wake([self.pusher, self.mqtt])
         try:
@@ -158,21 +193,34 @@ class App:
             raise StartError(EX_UNAVAILABLE, f"cannot listen on {cfg.http.host}:{cfg.http.port} ([http] host/port):"
                                              f" {exc.strerror or exc}") from None
         self.jobs = Jobs(self.store, cfg.queue, cfg.agent.tz, self.stop_event,
-                         unresolved_before=self.events.started_at if store_lines else None)
+                         unresolved_before=self.events.started_at if store_lines else None, clock=self._clock)
         self._watch()
-        self.bank.start()
-        self._started.append("bank")
-        self.router.start()
-        self._started.append("router")
-        self.http.start()
-        self._started.append("http")
-        self.pusher.start()
-        self._started.append("pusher")
-        if self.mqtt is not None:
-            self.mqtt.start()
-            self._started.append("mqtt")
-        self.jobs.start()
-        self._started.append("jobs")
+        bank, router, http, pusher, mqtt, jobs = self.bank, self.router, self.http, self.pusher, self.mqtt, self.jobs
+        # Started so that the reverse order stops them right: the lines end (their
+        # last results come in) before the router, whose last outcomes go into
+        # the outbox before the MQTT uplink and the pusher stop.
+        http.start()
+        self._parts.append(Part("http", lambda deadline: http.stop(min(_left(deadline, 0.25), HTTP_STOP_MAX))))
+        pusher.start()
+        self._parts.append(Part("pusher", lambda deadline: _join(pusher, deadline)))
+        if mqtt is not None:
+            mqtt.start()  # its stop publishes online=0 with the last outcomes before it
+            self._parts.append(Part("mqtt", lambda deadline: mqtt.stop(_left(deadline, 0.5))))
+        router.start()
+        self._parts.append(Part("router", lambda deadline: _join(router, deadline)))
+        bank.start()
+        self._parts.append(Part("lines", lambda deadline: bank.stop(_left(deadline, 0.5))))
+        jobs.start()
+        self._parts.append(Part("jobs", lambda deadline: _join(jobs, deadline)))
+
+    def _given_lines(self) -> tuple[LineConfig, ...]:
+        """The lines of a simulated bank handed to the App: its modems, with the
+        settings of the config's ``[line:<name>]`` of the same name."""
+        if self._given_sim is None:
+            return ()
+        sections = {line.name: line for line in self.config.lines}
+        return tuple(replace(sections[m.name], device=m.path) if m.name in sections
+                     else LineConfig(name=m.name, device=m.path) for m in self._given_sim.modems)
 
     def _wake_router(self) -> None:
         if self.router is not None:
@@ -200,7 +248,7 @@ class App:
         """What is wrong now (empty: every thread alive and making progress, and
         the HTTP server answers); the main thread pings systemd only when empty."""
         problems = self.watchdog.check()
-        if self.http is not None and "http" in self._started and not self.stop_event.is_set():
+        if self.http is not None and any(p.name == "http" for p in self._parts) and not self.stop_event.is_set():
             problem = _probe_http(self.http.host, self.http.port, HTTP_PROBE_TIMEOUT)
             if problem:
                 problems.append(f"the HTTP server {problem}")
@@ -221,55 +269,40 @@ class App:
         in flight get what is left of the budget, less a reserve to stop the
         rest, and every outcome is written.  Only a send still unanswered when
         that time is up is cut short and left in doubt (logged as such).  Then
-        the stop event ends every thread, in reverse start order, each within
-        what is left.  Safe after a failed or partial :meth:`start`."""
+        the stop event ends every thread and each :class:`Part` is stopped, in
+        reverse start order, by the one deadline; the lock goes last.  Safe
+        after a failed or partial :meth:`start`."""
         budget = self.config.agent.stop_timeout if timeout is None else timeout
         deadline = time.monotonic() + budget
-
-        def left(share: float = 1.0) -> float:
-            return max(0.0, deadline - time.monotonic()) * share
-
-        started = set(self._started)
-        if "router" in started:
+        parts = {part.name: part for part in self._parts}
+        if "router" in parts:
             assert self.router is not None
             self.router.drain()
-        if "http" in started:
-            assert self.http is not None
-            self.http.stop(min(left(0.25), HTTP_STOP_MAX))
-        if "router" in started:
+        if "http" in parts:
+            parts.pop("http").stop(deadline)
+        if "router" in parts:
             assert self.router is not None
             busy = self.router.in_flight
             if busy:
-                log.info("stopping: waiting up to %.0fs for %d send(s) in flight", left() - _reserve(budget), busy)
-            still = self.router.wait_idle(max(0.0, left() - _reserve(budget)))
+                log.info("stopping: waiting up to %.0fs for %d send(s) in flight", _left(deadline) - _reserve(budget),
+                         busy)
+            still = self.router.wait_idle(max(0.0, _left(deadline) - _reserve(budget)))
             if still:
                 log.warning("stopping: %d send(s) still unanswered after %.0fs: cutting them short", still, budget)
         self.stop_event.set()
-        if "jobs" in started:
-            assert self.jobs is not None
-            self.jobs.join(left(0.2))
-        if "bank" in started:
-            assert self.bank is not None
-            self.bank.stop(left(0.5))
-        if "router" in started:
-            assert self.router is not None
-            self.router.wake()
-            if not self.router.join(left(0.5)):
-                log.error("router did not stop in time")
-        if "mqtt" in started:
-            assert self.mqtt is not None
-            self.mqtt.stop(left(0.5))  # publishes online=0 with the last outcomes before it
-        if "pusher" in started:
-            assert self.pusher is not None
-            self.pusher.wake()
-            self.pusher.join(left(0.5))
-        if "sim" in started:
-            assert self.sim is not None
-            self.sim.stop()
-        if "store" in started:
-            self.store.close()
-        self.lock.release()
-        self._started.clear()
+        for part in reversed(self._parts):
+            if part.name in parts:
+                part.stop(deadline)
+        self._parts.clear()
+
+
+def _join(thread_owner: Any, deadline: float) -> None:
+    """Wake a thread's owner (router, pusher, jobs) and join it by ``deadline``; log when it does not end."""
+    wake = getattr(thread_owner, "wake", None)
+    if wake is not None:
+        wake()
+    if thread_owner.join(_left(deadline, 0.5)) is False:
+        log.error("%s did not stop in time", type(thread_owner).__name__.lower())
 
 
 class StartError(Exception):

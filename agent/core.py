@@ -54,8 +54,10 @@ class LineInfo:
 class Core:
     def __init__(self, store: Store, bank: ModemBank, lines: Sequence[LineConfig], *,
                  wake_router: Callable[[], None] = lambda: None, sim: SimBank | None = None,
-                 limits: LineLimits | None = None) -> None:
+                 limits: LineLimits | None = None, max_parts: int = 10) -> None:
         self.store = store
+        # The most SMS parts one message may need ([modems] max_parts): every dialect refuses longer texts.
+        self.max_parts = max_parts
         self.bank = bank
         self.lines: Mapping[str, LineConfig] = {line.name: line for line in lines}
         self._wake_router = wake_router

@@ -1,21 +1,24 @@
-"""The queue end to end inside the test process: a real store file, the
-simulated bank on ptys, real line workers, the router and the store sink,
-with an injectable clock so that midnight and schedules can be crossed."""
+"""The agent end to end inside the test process, wired by :class:`agent.app.App`:
+a real store file, the simulated bank on ptys, real line workers, the router,
+the store sink and the HTTP server, with an injectable clock so that
+midnight and schedules can be crossed."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from agent.config import LineConfig, QueueConfig
+from agent.app import App
+from agent.config import Config, LineConfig, ModemsConfig, QueueConfig, parse
+from agent.core import Core
 from agent.jobs import Jobs
+from agent.model import NewMessage
 from agent.modem.bank import ModemBank
 from agent.router import Router
-from agent.model import NewMessage
 from agent.store.queue import Store
 from agent.store.sink import LineSink
 
@@ -35,45 +38,100 @@ class Clock:
         self.offset += seconds
 
 
+_TIMINGS = {"health_interval", "command_timeout", "send_timeout", "reopen_backoff", "reopen_backoff_max",
+            "quarantine_after", "quarantine_retry", "reset_wait"}
+
+
 class Stack:
+    """The agent as :class:`agent.app.App` wires it, on the simulated bank
+    ``sim``, its database ``db``: lines with the ``lines`` settings by name, the
+    ``queue`` and ``modems`` settings, time zone ``tz`` and ``clock``; HTTP on
+    127.0.0.1 and a free port.  Before :meth:`start`, :meth:`send` queues
+    through a store of its own on the same file, as an application would.
+    ``simulated`` False: the bank's ptys are configured as modem lines
+    (``[line:*] device``), as on a box with real modems."""
+
     def __init__(self, sim, db: Path, *, lines: dict[str, dict] | None = None, queue: QueueConfig | None = None,
-                 tz: ZoneInfo | None = None, clock: Clock | None = None, modems=FAST) -> None:
+                 tz: ZoneInfo | None = None, clock: Clock | None = None, modems: ModemsConfig | None = None,
+                 config: Config | None = None, simulated: bool = True) -> None:
         self.sim = sim
         self.db = db
         self.clock = clock or Clock()
         self.tz = tz
-        overrides = lines or {}
-        self.lines = tuple(LineConfig(name=m.name, device=m.path, **overrides.get(m.name, {})) for m in sim.modems)
         self.queue = queue or QueueConfig(retry_backoff=0.0, poll_interval=0.1)
-        self.stop_event = threading.Event()
-        self.store = Store(db, timezone=tz, clock=self.clock, max_parts=modems.max_parts)
-        self.store.open()
-        self.router_wakes = True  # False: only the test wakes the router
-        self.events = LineSink(self.store, {line.name: line.provider for line in self.lines},
-                               report_window_hours=self.queue.report_window_hours,
-                               wake_router=lambda: self.router_wakes and self.router.wake())
-        self.bank = ModemBank(self.lines, modems, self.events, self.stop_event)
-        self.router = Router(self.store, self.bank, {line.name: line for line in self.lines}, self.queue,
-                             self.stop_event, clock=self.clock, timezone=tz)
-        self.jobs = Jobs(self.store, self.queue, tz, self.stop_event)
+        base = config or parse("[agent]\nid = test\n[http]\nhost = 127.0.0.1\nport = 0\n", base_dir=db.parent)
+        if simulated:
+            sections = tuple(LineConfig(name=name, device="", **kw) for name, kw in (lines or {}).items())
+        else:
+            sections = tuple(LineConfig(name=m.name, device=m.path, **(lines or {}).get(m.name, {}))
+                             for m in sim.modems)
+        if modems is None:  # the config's [modems], with the short timeouts of FAST
+            modems = replace(base.modems, **{f.name: getattr(FAST, f.name) for f in fields(FAST)
+                                             if f.name in _TIMINGS})
+        self.config = replace(base, agent=replace(base.agent, state_dir=db.parent, database=db,
+                                                  timezone=tz.key if tz else base.agent.timezone),
+                              modems=modems, queue=self.queue, lines=sections or base.lines)
+        self.app = App(self.config, sim=sim if simulated else None, clock=self.clock)
+        self._early: Store | None = None
 
-    def start(self, *, router: bool = True) -> "Stack":
-        self.bank.start()
-        assert self.bank.wait_started(10), [w.state for w in self.bank]
-        if router:
-            self.router.start()
+    @property
+    def started(self) -> bool:
+        return self.app.router is not None
+
+    @property
+    def store(self) -> Store:
+        if self.started:
+            return self.app.store
+        if self._early is None:
+            self._early = Store(self.db, timezone=self.tz, clock=self.clock, max_parts=self.config.modems.max_parts)
+            self._early.open()
+        return self._early
+
+    @property
+    def router(self) -> Router:
+        assert self.app.router is not None, "not started"
+        return self.app.router
+
+    @property
+    def bank(self) -> ModemBank:
+        assert self.app.bank is not None, "not started"
+        return self.app.bank
+
+    @property
+    def core(self) -> Core:
+        assert self.app.core is not None, "not started"
+        return self.app.core
+
+    @property
+    def jobs(self) -> Jobs:
+        assert self.app.jobs is not None, "not started"
+        return self.app.jobs
+
+    @property
+    def events(self) -> LineSink:
+        return self.app.events
+
+    @property
+    def lines(self) -> tuple[LineConfig, ...]:
+        return tuple(self.core.lines.values())
+
+    def start(self) -> "Stack":
+        if self._early is not None:
+            self._early.close()
+            self._early = None
+        self.app.start()
+        assert self.app.wait_ready(10), [w.state for w in self.bank]
         return self
 
     def stop(self) -> None:
-        self.stop_event.set()
-        self.bank.stop(5)
-        self.router.wake()
-        self.router.join(5)
-        self.store.close()
+        if self._early is not None:
+            self._early.close()
+        self.app.stop(10)
 
     def send(self, *messages: NewMessage, task: bool = False) -> list[int]:
         ids = self.store.enqueue(list(messages), task=task, source="test").ids
-        self.router.wake()
+        if self.started:
+            self.router.wake()
         return ids
 
     def row(self, msg_id: int) -> dict:

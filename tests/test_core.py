@@ -14,9 +14,7 @@ from .queue_harness import Stack, msg
 def live(make_bank, tmp_path):
     sim = make_bank(["generic", "generic"])
     stack = Stack(sim, tmp_path / "agent.db").start()
-    core = Core(stack.store, stack.bank, stack.lines, wake_router=stack.router.wake, sim=sim,
-                limits=stack.router.limits)
-    yield stack, core
+    yield stack, stack.core
     stack.stop()
 
 

@@ -8,14 +8,24 @@ with messages waiting until something else woke the router.
 
 from __future__ import annotations
 
-from .queue_harness import Stack
+import threading
+
+from agent.config import QueueConfig
+from agent.model import NullEvents
+from agent.modem.bank import ModemBank
+from agent.router import Router
+from agent.store.queue import Store
+
+from .conftest import FAST
 from .waiting import wait_until
 
 
-def test_a_wake_that_comes_as_the_wait_times_out_makes_the_next_turn_full(make_bank, tmp_path):
-    stack = Stack(make_bank(["generic"]), tmp_path / "agent.db").start(router=False)
-    router = stack.router
-    stack.router_wakes = False  # only this test wakes the router
+def test_a_wake_that_comes_as_the_wait_times_out_makes_the_next_turn_full(tmp_path):
+    # The router alone (its turns are the test's): only the test wakes it.
+    store = Store(tmp_path / "agent.db")
+    store.open()
+    stop = threading.Event()
+    router = Router(store, ModemBank((), FAST, NullEvents(), stop), {}, QueueConfig(poll_interval=0.1), stop)
     turns: list[bool] = []
 
     def turn(woken: bool) -> float:
@@ -37,4 +47,7 @@ def test_a_wake_that_comes_as_the_wait_times_out_makes_the_next_turn_full(make_b
         wait_until(lambda: len(turns) >= 4, what="four turns")
         assert turns[:4] == [True, False, True, False]
     finally:
-        stack.stop()
+        stop.set()
+        router.wake()
+        router.join(5)
+        store.close()

@@ -98,13 +98,13 @@ class _Gate:
             raise wire.Refused(wire.TOO_FAST, "over max_rate")
 
 
-def mount(app: bottle.Bottle, core: Core, config: BatchSendConfig, *, tz: tzinfo | None = None,
-          max_parts: int = 10) -> None:
+def mount(app: bottle.Bottle, core: Core, config: BatchSendConfig, *, tz: tzinfo | None = None) -> None:
     """Add ``/msg/HttpBatchSendSM`` (and its older name ``/msg/HttpSendSM``, which
     some clients call: the same parameters, reply and rate bucket) and
     ``/msg/QueryBalance``, GET and POST, to ``app``.  ``tz``: the box's time
-    zone for reply times (None: the system's); ``max_parts``: the most SMS
-    parts a ``msg`` may need."""
+    zone for reply times (None: the system's); a ``msg`` may need at most
+    ``core.max_parts`` SMS parts."""
+    max_parts = core.max_parts
     send_gate, balance_gate = _Gate(config), _Gate(config)
 
     def send_route() -> bytes:

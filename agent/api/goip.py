@@ -107,10 +107,11 @@ _TIME = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
 Handler = Callable[[dict[str, Any]], Any]
 
 
-def mount(app: bottle.Bottle, core: Core, config: GoipConfig, *, max_parts: int = DEFAULT_MAX_PARTS) -> None:
+def mount(app: bottle.Bottle, core: Core, config: GoipConfig) -> None:
     """Add ``POST /goip/{sendsms,querysms,querylines}`` (each with and without
     the trailing ``/``) to ``app``, answering from ``core``; credentials from
-    ``config``; ``content`` may need at most ``max_parts`` SMS parts."""
+    ``config``; ``content`` may need at most ``core.max_parts`` SMS parts."""
+    max_parts = core.max_parts
     handlers: dict[str, Handler] = {
         "sendsms": lambda body: send_sms(core, body, max_parts=max_parts, request_id=_request_id()),
         "querysms": lambda body: query_sms(core, body),

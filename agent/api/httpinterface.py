@@ -100,11 +100,11 @@ class Params:
             return None
 
 
-def mount(app: bottle.Bottle, core: Core, config: HttpInterfaceConfig, *, tz: tzinfo | None = None,
-          max_parts: int = 10) -> None:
+def mount(app: bottle.Bottle, core: Core, config: HttpInterfaceConfig, *, tz: tzinfo | None = None) -> None:
     """Add the endpoint (GET and POST) to ``app``.  ``tz``: the time zone of the
-    box (None: the system's), for ``sendtime`` and "today"; ``max_parts``: the
-    longest message in SMS parts."""
+    box (None: the system's), for ``sendtime`` and "today"; the longest
+    message is ``core.max_parts`` SMS parts."""
+    max_parts = core.max_parts
     allow = AllowList(config.allow)
     rate = RateLimit(config.max_rate)
     times = LocalTime(tz)

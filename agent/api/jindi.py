@@ -38,7 +38,7 @@ Decisions where the seed is silent or the SMSLib upstream differs:
   digits, kept as written: a leading ``+`` or ``0`` is tolerated, not
   stripped; empty items as in ``a,b,`` are dropped; at most 1000), BAD_FORMAT
   for a missing text, a bad encoding/priority/from/client_ref, a text not
-  encodable or longer than 10 parts; NO_ROUTE for an unknown gateway (-9000),
+  encodable or longer than [modems] max_parts parts; NO_ROUTE for an unknown gateway (-9000),
   a disabled one or no enabled line at all (-9002); UNKNOWN for a wrong
   password; GATEWAY_FAILURE for -9999.
 * Success: ``ref_no`` is ``null`` and ``gateway`` the requested one (``*`` or
@@ -89,7 +89,6 @@ log = logging.getLogger(__name__)
 CONTENT_TYPE = "text/xml; charset=UTF-8"
 CONSUMER = "jindi"  # this dialect's cursor over the inbox, and the source of its submissions
 PUSH_DESTINATION = "jindi-push"
-MAX_PARTS = 10
 MAX_RECIPIENTS = 1000  # per request: a bigger group is a client bug, not a campaign
 MAX_CLIENT_REF = 128
 
@@ -242,9 +241,9 @@ def _send(core: Core, config: JindiConfig, values: dict[str, str], bad: set[str]
         if not _NUMBER.fullmatch(recipient):
             raise Refused(INVALID, f"Invalid recipient {recipient[:40]!r}.", BAD_NUMBER)
     try:
-        split(text, encoding=_SPLIT_ENCODING[encoding], max_parts=MAX_PARTS)
+        split(text, encoding=_SPLIT_ENCODING[encoding], max_parts=core.max_parts)
     except TooManyParts:
-        raise Refused(INVALID, f"Text too long: more than {MAX_PARTS} SMS parts.", BAD_FORMAT) from None
+        raise Refused(INVALID, f"Text too long: more than {core.max_parts} SMS parts.", BAD_FORMAT) from None
     except EncodeError:
         raise Refused(INVALID, f"Text cannot be sent with encoding {encoding}.", BAD_FORMAT) from None
     messages = [NewMessage(recipient=r, text=text, encoding=encoding, gateway=line, priority=int(priority_text),

@@ -38,10 +38,11 @@ class Transport(Protocol):
     def lines(self) -> dict[str, dict[str, Any]]: ...
 
 
-def mount(transport: Transport, core: Core, *, max_parts: int, config: Callable[[], dict[str, Any]]) -> Commands:
-    """Serve the MQTT dialects of ``core`` on ``transport``: texts of at most
-    ``max_parts`` SMS parts; ``config()`` is what the ``config`` command shows
-    (secrets masked: see :func:`shown_config`).  Return the commands' handler."""
+def mount(transport: Transport, core: Core, *, config: Callable[[], dict[str, Any]]) -> Commands:
+    """Serve the MQTT dialects of ``core`` on ``transport`` (texts of at most
+    ``core.max_parts`` SMS parts); ``config()`` is what the ``config`` command
+    shows (secrets masked: see :func:`shown_config`).  Return the commands' handler."""
+    max_parts = core.max_parts
     commands = Commands(core, status=transport.status, lines=transport.lines, config=config, max_parts=max_parts)
 
     def busy(name: str) -> dict[str, Any]:

@@ -156,10 +156,11 @@ class Guard:
             heapq.heappush(self._expiry, (stale_after, key))
 
 
-def mount(app: bottle.Bottle, core: Core, config: SompConfig, *, tz: tzinfo | None = None,
-          max_parts: int = 10) -> None:
+def mount(app: bottle.Bottle, core: Core, config: SompConfig, *, tz: tzinfo | None = None) -> None:
     """Add /mt and /mo (GET and POST) to ``app``.  ``tz``: the box's time zone
-    (None: the system's) for ``ts``, ``st``, ``vp`` and the report times."""
+    (None: the system's) for ``ts``, ``st``, ``vp`` and the report times;
+    texts of at most ``core.max_parts`` SMS parts."""
+    max_parts = core.max_parts
     guard = Guard(config, tz)
 
     def endpoint(handler: Callable[[dict[str, bytes], int], str]) -> Callable[[], bytes]:

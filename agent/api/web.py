@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 def create_app(core: Core, config: Config) -> bottle.Bottle:
     """The agent's WSGI app: every dialect mounted on its own paths, and the
     simulator's controls under ``/sim/`` when the agent runs on the simulated bank,
-    and the status page, /status.json, /metrics and /healthz.  Every request
+    and the status page, /status.json, /metrics and /healthz.  Texts may need
+    at most ``core.max_parts`` SMS parts in every dialect.  Every request
     is counted by dialect and status code for /metrics."""
     app = bottle.Bottle(catchall=True)
     app.config["json.enable"] = False  # each dialect writes its own bodies
@@ -38,9 +39,9 @@ def create_app(core: Core, config: Config) -> bottle.Bottle:
     status.mount(app, core, config, requests=requests)
     goip.mount(app, core, config.goip)
     jindi.mount(app, core, config.jindi, tz=config.agent.tz)
-    somp.mount(app, core, config.somp, tz=config.agent.tz, max_parts=config.modems.max_parts)
-    batchsend.mount(app, core, config.batchsend, tz=config.agent.tz, max_parts=config.modems.max_parts)
-    httpinterface.mount(app, core, config.httpinterface, tz=config.agent.tz, max_parts=config.modems.max_parts)
+    somp.mount(app, core, config.somp, tz=config.agent.tz)
+    batchsend.mount(app, core, config.batchsend, tz=config.agent.tz)
+    httpinterface.mount(app, core, config.httpinterface, tz=config.agent.tz)
     if core.sim is not None:
         simctl.mount(app, core)
 

@@ -7,12 +7,11 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from agent.api.web import create_app
 from agent.api.server import HttpServer
 from agent.config import Config, parse
 from agent.core import Core
@@ -90,26 +89,25 @@ class Api:
 
 @pytest.fixture
 def make_api(make_bank, tmp_path):
-    """make_api(profiles=("generic",)*2, config_text=CONFIG, lines={...}, simulated=True) -> Api."""
+    """make_api(profiles=("generic",)*2, config_text=CONFIG, lines={...}, simulated=True) -> Api: the
+    agent as App wires it from ``config_text``, on a simulated bank of ``profiles``."""
     made: list[Api] = []
 
     def make(profiles=("generic", "generic"), *, config_text: str = CONFIG, lines: dict | None = None,
              simulated: bool = True, **stack_kw: Any) -> Api:
         sim = make_bank(list(profiles))
-        (tmp_path / "state").mkdir(exist_ok=True)
-        stack = Stack(sim, tmp_path / "state" / f"api{len(made)}.db", lines=lines, **stack_kw).start()
-        config = replace(parse(config_text, base_dir=tmp_path), lines=stack.lines)
-        core = Core(stack.store, stack.bank, stack.lines, wake_router=stack.router.wake,
-                    sim=sim if simulated else None)
-        server = HttpServer(create_app(core, config), host="127.0.0.1", port=0)
-        server.start()
-        api = Api(stack, config, core, server)
+        state = tmp_path / "state"
+        state.mkdir(exist_ok=True)
+        config = parse(config_text + "\n[http]\nhost = 127.0.0.1\nport = 0\n", base_dir=tmp_path)
+        stack = Stack(sim, state / f"api{len(made)}.db", lines=lines, config=config, simulated=simulated,
+                      **stack_kw).start()
+        assert stack.app.http is not None
+        api = Api(stack, stack.config, stack.core, stack.app.http)
         made.append(api)
         return api
 
     yield make
     for api in made:
-        api.server.stop()
         api.stack.stop()
 
 

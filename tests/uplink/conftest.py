@@ -358,14 +358,14 @@ class Agent:
                                wake_router=lambda: self.router.wake(), wake_outbox=lambda: self.uplink.wake())
         self.bank = ModemBank(self.lines, FAST, self.events, self.stop_event)
         self.router = Router(self.store, self.bank, {line.name: line for line in self.lines}, queue, self.stop_event)
-        self.core = Core(self.store, self.bank, self.lines, wake_router=self.router.wake, sim=sim)
+        self.core = Core(self.store, self.bank, self.lines, wake_router=self.router.wake, sim=sim,
+                         max_parts=app_config.modems.max_parts if app_config else FAST.max_parts)
         uplink_kw.setdefault("reconnect", (0.1, 0.5))
         uplink_kw.setdefault("status_every", 0.2)
         self.uplink = MqttUplink(mqtt, self.core, box_id, self.stop_event, version="test",
                                  formatters=mqtt_dialects.FORMATTERS, **uplink_kw)
         shown = mqtt_dialects.shown_config(app_config) if app_config else lambda: {"mqtt": redact.masked(mqtt)}
-        max_parts = app_config.modems.max_parts if app_config else FAST.max_parts
-        mqtt_dialects.mount(self.uplink, self.core, max_parts=max_parts, config=shown)
+        mqtt_dialects.mount(self.uplink, self.core, config=shown)
         self.router.pusher = self.uplink  # type: ignore[assignment]
         self.prefix = self.uplink.prefix
 
