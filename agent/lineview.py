@@ -36,8 +36,9 @@ class LineView:
 
     Quotas count SMS parts on the line's SIM: ``*_limit`` and ``*_left`` are
     None when unlimited.  ``sent_today`` / ``failed_today`` count messages
-    since local midnight; ``sent_parts``, ``failed_parts`` and ``received``
-    count since the line's worker started (0 without a live snapshot)."""
+    since local midnight (None: not counted, the view was asked for without
+    them); ``sent_parts``, ``failed_parts`` and ``received`` count since the
+    line's worker started (0 without a live snapshot)."""
 
     name: str
     index: int  # 1-based position among the lines given (the configuration order, from the Core)
@@ -66,8 +67,8 @@ class LineView:
     total_sent: int
     total_limit: int | None
     total_left: int | None
-    sent_today: int
-    failed_today: int
+    sent_today: int | None
+    failed_today: int | None
     sent_parts: int
     failed_parts: int
     received: int
@@ -88,11 +89,11 @@ def limits_in_force(configured: tuple[int, int], override: tuple[int | None, int
 
 
 def line_view(snap: LineState, *, index: int, sent: SentCounts | None, limits: tuple[int, int], provider: str,
-              today: Mapping[str, int]) -> LineView:
+              today: Mapping[str, int] | None) -> LineView:
     """Given a line's snapshot, its SIM's counters (None: none counted yet, or the
     SIM unknown), its (daily, total) limits in force (negative: unlimited), its
-    provider group and its ``{"sent_today": n, "failed_today": n}`` (missing: 0),
-    return its :class:`LineView`."""
+    provider group and its ``{"sent_today": n, "failed_today": n}`` (a missing
+    key: 0; None: not counted), return its :class:`LineView`."""
     daily_sent = sent.daily_sent if sent is not None else 0
     total_sent = sent.total_sent if sent is not None else 0
     daily_limit, total_limit = limits
@@ -107,21 +108,22 @@ def line_view(snap: LineState, *, index: int, sent: SentCounts | None, limits: t
         last_send_at=snap.last_send_at, recovery_step=snap.recovery_step,
         daily_sent=daily_sent, daily_limit=None if daily_limit < 0 else daily_limit, daily_left=daily_left,
         total_sent=total_sent, total_limit=None if total_limit < 0 else total_limit, total_left=total_left,
-        sent_today=today.get("sent_today", 0), failed_today=today.get("failed_today", 0),
+        sent_today=None if today is None else today.get("sent_today", 0),
+        failed_today=None if today is None else today.get("failed_today", 0),
         sent_parts=snap.sent_parts, failed_parts=snap.failed_parts, received=snap.received)
 
 
 def line_views(snapshots: Sequence[LineState], *, counters: Mapping[str, SentCounts],
                limits: Mapping[str, tuple[int, int]], providers: Mapping[str, str],
-               today: Mapping[str, Mapping[str, int]]) -> list[LineView]:
+               today: Mapping[str, Mapping[str, int]] | None) -> list[LineView]:
     """Given the lines' snapshots in the order to show them, the SIM counters by
     ICCID, the (daily, total) limits in force by line name (every line needs
     one), the provider groups by line name (missing: '') and today's counts by
-    line name (missing: 0), return a :class:`LineView` per snapshot, in order,
-    ``index`` counting from 1."""
+    line name (a missing line: 0; None: not counted), return a
+    :class:`LineView` per snapshot, in order, ``index`` counting from 1."""
     return [line_view(snap, index=index, sent=counters.get(snap.iccid) if snap.iccid else None,
                       limits=limits[snap.name], provider=providers.get(snap.name, ""),
-                      today=today.get(snap.name, {}))
+                      today=None if today is None else today.get(snap.name, {}))
             for index, snap in enumerate(snapshots, start=1)]
 
 

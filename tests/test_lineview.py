@@ -80,6 +80,8 @@ def test_the_view_carries_the_snapshot_and_todays_counts():
     assert (v.last_send_at, v.last_error_at, v.recovery_step) == (READY.last_send_at, None, "")
     assert (v.sent_today, v.failed_today, v.sent_parts, v.failed_parts, v.received) == (3, 1, 4, 1, 2)
     assert view().sent_today == 0 and view().failed_today == 0
+    uncounted = line_view(READY, index=1, sent=None, limits=(-1, -1), provider="", today=None)
+    assert (uncounted.sent_today, uncounted.failed_today) == (None, None)  # asked for without the counts
 
 
 def test_line_views_keep_the_order_given_and_look_up_each_line():
