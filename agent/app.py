@@ -213,7 +213,7 @@ class App:
                                 limits=limits)
         if cfg.mqtt.enabled:
             self.mqtt = core.uplink = MqttUplink(cfg.mqtt, core, cfg.agent.id, self.stop_event,
-                                                 version=__version__, app_config=cfg)
+                                                 outbox=self.store, version=__version__, app_config=cfg)
         # Whoever writes outbox rows wakes every consumer of the outbox.
         outbox = _Wake([self.pusher, self.mqtt])
         self.events.pusher = outbox

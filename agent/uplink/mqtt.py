@@ -55,6 +55,7 @@ from ..watchdog import NO_BEAT, Heartbeat
 if TYPE_CHECKING:
     from ..config import Config, MqttConfig
     from ..core import Core
+    from ..store.queue import Store
 
 log = logging.getLogger(__name__)
 
@@ -65,20 +66,22 @@ MAX_PENDING = 32  # requests waiting for a worker; beyond, "busy"
 
 
 class MqttUplink:
-    """See the module doc.  ``stop`` is the agent's stop event; ``version`` goes
-    into ``status``; ``app_config`` (the whole config) serves the ``config``
+    """See the module doc.  ``outbox`` is the store whose MQTT outbox rows it
+    forwards; ``stop`` is the agent's stop event; ``version`` goes into
+    ``status``; ``app_config`` (the whole config) serves the ``config``
     command and ``max_parts`` (else only the ``[mqtt]`` section is shown).
     ``reconnect`` is paho's (first, longest) delay between connection attempts;
     ``housekeeping`` how often the outbox bounds are applied, ``status_every``
     how often ``status`` is checked for a change (seconds)."""
 
-    def __init__(self, config: MqttConfig, core: Core, box_id: str, stop: threading.Event, *, version: str,
-                 app_config: Config | None = None, workers: int = 4, reconnect: tuple[float, float] = (1.0, 60.0),
-                 housekeeping: float = 10.0, status_every: float = status_json.STATUS_EVERY,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, config: MqttConfig, core: Core, box_id: str, stop: threading.Event, *, outbox: Store,
+                 version: str, app_config: Config | None = None, workers: int = 4,
+                 reconnect: tuple[float, float] = (1.0, 60.0), housekeeping: float = 10.0,
+                 status_every: float = status_json.STATUS_EVERY, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.prefix = config.prefix or f"sms-agent/{box_id}"
         self._core = core
+        self._outbox = outbox
         self._box_id = box_id
         self._stop = stop
         self._version = version
@@ -102,7 +105,7 @@ class MqttUplink:
         self._state = status_json.StatePublisher(lambda: status_json.lines(core), self.status, self._retain,
                                                  interval=config.status_interval, status_every=status_every,
                                                  clock=clock)
-        self._forwarder = Forwarder(core.store, self._publish_event, self.wake, replay_rate=config.replay_rate,
+        self._forwarder = Forwarder(outbox, self._publish_event, self.wake, replay_rate=config.replay_rate,
                                     max_age_seconds=config.outbox_max_age_hours * 3600,
                                     max_items=config.outbox_max_events, housekeeping=housekeeping)
         max_parts = app_config.modems.max_parts if app_config is not None else DEFAULT_MAX_PARTS
@@ -178,7 +181,7 @@ class MqttUplink:
         ``published`` (acknowledged since start), ``inflight``, ``replaying``,
         ``last_error`` (None when all is well)."""
         published = self._forwarder.published  # read first: rows counted there are gone from the store
-        stored = self._core.store.outbox_stats().get("mqtt", {})
+        stored = self._outbox.outbox_stats().get("mqtt", {})
         since = self._connected_since
         return {"connected": self.connected, "connected_since": since.isoformat(timespec="seconds") if since else None,
                 "backlog": stored.get("pending", 0), "dropped": stored.get("dropped", 0),
@@ -389,7 +392,7 @@ class MqttUplink:
                         self._cond.wait(wait)
                     self._woken = False
         finally:
-            self._core.store.close()
+            self._outbox.close()  # this thread's connection
 
     def _retain(self, topic: str, obj: dict[str, Any]) -> None:
         body = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "backslashreplace")

@@ -358,7 +358,8 @@ class Agent:
         self.core = Core(self.store, self.bank, self.lines, wake_router=self.router.wake, sim=sim)
         uplink_kw.setdefault("reconnect", (0.1, 0.5))
         uplink_kw.setdefault("status_every", 0.2)
-        self.uplink = MqttUplink(mqtt, self.core, box_id, self.stop_event, version="test", **uplink_kw)
+        self.uplink = MqttUplink(mqtt, self.core, box_id, self.stop_event, outbox=self.store, version="test",
+                                 **uplink_kw)
         # The uplink is woken like the pusher: by the sink (received) and the router (outcomes).
         self.events.pusher = self.uplink  # type: ignore[assignment]
         self.router.pusher = self.uplink  # type: ignore[assignment]

@@ -66,7 +66,7 @@ app = App(config)
 app.start()
 uplink = getattr(app, "mqtt", None)
 if uplink is None:
-    uplink = MqttUplink(config.mqtt, app.core, config.agent.id, app.stop_event, version=__version__,
+    uplink = MqttUplink(config.mqtt, app.core, config.agent.id, app.stop_event, outbox=app.store, version=__version__,
                         app_config=config)
     uplink.start()
 signal.sigwait({signal.SIGTERM, signal.SIGINT})
