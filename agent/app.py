@@ -181,8 +181,8 @@ class App:
                                 limits=limits, max_parts=modems.max_parts)
         if cfg.mqtt.enabled:
             self.mqtt = core.uplink = MqttUplink(cfg.mqtt, core, cfg.agent.id, self.stop_event,
-                                                 version=__version__, formatters=mqtt_dialects.FORMATTERS,
-                                                 **self._mqtt_options)
+                                                 outbox=self.store, version=__version__,
+                                                 formatters=mqtt_dialects.FORMATTERS, **self._mqtt_options)
             mqtt_dialects.mount(self.mqtt, core, config=mqtt_dialects.shown_config(cfg))
         # Whoever writes outbox rows wakes every consumer of the outbox.
         self.router.pusher = _Wake([self.pusher, self.mqtt])

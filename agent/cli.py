@@ -17,10 +17,11 @@ import json
 import sys
 import threading
 import time
+from typing import Any
 
 from .config import Config
 from .errors import StoreError
-from .routing import remaining
+from .lineview import LineView, limits_in_force, line_views, stored_state
 from .model import NewMessage
 from .store.queue import Store
 
@@ -78,29 +79,33 @@ def send(config: Config, argv: list[str]) -> int:
         store.close()
 
 
+def _stored_views(store: Store, config: Config) -> tuple[list[dict[str, Any]], list[LineView]]:
+    """The ``lines`` rows the running agent last stored (by name) and their views: quotas
+    from the SIM counters and the limits in force (configured, or an operator's override;
+    a line no longer configured has none), no message counts of today."""
+    rows = store.lines()
+    counters = store.sim_counters([r["iccid"] for r in rows if r.get("iccid")])
+    overrides = store.line_limits()
+    configured = {line.name: (line.daily_limit, line.total_limit) for line in config.lines}
+    limits = {r["name"]: limits_in_force(configured.get(r["name"], (-1, -1)), overrides.get(r["name"], (None, None)))
+              for r in rows}
+    providers = {r["name"]: r.get("provider") or "" for r in rows}
+    views = line_views([stored_state(r) for r in rows], counters=counters, limits=limits, providers=providers,
+                       today=None)
+    return rows, views
+
+
 def lines(config: Config, argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="sms-agent lines", description="Show the lines.")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     store = _store(config)
     try:
-        rows = store.lines()
-        counters = store.sim_counters([r["iccid"] for r in rows if r.get("iccid")])
-        overrides = store.line_limits()
+        rows, views = _stored_views(store, config)
     finally:
         store.close()
-    limits = {line.name: line for line in config.lines}
-    out = []
-    for r in rows:
-        c = counters.get(r.get("iccid") or "")
-        cfg = limits.get(r["name"])
-        daily_limit, total_limit = (cfg.daily_limit, cfg.total_limit) if cfg else (-1, -1)
-        over_daily, over_total = overrides.get(r["name"], (None, None))
-        daily_limit = daily_limit if over_daily is None else over_daily
-        total_limit = total_limit if over_total is None else over_total
-        out.append({**r, "daily_sent": c.daily_sent if c else 0, "total_sent": c.total_sent if c else 0,
-                    "daily_left": remaining(daily_limit, c.daily_sent if c else 0),
-                    "total_left": remaining(total_limit, c.total_sent if c else 0)})
+    out = [{**r, "daily_sent": v.daily_sent, "total_sent": v.total_sent, "daily_left": v.daily_left,
+            "total_left": v.total_left} for r, v in zip(rows, views)]
     if args.json:
         print(json.dumps(out, default=str, ensure_ascii=False, indent=1))
         return 0
@@ -125,14 +130,14 @@ def status(config: Config, argv: list[str]) -> int:
     store = _store(config)
     try:
         depths = store.queue_depths()
-        rows = store.lines()
+        _, views = _stored_views(store, config)
     finally:
         store.close()
-    ready = sum(1 for r in rows if r.get("state") in ("ready", "busy") and r.get("registered"))
-    summary = {"box": config.agent.id, "queue": depths, "lines": len(rows), "lines_ready": ready}
+    ready = sum(1 for v in views if v.online and v.registered)
+    summary = {"box": config.agent.id, "queue": depths, "lines": len(views), "lines_ready": ready}
     if args.json:
         print(json.dumps(summary))
         return 0
-    print(f"box {config.agent.id}: {ready}/{len(rows)} line(s) ready")
+    print(f"box {config.agent.id}: {ready}/{len(views)} line(s) ready")
     print("queue: " + ", ".join(f"{_STATUS_WORDS.get(k, k)} {v}" for k, v in depths.items()))
     return 0

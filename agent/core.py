@@ -8,47 +8,19 @@ may be sent once :meth:`Core.submit` returns) and wakes the router at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping, Sequence
 
 from .config import LineConfig
 from .errors import LineOffline
 from .limits import LineLimits
-from .model import UssdReply
-from .routing import remaining
-from .model import Accepted, NewMessage
+from .lineview import LineView, line_views
+from .model import Accepted, NewMessage, UssdReply
 from .store.queue import JournalItem, Store
 
 if TYPE_CHECKING:
     from .modem.bank import ModemBank
     from .sim.bank import SimBank
-
-
-@dataclass(frozen=True)
-class LineInfo:
-    """A line as the APIs show it (a snapshot; no port is touched)."""
-
-    name: str
-    index: int  # 1-based position in the configuration (Jindi's gateway ``modem<index>``)
-    online: bool  # the modem answers the agent
-    registered: bool  # its SIM is on the network
-    usable: bool  # can take a message now (online, registered, below its quotas)
-    provider: str
-    daily_left: int | None  # None: unlimited
-    total_left: int | None
-    state: str
-    signal_dbm: int | None
-    operator: str
-    iccid: str
-    last_error: str
-    number: str = ""  # the SIM's own number when the modem knows it (AT+CNUM), else ''
-
-    @property
-    def left(self) -> int | None:
-        """Parts this line may still send today: the smaller of its daily and total
-        remainders (None: unlimited)."""
-        known = [n for n in (self.daily_left, self.total_left) if n is not None]
-        return min(known) if known else None
 
 
 class Core:
@@ -76,22 +48,22 @@ class Core:
         """Every provider group some line belongs to."""
         return self.limits.providers()
 
-    def line_info(self) -> list[LineInfo]:
+    def lines_view(self, *, counts_today: bool = True) -> list[LineView]:
+        """Every configured line as the readers show it (:class:`~agent.lineview.LineView`),
+        in configuration order: the bank's live snapshots, the SIM counters, the limits
+        and provider groups in force, and (with ``counts_today``) the messages sent and
+        failed today; without, those read None and their query is skipped."""
+        today = self.store.line_counts_today() if counts_today else None
         states = {s.name: s for s in self.bank.states()}
-        counters = self.store.sim_counters([s.iccid for s in states.values() if s.iccid])
-        out = []
-        for index, (name, cfg) in enumerate(self.lines.items(), start=1):
-            st = states[name]
-            c = counters.get(st.iccid) if st.iccid else None
-            daily_limit, total_limit = self.limits.get(name)
-            daily = remaining(daily_limit, c.daily_sent if c else 0)
-            total = remaining(total_limit, c.total_sent if c else 0)
-            online = st.state in ("ready", "busy")
-            out.append(LineInfo(name, index, online, st.registered,
-                                online and st.registered and daily != 0 and total != 0, self.limits.provider(name),
-                                daily, total,
-                                st.state, st.signal_dbm, st.operator, st.iccid, st.last_error, st.number))
-        return out
+        snapshots = [states[name] for name in self.lines]
+        return line_views(snapshots, counters=self.store.sim_counters([s.iccid for s in snapshots if s.iccid]),
+                          limits={name: self.limits.get(name) for name in self.lines},
+                          providers={name: self.limits.provider(name) for name in self.lines}, today=today)
+
+    def line_state(self, name: str) -> str:
+        """The live state word of line ``name`` (``ready``, ``disabled``...).  KeyError if unknown."""
+        self._line(name)
+        return self.bank[name].state.state
 
     def quota_left(self, provider: str | None = None) -> int | None:
         """SMS parts the box may still send today: summed over every line (over
@@ -99,7 +71,7 @@ class Core:
         them is unlimited.  A line counts whatever its state: this is quota,
         not capacity.  An unknown group has 0."""
         total = 0
-        for info in self.line_info():
+        for info in self.lines_view(counts_today=False):
             if provider is not None and info.provider != provider:
                 continue
             if info.left is None:
@@ -111,12 +83,40 @@ class Core:
         """:meth:`quota_left` of every provider group ('' for lines in none), in
         configuration order of their first line."""
         out: dict[str, int | None] = {}
-        for info in self.line_info():
+        for info in self.lines_view(counts_today=False):
             if info.provider in out and out[info.provider] is None:
                 continue
             left = info.left
             out[info.provider] = None if left is None else (out.get(info.provider) or 0) + left
         return out
+
+    # --- the queue and the database, read-only ----------------------------------------------
+
+    def queue_depths(self) -> dict[str, int]:
+        """Messages by status 'U', 'Q', 'S', 'F', and 'sent_today' / 'failed_today' (since local midnight)."""
+        return self.store.queue_depths()
+
+    def outbox_stats(self) -> dict[str, dict[str, Any]]:
+        """Every push destination's backlog: ``pending``, ``dropped``, ``oldest`` (see the store's outbox)."""
+        return self.store.outbox_stats()
+
+    def recent_received(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest ``limit`` received messages, newest first (see :mod:`agent.store.status`)."""
+        return self.store.recent_received(limit)
+
+    def recent_failures(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The ``limit`` most recently failed messages of the last week, newest first."""
+        return self.store.recent_failures(limit)
+
+    def check_database(self, timeout: float = 2.0) -> str:
+        """The health check: '' when the database takes a write (nothing is changed),
+        else why not; waits at most ``timeout`` seconds for another writer."""
+        return self.store.writable(timeout)
+
+    @property
+    def database_path(self) -> Path:
+        """The database file (its file system's free space is worth showing)."""
+        return self.store.path
 
     # --- sending -----------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import threading
 from typing import Mapping
 
 from .config import LineConfig
+from .lineview import limits_in_force
 from .store.queue import Store
 
 
@@ -24,8 +25,7 @@ class LineLimits:
     def get(self, name: str) -> tuple[int, int]:
         """(daily, total) limits of line ``name`` in SMS parts; -1 unlimited."""
         cfg = self._lines[name]
-        daily, total = self._overrides.get(name, (None, None))
-        return (cfg.daily_limit if daily is None else daily, cfg.total_limit if total is None else total)
+        return limits_in_force((cfg.daily_limit, cfg.total_limit), self._overrides.get(name, (None, None)))
 
     def provider(self, name: str) -> str:
         """The provider group line ``name`` belongs to now."""

@@ -140,7 +140,7 @@ def uplink_for(db: Path, port: int, replay_rate: float) -> tuple[MqttUplink, Sto
     stop = threading.Event()
     core = Core(store, ModemBank((), ModemsConfig(), NullEvents(), stop), ())
     config = MqttConfig(host="127.0.0.1", port=port, replay_rate=replay_rate, status_interval=60)
-    return MqttUplink(config, core, "bench", stop, version="bench"), store, stop
+    return MqttUplink(config, core, "bench", stop, outbox=store, version="bench"), store, stop
 
 
 def write_events(db: Path, n: int, *, batch: int = 100, start: int = 0,

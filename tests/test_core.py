@@ -24,7 +24,7 @@ def test_quota_override_is_enforced_and_survives_a_restart(live, tmp_path):
     ids = stack.send(msg(text="a", gateway="sim1"), msg(text="b", gateway="sim1"))
     stack.wait_rows(ids[:1], lambda r: r["status"] == "S")
     assert stack.row(ids[1])["status"] == "U"  # waits: the SIM is at its daily limit
-    info = {i.name: i for i in core.line_info()}
+    info = {i.name: i for i in core.lines_view()}
     assert (info["sim1"].daily_left, info["sim1"].usable) == (0, False)
     reopened = Store(tmp_path / "agent.db")
     assert reopened.line_limits() == {"sim1": (1, -1)}
@@ -41,7 +41,7 @@ def test_disable_and_enable_a_line(live):
     assert {r["line"] for r in rows} == {"sim1"}
     core.set_line_enabled("sim2", True)
     stack.wait_rows([], lambda r: True)
-    assert {i.name for i in core.line_info() if i.online} <= {"sim1", "sim2"}
+    assert {i.name for i in core.lines_view() if i.online} <= {"sim1", "sim2"}
 
 
 def test_ussd_and_reset(live):
@@ -88,4 +88,25 @@ def test_quota_left_by_box_and_by_provider_group(live):
     assert (core.quota_left("branch-A"), core.quota_left(""), core.quota_left("nope")) == (3, 2, 0)
     core.set_quota("sim2", daily=-1, total=-1)
     assert core.quotas_by_provider() == {"": 2, "branch-A": None}
-    assert {i.name: i.left for i in core.line_info()} == {"sim1": 2, "sim2": None}
+    assert {i.name: i.left for i in core.lines_view()} == {"sim1": 2, "sim2": None}
+
+
+def test_lines_view_is_the_one_picture_of_each_line(live):
+    stack, core = live
+    core.set_quota("sim1", daily=5)
+    ids = stack.send(msg(text="a", gateway="sim1"), msg(text="b" * 200, gateway="sim1"))  # 1 + 2 parts
+    stack.wait_rows(ids, lambda r: r["status"] == "S")
+    views = core.lines_view()
+    assert [(v.name, v.index) for v in views] == [("sim1", 1), ("sim2", 2)]  # configuration order
+    sim1 = views[0]
+    assert (sim1.daily_sent, sim1.daily_limit, sim1.daily_left, sim1.total_limit, sim1.total_left) == (3, 5, 2, None,
+                                                                                                       None)
+    assert (sim1.sent_today, sim1.failed_today, sim1.sent_parts) == (2, 0, 3)
+    assert sim1.iccid == stack.bank["sim1"].state.iccid and sim1.online and sim1.usable
+    assert core.lines_view(counts_today=False)[0].sent_today is None  # the quota readers skip that query
+    assert core.line_state("sim2") == stack.bank["sim2"].state.state
+    with pytest.raises(KeyError):
+        core.line_state("nope")
+    assert core.queue_depths()["S"] == 2 and core.queue_depths()["sent_today"] == 2
+    assert core.check_database() == "" and core.database_path == stack.store.path
+    assert core.recent_failures() == [] and core.recent_received() == []

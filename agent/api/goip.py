@@ -244,11 +244,11 @@ def _code(error_code: Any) -> str:
 def query_lines(core: Core) -> list[dict[str, str]]:
     """Every configured line as the seed's querylines object (all values strings)."""
     out = []
-    for info in core.line_info():
-        reg = ("LOGIN" if info.registered else "LOGOUT") if info.online else ""
-        out.append({"goip_line": info.name, "online": "1" if info.online else "0", "reg": reg,
-                    "remain_sms": str(-1 if info.total_left is None else info.total_left),
-                    "day_remain_sms": str(-1 if info.daily_left is None else info.daily_left)})
+    for line in core.lines_view(counts_today=False):
+        reg = ("LOGIN" if line.registered else "LOGOUT") if line.online else ""
+        out.append({"goip_line": line.name, "online": "1" if line.online else "0", "reg": reg,
+                    "remain_sms": str(-1 if line.total_left is None else line.total_left),
+                    "day_remain_sms": str(-1 if line.daily_left is None else line.daily_left)})
     return out
 
 

@@ -2,7 +2,7 @@
 
 No client library at run time: the format is a few lines of text, and the box
 should not carry a dependency (and its registry of global state) for it.
-:func:`render` reads the Core the way the status page does (line snapshots
+:func:`render` reads the Core the way the status page does (line views
 and cheap read-only queries; no health-check write), and
 :class:`RequestCounter` counts the HTTP requests of every dialect.
 
@@ -41,8 +41,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..model import BUSY, DISABLED, OFFLINE, READY, RECOVERING, STARTING, STOPPED
@@ -50,6 +50,7 @@ from .status_data import CLOCK_MIN_YEAR
 
 if TYPE_CHECKING:
     from ..core import Core
+    from ..lineview import LineView
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 STATES = (STARTING, READY, BUSY, RECOVERING, OFFLINE, DISABLED, STOPPED)
@@ -114,12 +115,12 @@ def render(core: Core, requests: RequestCounter | None, *, box_id: str, started:
     w.family("sms_agent_clock_ok", "gauge", "0 when the clock is obviously wrong (quotas count wrong days).",
              [({}, int(time.gmtime(now).tm_year >= CLOCK_MIN_YEAR))])
     _lines(w, core)
-    depths = core.store.queue_depths()
+    depths = core.queue_depths()
     w.family("sms_agent_queue_messages", "gauge", "Messages in the queue table by state.",
              [({"state": name}, depths[code]) for name, code in _QUEUE])
     w.family("sms_agent_messages_today", "gauge", "Messages sent or failed since local midnight.",
              [({"result": "sent"}, depths["sent_today"]), ({"result": "failed"}, depths["failed_today"])])
-    outbox = sorted(core.store.outbox_stats().items())
+    outbox = sorted(core.outbox_stats().items())
     w.family("sms_agent_outbox_pending", "gauge", "Events waiting for a push destination.",
              [({"destination": d}, s["pending"]) for d, s in outbox])
     w.family("sms_agent_outbox_oldest_age_seconds", "gauge", "Age of the oldest waiting event.",
@@ -139,39 +140,31 @@ def render(core: Core, requests: RequestCounter | None, *, box_id: str, started:
 
 
 def _lines(w: _Writer, core: Core) -> None:
-    infos = core.line_info()
-    states = {st.name: st for st in core.bank.states()}
-    counters = core.store.sim_counters([st.iccid for st in states.values() if st.iccid])
-    today = core.store.line_counts_today()
+    views = core.lines_view()
 
-    def per_line(fn: Any) -> list[tuple[dict[str, str], float | None]]:
-        return [({"line": i.name}, fn(i, states[i.name])) for i in infos]
+    def per_line(fn: Callable[[LineView], float | None]) -> list[tuple[dict[str, str], float | None]]:
+        return [({"line": v.name}, fn(v)) for v in views]
 
     w.family("sms_agent_line_online", "gauge", "1 when the line's modem answers.",
-             per_line(lambda i, st: int(i.online)))
+             per_line(lambda v: int(v.online)))
     w.family("sms_agent_line_registered", "gauge", "1 when the line's SIM is registered on the network.",
-             per_line(lambda i, st: int(st.registered)))
+             per_line(lambda v: int(v.registered)))
     w.family("sms_agent_line_usable", "gauge", "1 when the line can take a message now.",
-             per_line(lambda i, st: int(i.usable)))
+             per_line(lambda v: int(v.usable)))
     w.family("sms_agent_line_state", "gauge", "1 for the line worker's current state.",
-             [({"line": i.name, "state": s}, int(states[i.name].state == s)) for i in infos for s in STATES])
+             [({"line": v.name, "state": s}, int(v.state == s)) for v in views for s in STATES])
     w.family("sms_agent_line_signal_dbm", "gauge", "Signal strength in dBm (absent while unknown).",
-             per_line(lambda i, st: st.signal_dbm))
+             per_line(lambda v: v.signal_dbm))
     w.family("sms_agent_line_sent_parts_total", "counter", "SMS parts the network accepted on the line.",
-             per_line(lambda i, st: st.sent_parts))
+             per_line(lambda v: v.sent_parts))
     w.family("sms_agent_line_failed_parts_total", "counter", "SMS parts refused or timed out on the line.",
-             per_line(lambda i, st: st.failed_parts))
+             per_line(lambda v: v.failed_parts))
     w.family("sms_agent_line_received_total", "counter", "Messages read from the line's modem.",
-             per_line(lambda i, st: st.received))
+             per_line(lambda v: v.received))
     w.family("sms_agent_line_messages_today", "gauge", "Messages sent or failed on the line since local midnight.",
-             [({"line": i.name, "result": r}, today.get(i.name, {}).get(f"{r}_today", 0))
-              for i in infos for r in ("sent", "failed")])
-
-    def daily_sent(i: Any, st: Any) -> int:
-        c = counters.get(st.iccid) if st.iccid else None
-        return c.daily_sent if c else 0
-
+             [({"line": v.name, "result": r}, v.sent_today if r == "sent" else v.failed_today)
+              for v in views for r in ("sent", "failed")])
     w.family("sms_agent_line_daily_sent_parts", "gauge", "Parts counted on the line's SIM today (its quota).",
-             per_line(daily_sent))
+             per_line(lambda v: v.daily_sent))
     w.family("sms_agent_line_daily_limit_parts", "gauge", "Daily quota of the line in parts; -1 unlimited.",
-             per_line(lambda i, st: core.limits.get(i.name)[0]))
+             per_line(lambda v: -1 if v.daily_limit is None else v.daily_limit))

@@ -225,7 +225,7 @@ class Commands:
     def _settle(self, name: str, done: Callable[[str], bool]) -> None:
         deadline = time.monotonic() + SETTLE
         pause = threading.Event()
-        while not done(self._core.bank[name].state.state) and time.monotonic() < deadline:
+        while not done(self._core.line_state(name)) and time.monotonic() < deadline:
             pause.wait(0.02)
 
     def _ussd(self, body: dict[str, Any], request_id: str) -> dict[str, Any]:

@@ -264,7 +264,7 @@ class StatusPage:
     def healthz(self) -> str:
         bottle.response.content_type = "text/plain; charset=utf-8"
         bottle.response.set_header("Cache-Control", "no-store")
-        error = self.core.store.writable()
+        error = self.core.check_database()
         if error:
             bottle.response.status = 503
             return f"database not writable: {error}\n"

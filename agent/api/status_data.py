@@ -1,7 +1,7 @@
 """The status model: what the page shows and /status.json returns, built from the Core.
 
-:func:`build` reads the line snapshots, the store's read-only queries and
-the uplink's state, and returns one JSON-safe dict that follows
+:func:`build` reads the Core's line views and read-only queries and the
+uplink's state, and returns one JSON-safe dict that follows
 :data:`SCHEMA` (README "Status page" documents it).  Nothing here touches a
 port; the only write is the database health check, rolled back.
 :func:`health` and :func:`line_hint` are the pure rules that say whether the
@@ -23,12 +23,13 @@ from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..model import BUSY, DISABLED, READY, STARTING, LineState
+from ..model import BUSY, DISABLED, READY, STARTING
 from . import cms_errors
 from .i18n import Translator
 
 if TYPE_CHECKING:
-    from ..core import Core, LineInfo
+    from ..core import Core
+    from ..lineview import LineView
 
 SCHEMA_VERSION = 1
 CLOCK_MIN_YEAR = 2024  # a Pi without RTC or NTP boots in 1970 (or its last shutdown): quotas then count wrong days
@@ -135,16 +136,16 @@ def signal_bars(dbm: int | None) -> int:
     return sum(dbm >= edge for edge in (-103, -93, -83, -73))
 
 
-def line_hint(st: LineState, info: LineInfo) -> tuple[str, str]:
-    """Given a line's snapshot and the Core's view of it, return (hint code,
-    level): what is wrong in the order a technician should fix it, '' when
-    nothing is; level 'ok', 'warn', 'bad' or 'off' (disabled on purpose)."""
-    sim = st.sim.upper()
-    if st.state == DISABLED:
+def line_hint(line: LineView) -> tuple[str, str]:
+    """Given a line's view, return (hint code, level): what is wrong in the
+    order a technician should fix it, '' when nothing is; level 'ok', 'warn',
+    'bad' or 'off' (disabled on purpose)."""
+    sim = line.sim_status.upper()
+    if line.state == DISABLED:
         return "disabled", "off"
     # A line whose SIM failed keeps retrying (through 'starting'): the SIM's
     # last answer stays the verdict until it reads READY.
-    if sim and sim != "READY" and st.state not in (READY, BUSY):
+    if sim and sim != "READY" and line.state not in (READY, BUSY):
         if "NOT INSERTED" in sim:
             return "no_sim", "bad"
         if "PUK" in sim:
@@ -152,17 +153,17 @@ def line_hint(st: LineState, info: LineInfo) -> tuple[str, str]:
         if "PIN" in sim:
             return "sim_pin", "bad"
         return "sim_failure", "bad"
-    if st.state == STARTING:
+    if line.state == STARTING:
         return "starting", "warn"
-    if st.state not in (READY, BUSY):
+    if line.state not in (READY, BUSY):
         return "not_answering", "bad"
-    if not st.registered:
-        return ("denied" if st.registration == 3 else "no_network"), "bad"
-    if info.total_left == 0:
+    if not line.registered:
+        return ("denied" if line.registration == 3 else "no_network"), "bad"
+    if line.total_left == 0:
         return "total_quota", "bad"
-    if info.daily_left == 0:
+    if line.daily_left == 0:
         return "daily_quota", "bad"
-    if st.signal_dbm is not None and st.signal_dbm <= WEAK_DBM:
+    if line.signal_dbm is not None and line.signal_dbm <= WEAK_DBM:
         return "weak_signal", "warn"
     return "", "ok"
 
@@ -254,17 +255,16 @@ def build(core: Core, ctx: Context) -> dict[str, Any]:
     tr = Translator(ctx.language)
     clock = _Clock(ctx.tz)
     now = datetime.fromtimestamp(ctx.now, ctx.tz).astimezone(ctx.tz)
-    store = core.store
-    db_error = store.writable()
+    db_error = core.check_database()
     try:
-        stat = os.statvfs(store.path.parent)
+        stat = os.statvfs(core.database_path.parent)
         disk_free: int | None = stat.f_bavail * stat.f_frsize
     except OSError:
         disk_free = None
     lines = _lines(core, tr, clock)
     mqtt = _mqtt(core, clock)
-    push = _push(store.outbox_stats(), ctx.now)
-    depths = store.queue_depths()
+    push = _push(core.outbox_stats(), ctx.now)
+    depths = core.queue_depths()
     clock_ok = now.year >= CLOCK_MIN_YEAR
     now_text = now.strftime("%Y-%m-%d %H:%M")
     return {
@@ -283,41 +283,31 @@ def build(core: Core, ctx: Context) -> dict[str, Any]:
         "queue": {"unsent": depths["U"], "sending": depths["Q"], "sent": depths["S"], "failed": depths["F"],
                   "sent_today": depths["sent_today"], "failed_today": depths["failed_today"]},
         "lines": lines,
-        "received": [_received(row, ctx, clock) for row in store.recent_received(RECENT)],
-        "failures": [_failure(row, ctx, clock) for row in store.recent_failures(RECENT)],
+        "received": [_received(row, ctx, clock) for row in core.recent_received(RECENT)],
+        "failures": [_failure(row, ctx, clock) for row in core.recent_failures(RECENT)],
     }
 
 
 def _lines(core: Core, tr: Translator, clock: _Clock) -> list[dict[str, Any]]:
-    infos = core.line_info()
-    states = {st.name: st for st in core.bank.states()}
-    counters = core.store.sim_counters([st.iccid for st in states.values() if st.iccid])
-    today = core.store.line_counts_today()
     out = []
-    for info in infos:
-        st = states[info.name]
-        c = counters.get(st.iccid) if st.iccid else None
-        daily_limit, total_limit = core.limits.get(info.name)
-        code, level = line_hint(st, info)
-        error = cms_errors.describe(st.last_error, tr.language)
-        counts = today.get(info.name, {})
+    for line in core.lines_view():
+        code, level = line_hint(line)
+        error = cms_errors.describe(line.last_error, tr.language)
         out.append({
-            "name": info.name, "index": info.index, "provider": info.provider, "state": st.state,
-            "online": info.online, "enabled": st.state != DISABLED, "usable": info.usable,
-            "registered": st.registered, "roaming": st.registration == 5, "registration": st.registration,
-            "sim_status": st.sim, "operator": st.operator, "signal_dbm": st.signal_dbm,
-            "signal_bars": signal_bars(st.signal_dbm), "iccid_tail": st.iccid[-6:], "imei_tail": st.imei[-6:],
-            "device": st.device, "model": st.model,
-            "sent_today": counts.get("sent_today", 0), "failed_today": counts.get("failed_today", 0),
-            "daily_sent": c.daily_sent if c else 0, "daily_limit": None if daily_limit < 0 else daily_limit,
-            "daily_left": info.daily_left,
-            "total_sent": c.total_sent if c else 0, "total_limit": None if total_limit < 0 else total_limit,
-            "total_left": info.total_left,
+            "name": line.name, "index": line.index, "provider": line.provider, "state": line.state,
+            "online": line.online, "enabled": line.enabled, "usable": line.usable,
+            "registered": line.registered, "roaming": line.registration == 5, "registration": line.registration,
+            "sim_status": line.sim_status, "operator": line.operator, "signal_dbm": line.signal_dbm,
+            "signal_bars": signal_bars(line.signal_dbm), "iccid_tail": line.iccid[-6:], "imei_tail": line.imei[-6:],
+            "device": line.device, "model": line.model,
+            "sent_today": line.sent_today, "failed_today": line.failed_today,
+            "daily_sent": line.daily_sent, "daily_limit": line.daily_limit, "daily_left": line.daily_left,
+            "total_sent": line.total_sent, "total_limit": line.total_limit, "total_left": line.total_left,
             "last_error": None if error is None else {
                 "kind": error.kind, "code": error.code, "meaning": error.meaning, "text": error.raw,
-                "at": clock.aware(st.last_error_at)},
-            "last_send_at": clock.aware(st.last_send_at),
-            "recovery_step": st.recovery_step,
+                "at": clock.aware(line.last_error_at)},
+            "last_send_at": clock.aware(line.last_send_at),
+            "recovery_step": line.recovery_step,
             "level": level,
             "hint": {"code": code, "text": tr(f"hint_{code}")} if code else None,
         })

@@ -59,6 +59,7 @@ from ..watchdog import NO_BEAT, Heartbeat
 if TYPE_CHECKING:
     from ..config import MqttConfig
     from ..core import Core
+    from ..store.queue import Store
 
 log = logging.getLogger(__name__)
 
@@ -73,21 +74,22 @@ Busy = Callable[[str], "dict[str, Any] | None"]
 
 
 class MqttUplink:
-    """See the module doc.  ``stop`` is the agent's stop event; ``version`` goes
-    into ``status``; ``formatters`` make the dialects' own publications of
-    outbox events; request handlers are added with :meth:`serve` before :meth:`start`.
+    """See the module doc.  ``outbox`` is the store whose MQTT outbox rows it
+    forwards; ``stop`` is the agent's stop event; ``version`` goes into
+    ``status``; ``formatters`` make the dialects' own publications of outbox
+    events; request handlers are added with :meth:`serve` before :meth:`start`.
     ``reconnect`` is paho's (first, longest) delay between connection attempts;
     ``housekeeping`` how often the outbox bounds are applied, ``status_every``
     how often ``status`` is checked for a change (seconds)."""
 
-    def __init__(self, config: MqttConfig, core: Core, box_id: str, stop: threading.Event, *, version: str,
-                 formatters: Sequence[EventFormatter] = (), workers: int = 4,
-                 reconnect: tuple[float, float] = (1.0, 60.0),
-                 housekeeping: float = 10.0, status_every: float = status_json.STATUS_EVERY,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, config: MqttConfig, core: Core, box_id: str, stop: threading.Event, *, outbox: Store,
+                 version: str, formatters: Sequence[EventFormatter] = (), workers: int = 4,
+                 reconnect: tuple[float, float] = (1.0, 60.0), housekeeping: float = 10.0,
+                 status_every: float = status_json.STATUS_EVERY, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.prefix = config.prefix or f"sms-agent/{box_id}"
         self._core = core
+        self._outbox = outbox
         self._box_id = box_id
         self._stop = stop
         self._version = version
@@ -111,7 +113,7 @@ class MqttUplink:
         self._state = status_json.StatePublisher(lambda: status_json.lines(core), self.status, self._retain,
                                                  interval=config.status_interval, status_every=status_every,
                                                  clock=clock)
-        self._forwarder = Forwarder(core.store, self._publish_event, self.wake, replay_rate=config.replay_rate,
+        self._forwarder = Forwarder(outbox, self._publish_event, self.wake, replay_rate=config.replay_rate,
                                     formatters=formatters,
                                     max_age_seconds=config.outbox_max_age_hours * 3600,
                                     max_items=config.outbox_max_events, housekeeping=housekeeping)
@@ -197,7 +199,7 @@ class MqttUplink:
         ``published`` (acknowledged since start), ``inflight``, ``replaying``,
         ``last_error`` (None when all is well)."""
         published = self._forwarder.published  # read first: rows counted there are gone from the store
-        stored = self._core.store.outbox_stats().get("mqtt", {})
+        stored = self._outbox.outbox_stats().get("mqtt", {})
         since = self._connected_since
         return {"connected": self.connected, "connected_since": since.isoformat(timespec="seconds") if since else None,
                 "backlog": stored.get("pending", 0), "dropped": stored.get("dropped", 0),
@@ -412,7 +414,7 @@ class MqttUplink:
                         self._cond.wait(wait)
                     self._woken = False
         finally:
-            self._core.store.close()
+            self._outbox.close()  # this thread's connection
 
     def _retain(self, topic: str, obj: dict[str, Any]) -> None:
         body = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "backslashreplace")

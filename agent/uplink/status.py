@@ -54,18 +54,16 @@ def _left(value: int | None) -> int:
 
 def lines(core: Core) -> dict[str, dict[str, Any]]:
     """Every configured line's ``lines/<line>`` object, by line name, in configuration order."""
-    states = {s.name: s for s in core.bank.states()}
     out = {}
-    for info in core.line_info():
-        state = states.get(info.name)
-        reg = state.registration if state is not None else None
-        out[info.name] = {
-            "line": info.name, "index": info.index, "state": info.state, "online": info.online,
-            "registered": info.registered, "registration": None if reg is None else _REGISTRATION.get(reg, "unknown"),
-            "signal_dbm": info.signal_dbm, "operator": info.operator,
-            "iccid_tail": info.iccid[-ICCID_TAIL:] if info.iccid else "", "provider": info.provider,
-            "usable": info.usable, "daily_left": _left(info.daily_left), "total_left": _left(info.total_left),
-            "last_error": info.last_error}
+    for line in core.lines_view(counts_today=False):  # polled every second: no message counts
+        reg = line.registration
+        out[line.name] = {
+            "line": line.name, "index": line.index, "state": line.state, "online": line.online,
+            "registered": line.registered, "registration": None if reg is None else _REGISTRATION.get(reg, "unknown"),
+            "signal_dbm": line.signal_dbm, "operator": line.operator,
+            "iccid_tail": line.iccid[-ICCID_TAIL:] if line.iccid else "", "provider": line.provider,
+            "usable": line.usable, "daily_left": _left(line.daily_left), "total_left": _left(line.total_left),
+            "last_error": line.last_error}
     return out
 
 
@@ -74,9 +72,9 @@ def status(core: Core, *, box_id: str, version: str, started: datetime, uptime: 
     """The ``status`` object.  ``mqtt`` is the uplink's own figures; ``line_objects``
     the result of :func:`lines` when the caller has it already."""
     objs = lines(core) if line_objects is None else line_objects
-    depths = core.store.queue_depths()
+    depths = core.queue_depths()
     outbox = {name: {"pending": s.get("pending", 0), "dropped": s.get("dropped", 0)}
-              for name, s in core.store.outbox_stats().items()}
+              for name, s in core.outbox_stats().items()}
     return {
         "box": box_id, "version": version, "started": _local(started), "uptime": int(uptime),
         "at": _local(datetime.now().astimezone()),

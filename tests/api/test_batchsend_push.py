@@ -144,7 +144,7 @@ def test_reports_failures_and_mo_are_pushed_with_the_seed_parameters(start_agent
     values = dict(mo)
     minute_now(values.pop("moTime"))
     assert app.core is not None
-    number = app.core.line_info()[0].number
+    number = app.core.lines_view()[0].number
     assert number and values == {"x": "1", "receiver": "rcv", "pswd": "ppw", "destcode": number,
                                  "mobile": "+8613700000001", "msg": "余额 12.50 & 100%"}
     # Nothing about the quiet message, nothing left to push.

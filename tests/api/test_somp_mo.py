@@ -66,7 +66,7 @@ def test_mo_line_has_every_field_and_is_returned_once(api):
     received(api, 1)
     [line] = poll(api)
     [row] = api.stack.store.read_inbox("check")
-    number = next(info.number for info in api.core.line_info() if info.name == "sim1")
+    number = next(info.number for info in api.core.lines_view() if info.name == "sim1")
     hex_text = "Hi 你好 😀".encode("utf-16-be").hex().upper()
     assert number  # the simulated SIM knows its number (AT+CNUM)
     assert line == (f"op=mo&dc=8&pi=0&ec=0&sa=%2B8613700000001&da={urllib.parse.quote(number, safe='')}"

@@ -23,7 +23,7 @@ import subprocess
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,20 +35,16 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from agent import redact
-from agent.api import mqtt_dialects
-from agent.config import Config, LineConfig, MqttConfig, QueueConfig
+from agent.app import App
+from agent.config import Config, ModemsConfig, MqttConfig, parse
 from agent.core import Core
 from agent.modem.bank import ModemBank
 from agent.router import Router
-from agent.store.queue import Store
-from agent.store.sink import LineSink
-from agent.uplink.forward import DESTINATION, KINDS
+from agent.sim.bank import SimBank
 from agent.uplink.mqtt import MqttUplink
 
 from ..conftest import FAST
 
-MQTT_TARGETS = {kind: {DESTINATION} for kind in KINDS}
 
 
 def mosquitto_binary() -> str:
@@ -340,50 +336,60 @@ def mqtt_config(broker: Broker, **kw: Any) -> MqttConfig:
 
 
 class Agent:
-    """The queue, router, line workers on a simulated bank (or no line at all), a
-    store addressing every event to MQTT, and the uplink under test."""
+    """The agent as :class:`agent.app.App` wires it, on a simulated bank (or no
+    line at all), with the uplink under test: the MQTT settings ``mqtt``, box
+    ``box_id``; ``app_config`` the rest of the configuration (default: none),
+    ``uplink_kw`` the uplink's reconnect delays and check intervals."""
 
-    def __init__(self, db: Path, mqtt: MqttConfig, *, box_id: str = "box1", sim: Any = None,
+    def __init__(self, db: Path, mqtt: MqttConfig, *, box_id: str | None = None, sim: Any = None,
                  app_config: Config | None = None, **uplink_kw: Any) -> None:
         self.db = db
-        self.box_id = box_id
-        self.stop_event = threading.Event()
-        self.store = Store(db, max_parts=FAST.max_parts, push_targets=MQTT_TARGETS)
-        self.store.open()
-        self.sim = sim
-        self.lines = tuple(LineConfig(name=m.name, device=m.path) for m in sim.modems) if sim is not None else ()
-        queue = QueueConfig(retry_backoff=0.0, poll_interval=0.1)
-        # The uplink is woken like the pusher: by the sink (received) and the router (outcomes).
-        self.events = LineSink(self.store, {}, report_window_hours=queue.report_window_hours,
-                               wake_router=lambda: self.router.wake(), wake_outbox=lambda: self.uplink.wake())
-        self.bank = ModemBank(self.lines, FAST, self.events, self.stop_event)
-        self.router = Router(self.store, self.bank, {line.name: line for line in self.lines}, queue, self.stop_event)
-        self.core = Core(self.store, self.bank, self.lines, wake_router=self.router.wake, sim=sim,
-                         max_parts=app_config.modems.max_parts if app_config else FAST.max_parts)
+        base = app_config or parse("[agent]\nid = box1\n", base_dir=db.parent)
+        self.box_id = box_id or (base.agent.id if app_config else "box1")
+        self.config = replace(
+            base, agent=replace(base.agent, id=self.box_id, state_dir=db.parent, database=db), mqtt=mqtt,
+            http=replace(base.http, host="127.0.0.1", port=0), modems=replace(base.modems, **_timings(FAST)),
+            queue=replace(base.queue, retry_backoff=0.0, poll_interval=0.1))
+        self.sim = sim if sim is not None else SimBank([], state_dir=str(db.parent / f"{db.stem}-nosim"))
         uplink_kw.setdefault("reconnect", (0.1, 0.5))
         uplink_kw.setdefault("status_every", 0.2)
-        self.uplink = MqttUplink(mqtt, self.core, box_id, self.stop_event, version="test",
-                                 formatters=mqtt_dialects.FORMATTERS, **uplink_kw)
-        shown = mqtt_dialects.shown_config(app_config) if app_config else lambda: {"mqtt": redact.masked(mqtt)}
-        mqtt_dialects.mount(self.uplink, self.core, config=shown)
-        self.router.pusher = self.uplink  # type: ignore[assignment]
-        self.prefix = self.uplink.prefix
+        self.app = App(self.config, sim=self.sim, mqtt_options=uplink_kw)
+        self.stop_event = self.app.stop_event
+        self.store = self.app.store
+        self.prefix = mqtt.prefix or f"sms-agent/{self.box_id}"
 
-    def start(self, *, uplink: bool = True) -> Agent:
-        self.bank.start()
-        assert self.bank.wait_started(10)
-        self.router.start()
-        if uplink:
-            self.uplink.start()
+    @property
+    def uplink(self) -> MqttUplink:
+        assert self.app.mqtt is not None, "not started, or no MQTT host"
+        return self.app.mqtt
+
+    @property
+    def core(self) -> Core:
+        assert self.app.core is not None
+        return self.app.core
+
+    @property
+    def bank(self) -> ModemBank:
+        assert self.app.bank is not None
+        return self.app.bank
+
+    @property
+    def router(self) -> Router:
+        assert self.app.router is not None
+        return self.app.router
+
+    def start(self) -> Agent:
+        self.app.start()
+        assert self.app.wait_ready(10)
         return self
 
     def stop(self) -> None:
-        self.stop_event.set()
-        self.uplink.stop(3)
-        self.bank.stop(5)
-        self.router.wake()
-        self.router.join(5)
-        self.store.close()
+        self.app.stop(10)
+
+
+def _timings(modems: ModemsConfig) -> dict[str, Any]:
+    return {f.name: getattr(modems, f.name) for f in fields(modems)
+            if f.name not in ("max_parts", "validity_minutes", "status_report", "smsc", "scan")}
 
 
 @pytest.fixture

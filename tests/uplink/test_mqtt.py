@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from agent import __version__
 from agent.model import CallRecord
 
 from .conftest import mqtt_config, wait_until
@@ -27,7 +28,7 @@ def test_online_status_and_lines_are_retained(broker, make_agent, make_bank, mak
     watcher = make_client(broker, f"{p}/online", f"{p}/status", f"{p}/lines/+", protocol=protocol)
     assert watcher.wait_for(f"{p}/online").payload == b"1"
     status = watcher.wait_for(f"{p}/status").json()
-    assert status["box"] == "box1" and status["version"] == "test"
+    assert status["box"] == "box1" and status["version"] == __version__
     assert set(status["queue"]) == {"unsent", "sending", "sent", "failed", "sent_today", "failed_today"}
     assert status["lines"]["total"] == 2
     assert status["outbox"]["mqtt"] == {"pending": 0, "dropped": 0}
@@ -52,24 +53,17 @@ def test_online_status_and_lines_are_retained(broker, make_agent, make_bank, mak
     assert last.wait_for(f"{p}/online").payload == b"0"
 
 
-# The agent as ``python -m agent run`` builds it, plus the uplink when app.py does not wire one yet.
+# The agent as ``python -m agent run`` builds it (the MQTT uplink included), stopped by SIGTERM.
 RUNNER = """
 import signal, sys
-from agent import __version__
 from agent.app import App
 from agent.config import load
-from agent.uplink.mqtt import MqttUplink
 
 config = load(sys.argv[1])
 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
 app = App(config)
 app.start()
-uplink = getattr(app, "mqtt", None)
-if uplink is None:
-    uplink = MqttUplink(config.mqtt, app.core, config.agent.id, app.stop_event, version=__version__)
-    uplink.start()
 signal.sigwait({signal.SIGTERM, signal.SIGINT})
-uplink.stop()
 app.stop()
 """
 

@@ -76,7 +76,7 @@ def test_line_quota_and_ussd(setup, protocol):
 
     r = client.request(p, "line", {"id": rid(), "line": "sim2", "action": "provider", "provider": "branch-A"})
     assert r["ok"] and r["result"]["provider"] == "branch-A", r
-    assert agent.core.line_info()[1].provider == "branch-A"
+    assert agent.core.lines_view()[1].provider == "branch-A"
     assert client.request(p, "line", {"id": rid(), "line": "sim2", "action": "provider"})["error"] == "bad_request"
 
     resets = sum(c.upper().startswith("AT+CFUN=1,1") for c in agent.sim[0].commands)
