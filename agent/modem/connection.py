@@ -115,7 +115,7 @@ class Connection:
         self.check_health()
         if self._stored is not None:
             try:
-                self._stored.settle(session)
+                self._stored.settle(session.storage)
             except CommandError as exc:  # a modem refusing a read: settled at its next initialisation
                 log.warning("%s: stored messages not settled now: %s", line.name, exc)
         line.set(state=READY, recovery_step="")

@@ -24,7 +24,7 @@ from ..codec import at, pdu
 from ..codec.pdu import StatusReport
 from ..errors import AtParseError, PduError
 from .line import Line
-from .session import Stored
+from .storage import Stored
 from .types import CallRecord, DeliveryReport, IncomingSms
 
 log = logging.getLogger(__name__)
@@ -110,8 +110,9 @@ class Receiver:
         the line's own written messages when :attr:`keep_stored_submits` is set."""
         session = self._line.session
         assert session is not None
-        session.use_storage(session.mem1 if session.mem1 != "SR" else "SM")
-        for item in session.list_stored():
+        storage = session.storage
+        storage.use(storage.mem1 if storage.mem1 != "SR" else "SM")
+        for item in storage.list_stored():
             if self.keep_stored_submits and item.stat in STORED_SUBMIT_STATS:
                 log.debug("%s: %s/%d is one of our stored messages (stat %d): left for the sender",
                           self._line.name, item.storage, item.index, item.stat)
@@ -121,8 +122,8 @@ class Receiver:
     def _read_stored(self, storage: str, index: int) -> None:
         session = self._line.session
         assert session is not None
-        session.use_storage(storage)
-        item = session.read(index)
+        session.storage.use(storage)
+        item = session.storage.read(index)
         if item is None:
             log.debug("%s: %s/%d is empty", self._line.name, storage, index)
             return
@@ -154,8 +155,8 @@ class Receiver:
             log.exception("%s: the sink refused a message; it stays on the modem for the next sweep", line.name)
             return
         if stored and line.session is not None:
-            line.session.use_storage(item.storage)
-            line.session.delete(item.index)
+            line.session.storage.use(item.storage)
+            line.session.storage.delete(item.index)
 
     # --- calls ------------------------------------------------------------------------------
 

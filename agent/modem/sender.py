@@ -29,6 +29,7 @@ from ..codec import parts, pdu
 from ..errors import AtParseError, CommandError, CommandInterrupted, CommandTimeout, EncodeError, PortError
 from .line import Line
 from .session import Session
+from .storage import Storage
 from .types import FAILED, RETRY, SENT, TEMPORARY_CMS, OutgoingSms, PartSent, SendResult
 
 log = logging.getLogger(__name__)
@@ -78,13 +79,13 @@ class Sender:
             return SendResult(msg.id, line.name, FAILED, error=str(exc), at=line.now()), None
         stored: tuple[str, ...] = ()
         if line.config.send_mode == "store":
-            written = self._store(session, msg, pdus)
+            written = self._store(session.storage, msg, pdus)
             if isinstance(written[0], SendResult):
                 return written  # type: ignore[return-value]
             indexes, stored = written  # type: ignore[misc]
 
             def send_part(k: int) -> int:
-                return session.send_stored(indexes[k])
+                return session.storage.send_stored(indexes[k])
         else:
             def send_part(k: int) -> int:
                 return session.send_pdu(pdus[k].tpdu_length, pdus[k].hex)
@@ -113,7 +114,7 @@ class Sender:
             self._part_sent(PartSent(msg.id, line.name, len(refs), refs[-1], len(pdus)))
         return SendResult(msg.id, line.name, SENT, tuple(refs), len(pdus), at=line.now(), stored=stored), None
 
-    def _store(self, session: Session, msg: OutgoingSms,
+    def _store(self, storage: Storage, msg: OutgoingSms,
                pdus: list[pdu.EncodedPdu]) -> tuple[list[int], tuple[str, ...]] | tuple[SendResult, Exception | None]:
         """Write every part to the modem's storage (AT+CMGW) and have the places
         recorded durably before anything is sent.  Return (indexes, locations),
@@ -123,12 +124,12 @@ class Sender:
         indexes: list[int] = []
         try:
             for part in pdus:
-                indexes.append(session.write_pdu(part.tpdu_length, part.hex))
-            locations = tuple(f"{session.mem2}:{i}" for i in indexes)
+                indexes.append(storage.write_pdu(part.tpdu_length, part.hex))
+            locations = tuple(f"{storage.mem2}:{i}" for i in indexes)
             if not line.events.on_stored(msg.id, line.name, locations):
                 raise _NotRecorded("the message is no longer being sent")
         except CommandError as exc:
-            self._forget(session, indexes)
+            self._forget(storage, indexes)
             temporary = exc.kind == "ERROR" or exc.code is None or exc.code in TEMPORARY_CMS
             line.error(str(exc))
             return SendResult(msg.id, line.name, RETRY if temporary else FAILED, (), len(pdus), exc.code, str(exc),
@@ -141,14 +142,14 @@ class Sender:
             return SendResult(msg.id, line.name, RETRY, (), len(pdus), None, str(exc), at=line.now()), exc
         except Exception as exc:  # the store could not record the places (or OK without +CMGW:)
             log.warning("%s: message %s not stored for sending: %s", line.name, msg.id, exc)
-            self._forget(session, indexes)
+            self._forget(storage, indexes)
             return SendResult(msg.id, line.name, RETRY, (), len(pdus), None, f"not stored: {exc}", at=line.now()), None
         return indexes, locations
 
-    def _forget(self, session: Session, indexes: list[int]) -> None:
+    def _forget(self, storage: Storage, indexes: list[int]) -> None:
         for index in indexes:
             try:
-                session.delete_stored(index)
+                storage.delete_stored(index)
             except Exception as exc:  # left for the orphan sweep at the next connect
                 log.warning("%s: stored message %d not deleted: %s", self._line.name, index, exc)
                 return

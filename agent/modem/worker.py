@@ -291,7 +291,8 @@ class LineWorker:
                 line.set(state=READY)
         elif req.kind == "forget":
             if self._stored is not None:
-                self._stored.forget(line.session, req.payload)
+                assert line.session is not None
+                self._stored.forget(line.session.storage, req.payload)
             req.future.set_result(None)
         elif req.kind == "reset":
             try:
