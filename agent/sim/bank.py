@@ -22,8 +22,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from .core import Settings
 from .ledger import Ledger
-from .machine import Settings
 from .modem import SimModem
 from .profiles import Profile, get
 

@@ -21,8 +21,10 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from . import commands
+from .core import Settings
+from .handlers import COMMANDS
 from .identity import Identity, identity_for
-from .machine import Machine, Settings
+from .machine import Machine
 from .profiles import Profile
 from .replies import OFF
 from .sms import SentMessage, Stored
@@ -66,7 +68,7 @@ class SimModem:
         self._link = self.name
         self._replugs = 0
         self.cond = threading.Condition(threading.RLock())
-        self.machine = Machine(index, profile, self.identity, settings)
+        self.machine = Machine(index, profile, self.identity, settings, COMMANDS)
         self._master: int | None = None
         self._slave: int | None = None  # kept open so the pty survives the host closing it
         self._device: str | None = None
