@@ -92,7 +92,10 @@ def make_bank(tmp_path):
 
 @pytest.fixture
 def make_worker():
-    """make_worker(modem, **modems_overrides) -> (worker, events); workers stopped after the test."""
+    """make_worker(modem, **modems_overrides) -> (worker, events); workers stopped after the test.
+
+    ``make_worker.stop`` is the stop event the workers share.
+    """
     from agent.modem.worker import LineWorker
 
     stop = threading.Event()
@@ -106,6 +109,7 @@ def make_worker():
         workers.append(worker)
         return worker, events
 
+    make.stop = stop  # type: ignore[attr-defined]
     yield make
     stop.set()
     for w in workers:

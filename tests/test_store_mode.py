@@ -112,12 +112,12 @@ def _leave_behind(tmp_path: Path, sims: SimBank, text: str, stats: list[int | No
         session.initialise()
         places = []
         for p, stat in zip(pdus, stats):
-            index = session.write_pdu(p.tpdu_length, p.hex)
+            index = session.storage.write_pdu(p.tpdu_length, p.hex)
             if stat == 3:
-                session.send_stored(index)  # the network took it before the crash
-            places.append(f"{session.mem2}:{index}")
+                session.storage.send_stored(index)  # the network took it before the crash
+            places.append(f"{session.storage.mem2}:{index}")
             if stat is None:
-                session.delete_stored(index)
+                session.storage.delete_stored(index)
     finally:
         port.close()
     db = tmp_path / "state" / "sms-agent.db"

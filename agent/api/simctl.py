@@ -146,12 +146,7 @@ def _json(status: int, obj: Any) -> bottle.HTTPResponse:
 
 def _describe(line: str, modem: SimModem) -> dict[str, Any]:
     """A line's simulated modem and the world around it, as ``GET /sim/lines`` shows it."""
-    # SimModem has no public getter for the radio world it lets us set: read its
-    # machine under the modem's lock, exactly as its own properties do.
-    with modem._cond:
-        machine = modem._machine
-        world = {"operator": machine.operator, "signal": machine.rssi, "registered": machine.registered,
-                 "hung": machine.hung}
+    world = modem.world
     return {
         "line": line, "modem": modem.name, "profile": modem.profile.name, "path": modem.path,
         "device": modem.device, "imei": modem.imei, "imsi": modem.imsi, "iccid": modem.iccid,

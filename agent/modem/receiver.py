@@ -1,9 +1,10 @@
 """What a line worker does with unsolicited result codes.
 
-Part of the line worker (it runs in the worker's thread and uses its session
-and sink): reads messages announced by ``+CMTI``/``+CDSI``, decodes direct
-``+CMT``/``+CDS`` deliveries, folds ``RING``/``+CLIP`` into one call record
-per call and hangs up, and notices a modem that restarted on its own.
+Runs in the line's thread, on its :class:`~agent.modem.line.Line` (session,
+URC queue, sink): reads messages announced by ``+CMTI``/``+CDSI``, decodes
+direct ``+CMT``/``+CDS`` deliveries, folds ``RING``/``+CLIP`` into one call
+record per call and hangs up, and notices a modem that restarted on its own
+(:attr:`Receiver.restarted`).
 
 Storage rule: a stored message is deleted from the modem only after the sink
 returned; if the sink raises, the message stays and the next sweep (every
@@ -19,16 +20,12 @@ from __future__ import annotations
 import logging
 import math
 from datetime import datetime
-from typing import TYPE_CHECKING
-
 from ..codec import at, pdu
 from ..codec.pdu import StatusReport
 from ..errors import AtParseError, PduError
-from .session import Stored
+from .line import Line
+from .storage import Stored
 from ..model import CallRecord, DeliveryReport, IncomingSms
-
-if TYPE_CHECKING:
-    from .worker import LineWorker
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +39,8 @@ STORED_SUBMIT_STATS = frozenset({2, 3})
 
 
 class Receiver:
-    def __init__(self, worker: LineWorker, *, keep_stored_submits: bool = False) -> None:
-        self.w = worker
+    def __init__(self, line: Line, *, keep_stored_submits: bool = False) -> None:
+        self._line = line
         # True: the sweep leaves messages of stat 2/3 (the host's own AT+CMGW writes) on the modem.
         self.keep_stored_submits = keep_stored_submits
         self._call_started: datetime | None = None
@@ -51,6 +48,9 @@ class Receiver:
         self._call_rings = 0
         self._call_deadline = math.inf
         self._quiet_until = -math.inf
+        # A restart banner came: the modem lost its settings and must be initialised
+        # again.  Set here; cleared by whoever initialises it.
+        self.restarted = False
 
     def due(self) -> float:
         """Monotonic time at which a ringing call must be recorded even without a caller id."""
@@ -60,33 +60,34 @@ class Receiver:
 
     def handle_urcs(self) -> None:
         """Act on every queued URC, then finish a call whose caller is known or whose wait ran out."""
-        urcs = self.w._urcs
+        urcs = self._line.urcs
         while urcs:
             urc = urcs.popleft()
             try:
                 self._handle(urc)
             except (AtParseError, ValueError) as exc:
-                log.warning("%s: cannot use %r: %s", self.w.name, urc.line, exc)
-        if self._call_started is not None and (self._call_caller is not None or self.w._clock() >= self._call_deadline):
+                log.warning("%s: cannot use %r: %s", self._line.name, urc.line, exc)
+        if self._call_started is not None and (self._call_caller is not None
+                                               or self._line.clock() >= self._call_deadline):
             self._finish_call()
 
     def note_resets(self) -> None:
         """Flag a re-initialisation if a restart banner is queued (other URCs stay queued)."""
-        for urc in list(self.w._urcs):
+        for urc in list(self._line.urcs):
             if at.is_reset_urc(urc.line):
-                self.w._urcs.remove(urc)
-                self.w._reinit_needed = True
+                self._line.urcs.remove(urc)
+                self.restarted = True
 
     def drop_resets(self) -> None:
         """Forget restart banners that arrived while initialising: they are already dealt with."""
-        for urc in list(self.w._urcs):
+        for urc in list(self._line.urcs):
             if at.is_reset_urc(urc.line):
-                self.w._urcs.remove(urc)
+                self._line.urcs.remove(urc)
 
     def _handle(self, urc) -> None:  # type: ignore[no-untyped-def]
         name = urc.name
         if at.is_reset_urc(urc.line):
-            self.w._reinit_needed = True
+            self.restarted = True
         elif name == "+CMTI":
             storage, index = at.parse_cmti(urc.line)
             self._read_stored(storage, index)
@@ -100,71 +101,72 @@ class Receiver:
         elif name == "+CLIP":
             self._ring(at.parse_clip(urc.line))
         else:
-            log.debug("%s: URC ignored: %s", self.w.name, urc.line)
+            log.debug("%s: URC ignored: %s", self._line.name, urc.line)
 
     # --- messages --------------------------------------------------------------------
 
     def sweep(self) -> None:
         """Hand over everything stored in the default storage (``AT+CMGL=4``), but
         the line's own written messages when :attr:`keep_stored_submits` is set."""
-        session = self.w._session
+        session = self._line.session
         assert session is not None
-        session.use_storage(session.mem1 if session.mem1 != "SR" else "SM")
-        for item in session.list_stored():
+        storage = session.storage
+        storage.use(storage.mem1 if storage.mem1 != "SR" else "SM")
+        for item in storage.list_stored():
             if self.keep_stored_submits and item.stat in STORED_SUBMIT_STATS:
                 log.debug("%s: %s/%d is one of our stored messages (stat %d): left for the sender",
-                          self.w.name, item.storage, item.index, item.stat)
+                          self._line.name, item.storage, item.index, item.stat)
                 continue
             self._hand(item, stored=True)
 
     def _read_stored(self, storage: str, index: int) -> None:
-        session = self.w._session
+        session = self._line.session
         assert session is not None
-        session.use_storage(storage)
-        item = session.read(index)
+        session.storage.use(storage)
+        item = session.storage.read(index)
         if item is None:
-            log.debug("%s: %s/%d is empty", self.w.name, storage, index)
+            log.debug("%s: %s/%d is empty", self._line.name, storage, index)
             return
         if self.keep_stored_submits and item.stat in STORED_SUBMIT_STATS:
             log.warning("%s: %s/%d was announced but holds one of our stored messages: left alone",
-                        self.w.name, storage, index)
+                        self._line.name, storage, index)
             return
         self._hand(item, stored=True)
 
     def _hand(self, item: Stored, *, stored: bool) -> None:
         """Decode and give one PDU to the sink; delete it from the modem once the sink returned."""
-        w = self.w
-        received = w._now()
+        line = self._line
+        received = line.now()
         try:
             msg = pdu.decode(item.pdu)
             error = ""
         except PduError as exc:
             msg, error = None, str(exc)
-            log.warning("%s: undecodable PDU %s: %s (handed over raw)", w.name, item.pdu, exc)
+            log.warning("%s: undecodable PDU %s: %s (handed over raw)", line.name, item.pdu, exc)
         try:
             if isinstance(msg, StatusReport):
-                w.events.on_report(DeliveryReport(w.name, msg.reference, msg.status, msg.recipient, msg.scts,
-                                                  msg.discharge_time, item.pdu, received))
+                line.events.on_report(DeliveryReport(line.name, msg.reference, msg.status, msg.recipient, msg.scts,
+                                                     msg.discharge_time, item.pdu, received))
             else:
-                w.events.on_sms(IncomingSms(w.name, item.pdu, msg, error, item.storage, item.index if stored else None,
-                                            received))
-                w._set(received=w.state.received + 1)
+                line.events.on_sms(IncomingSms(line.name, item.pdu, msg, error, item.storage,
+                                               item.index if stored else None, received))
+                line.set(received=line.state.received + 1)
         except Exception:
-            log.exception("%s: the sink refused a message; it stays on the modem for the next sweep", w.name)
+            log.exception("%s: the sink refused a message; it stays on the modem for the next sweep", line.name)
             return
-        if stored and w._session is not None:
-            w._session.use_storage(item.storage)
-            w._session.delete(item.index)
+        if stored and line.session is not None:
+            line.session.storage.use(item.storage)
+            line.session.storage.delete(item.index)
 
     # --- calls ------------------------------------------------------------------------------
 
     def _ring(self, caller: str | None) -> None:
-        w = self.w
-        now = w._clock()
+        line = self._line
+        now = line.clock()
         if now < self._quiet_until:
             return
         if self._call_started is None:
-            self._call_started = w._now()
+            self._call_started = line.now()
             self._call_deadline = now + CLIP_WAIT
             self._call_rings = 0
             self._call_caller = None
@@ -174,17 +176,17 @@ class Receiver:
             self._call_caller = caller
 
     def _finish_call(self) -> None:
-        w = self.w
+        line = self._line
         assert self._call_started is not None
-        record = CallRecord(w.name, self._call_caller or "", self._call_started, max(1, self._call_rings))
+        record = CallRecord(line.name, self._call_caller or "", self._call_started, max(1, self._call_rings))
         self._call_started = None
         self._call_caller = None
         self._call_deadline = math.inf
-        self._quiet_until = w._clock() + CALL_QUIET
-        log.info("%s: call from %s, hanging up", w.name, record.caller or "a withheld number")
-        if w._session is not None:
-            w._session.hang_up()
+        self._quiet_until = line.clock() + CALL_QUIET
+        log.info("%s: call from %s, hanging up", line.name, record.caller or "a withheld number")
+        if line.session is not None:
+            line.session.hang_up()
         try:
-            w.events.on_call(record)
+            line.events.on_call(record)
         except Exception:
-            log.exception("%s: the sink refused a call record", w.name)
+            log.exception("%s: the sink refused a call record", line.name)

@@ -1,8 +1,9 @@
 """AT conversations with one modem over an open :class:`~agent.modem.channel.Channel`.
 
 A :class:`Session` knows *what* to say to a modem (initialisation, identity,
-health, sending, reading and deleting stored messages, USSD) and how to read
-the answers; it holds no thread and no queue.  The line worker owns it and
+health, sending, USSD) and how to read the answers; its :attr:`Session.storage`
+(:mod:`agent.modem.storage`) does the same for the messages stored on the
+modem.  It holds no thread and no queue.  The line worker owns it and
 decides *when* to call it.  Every method raises the channel's exceptions
 (:class:`CommandError`, :class:`CommandTimeout`, :class:`PortError`) unless it
 documents otherwise.
@@ -15,10 +16,11 @@ import threading
 from dataclasses import dataclass
 
 from ..codec import at
-from ..errors import AtParseError, CommandError, CommandTimeout, ModemError
+from ..errors import AtParseError, CommandError, ModemError
 from . import profiles
 from .channel import Channel, Response
 from .profiles import Profile
+from .storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +55,6 @@ class Health:
     operator: str
 
 
-@dataclass(frozen=True)
-class Stored:
-    """One message in the modem's storage, as +CMGL/+CMGR gave it."""
-
-    storage: str
-    index: int
-    stat: int | None
-    pdu: str
-
-
 class Session:
     """AT dialogue with one modem.
 
@@ -92,13 +84,15 @@ class Session:
         self.timeout = timeout
         self.send_timeout = send_timeout
         self._stop = stop or threading.Event()
-        self.mem1 = "SM"  # the storage AT+CMGR/AT+CMGD act on
+        self.storage = Storage(self)  # the messages stored on the modem
         self.hardware = Identity()  # what the modem said of itself, known even when the SIM fails
 
     # --- plumbing --------------------------------------------------------
 
     def cmd(self, command: str, *, timeout: float | None = None, **kw: object) -> Response:
-        return self.channel.command(command, timeout=self.timeout if timeout is None else timeout, **kw)  # type: ignore[arg-type]
+        """Run ``command`` (the default timeout unless given; ``kw`` as Channel.command)."""
+        timeout = self.timeout if timeout is None else timeout
+        return self.channel.command(command, timeout=timeout, **kw)  # type: ignore[arg-type]
 
     def try_cmd(self, command: str, **kw: object) -> Response | None:
         """Run a command whose failure is tolerable (vendor extras); None on an error final."""
@@ -160,7 +154,7 @@ class Session:
         for extra in self.profile.init_extra:
             self.try_cmd(extra)
         self.cmd_busy_retry("AT+CMGF=0")
-        self._select_storage()
+        self.storage.select()
         if self.try_cmd(self.profile.cnmi) is None:
             self.cmd(self.profile.cnmi_fallback)
         self.try_cmd("AT+CLIP=1")
@@ -223,18 +217,6 @@ class Session:
         if status == "SIM PIN":
             raise SimProblem(f"SIM PIN required: set pin in [line:{self.line}]", line=self.line)
         raise SimProblem(status if status.startswith("SIM") else f"SIM not ready: {status}", line=self.line)
-
-    def _select_storage(self) -> None:
-        # One storage for reading (mem1), writing and sending (mem2) and receiving
-        # (mem3): what AT+CMGW writes, AT+CMGR/AT+CMGD find at the same index.
-        for mem in ("SM", "ME", "MT"):
-            try:
-                self.cmd_busy_retry(f'AT+CPMS="{mem}","{mem}","{mem}"')
-                self.mem1 = self.mem2 = mem
-                return
-            except CommandError as exc:
-                log.debug("%s: storage %s refused: %s", self.line, mem, exc)
-        log.warning("%s: the modem refused every SMS storage; keeping its default", self.line)
 
     def _sim_identity(self, ident: Identity) -> Identity:
         imsi = ""
@@ -299,152 +281,12 @@ class Session:
                 pass
         return Health(rssi, at.rssi_to_dbm(rssi), registered, stat, operator)
 
-    # --- messages ---------------------------------------------------------------------
+    # --- sending, calls, restart, USSD -------------------------------------------------
 
     def send_pdu(self, tpdu_length: int, pdu_hex: str) -> int:
         """Send one part; return its TP-MR."""
         return self.channel.send_pdu(tpdu_length, pdu_hex, timeout=self.send_timeout,
                                      prompt_timeout=min(self.timeout, self.send_timeout))
-
-    # --- store and send (send_mode = store: 27.005 AT+CMGW, AT+CMSS) ------------------
-
-    #: The storage AT+CMGW writes to and AT+CMSS sends from (<mem2> of AT+CPMS);
-    #: initialise() makes it the storage AT+CMGR/AT+CMGD read too.
-    mem2 = "SM"
-
-    def write_pdu(self, tpdu_length: int, pdu_hex: str) -> int:
-        """Write one SMS-SUBMIT to the modem's storage :attr:`mem2` with
-        ``AT+CMGW=<length>`` (stat 2, "STO UNSENT"); return its index there.
-
-        Nothing is sent.  ``tpdu_length`` counts the octets after the SMSC field
-        of ``pdu_hex``.  Raise CommandError('AT+CMGW', ...) on an error final
-        (CMS 322: the storage is full); CommandTimeout('AT+CMGW', ...) when no
-        prompt (ESC is written) or no result comes within the command timeout
-        (the PDU may then be stored at an unknown index); AtParseError when the
-        modem says OK without ``+CMGW:``.  When ``+CMGW:`` came but its OK did
-        not, the index is returned.
-        """
-        return self.channel.send_pdu(tpdu_length, pdu_hex, command="AT+CMGW", timeout=self.timeout,
-                                     prompt_timeout=min(self.timeout, self.send_timeout))
-
-    def send_stored(self, index: int) -> int:
-        """Send the message stored at ``index`` of :attr:`mem2` (``AT+CMSS=<index>``);
-        return its TP-MR.
-
-        Like :meth:`send_pdu`, it waits up to ``send_timeout``.  Raise
-        CommandError('AT+CMSS=<index>', ...) on an error final (the CMS codes of
-        AT+CMGS, plus 321 for an empty index); CommandTimeout (or the channel's
-        interruption on stop) when no result comes: the modem may have sent it,
-        and :meth:`stored_status` tells; AtParseError when the modem says OK
-        without ``+CMSS:`` (probably sent).  When ``+CMSS:`` came but its OK did
-        not, the reference is returned.
-        """
-        command = f"AT+CMSS={index}"
-        resp = self.cmd(command, timeout=self.send_timeout, lenient=True)
-        answers = [ln for ln in resp.lines if ln.startswith("+CMSS:")]
-        if not answers:
-            if not resp.final.kind:  # lenient: no final, and only other lines came
-                raise CommandTimeout(command, self.send_timeout, line=self.line)
-            raise AtParseError(f"{command} ended with OK but without +CMSS: (probably sent)")
-        if not resp.final.kind:
-            log.warning("%s: +CMSS came without a final; taking it as sent", self.line)
-        return at.parse_cmss(answers[-1])
-
-    def stored_status(self, index: int, *, storage: str | None = None, pdu: str | None = None) -> int | None:
-        """The <stat> of the message at ``index`` in ``storage`` (default :attr:`mem2`):
-        2 "STO UNSENT", 3 "STO SENT" (0/1 for a received message); None when the
-        slot is empty (a bare OK, an empty PDU or CMS 321), or, when ``pdu`` (the
-        hex that was written) is given, when it holds another message.
-
-        Reads ``AT+CMGR=<index>``; when the header has no stat (ZTE: ``+CMGR: ,,27``)
-        the ``AT+CMGL=2`` and ``AT+CMGL=3`` listings tell.  Raise the channel's
-        exceptions otherwise.
-        """
-        self.use_storage(storage or self.mem2)
-        try:
-            item = self.read(index)
-        except CommandError as exc:
-            if exc.kind == "CMS" and exc.code == 321:
-                return None
-            raise
-        if item is None or (pdu is not None and not same_submit(item.pdu, pdu)):
-            return None
-        if item.stat is not None:
-            return item.stat
-        for stat in (2, 3):
-            if any(listed.index == index for listed in self._list_stat(stat)):
-                return stat
-        return None  # a received message (stat 0/1) whose header hides it: not one of ours
-
-    def stored_submits(self, storage: str | None = None) -> list[Stored]:
-        """Every message written to ``storage`` (default :attr:`mem2`), unsent
-        (``AT+CMGL=2``) then sent (``AT+CMGL=3``), each with its stat."""
-        self.use_storage(storage or self.mem2)
-        return self._list_stat(2) + self._list_stat(3)
-
-    def delete_stored(self, index: int, *, storage: str | None = None) -> None:
-        """Delete the message at ``index`` of ``storage`` (default :attr:`mem2`);
-        an index already empty (CMS 321) is not an error."""
-        self.use_storage(storage or self.mem2)
-        try:
-            self.delete(index)
-        except CommandError as exc:
-            if not (exc.kind == "CMS" and exc.code == 321):
-                raise
-
-    def _list_stat(self, stat: int) -> list[Stored]:
-        """``AT+CMGL=<stat>`` in the current storage (mem1)."""
-        resp = self.cmd(f"AT+CMGL={stat}", timeout=max(self.timeout, 30.0))
-        listed: list[Stored] = []
-        lines = resp.lines
-        for i, ln in enumerate(lines):
-            try:
-                index, got, _length = at.parse_cmgl_header(ln)
-            except AtParseError:
-                continue
-            body = lines[i + 1].strip() if i + 1 < len(lines) else ""
-            listed.append(Stored(self.mem1, index, got, "" if body.startswith("+CMGL:") else body))
-        return listed
-
-    def use_storage(self, storage: str) -> None:
-        """Point AT+CMGR/AT+CMGD at ``storage`` (e.g. "SR" for status reports)."""
-        storage = storage.strip('"').upper() or self.mem1
-        if storage != self.mem1:
-            self.cmd_busy_retry(f'AT+CPMS="{storage}"')
-            self.mem1 = storage
-
-    def list_stored(self) -> list[Stored]:
-        """``AT+CMGL=4``: every message in the current storage, read or not."""
-        resp = self.cmd("AT+CMGL=4", timeout=max(self.timeout, 30.0))
-        stored: list[Stored] = []
-        lines = resp.lines
-        i = 0
-        while i < len(lines):
-            try:
-                index, stat, _length = at.parse_cmgl_header(lines[i])
-            except AtParseError:
-                log.debug("%s: skipping CMGL line %r", self.line, lines[i])
-                i += 1
-                continue
-            pdu = lines[i + 1].strip() if i + 1 < len(lines) else ""
-            stored.append(Stored(self.mem1, index, stat, pdu))
-            i += 2
-        return stored
-
-    def read(self, index: int) -> Stored | None:
-        """``AT+CMGR=index`` in the current storage; None when the slot is empty."""
-        resp = self.cmd(f"AT+CMGR={index}")
-        for i, ln in enumerate(resp.lines):
-            try:
-                stat, _length, inline = at.parse_cmgr_header(ln)
-            except AtParseError:
-                continue
-            pdu = inline or (resp.lines[i + 1].strip() if i + 1 < len(resp.lines) else "")
-            return Stored(self.mem1, index, stat, pdu) if pdu else None
-        return None
-
-    def delete(self, index: int) -> None:
-        self.cmd(f"AT+CMGD={index}")
 
     def hang_up(self) -> None:
         self.try_cmd("ATH")
@@ -462,21 +304,3 @@ class Session:
         if not all(ch.isdigit() or ch in "*#+" for ch in code) or not code:
             raise ValueError(f"not a USSD code: {code!r}")
         return self.cmd(f'AT+CUSD=1,"{code}",15', timeout=max(self.timeout, 15.0))
-
-
-def same_submit(stored_hex: str, written_hex: str) -> bool:
-    """True when two SMS-SUBMIT PDUs (hex, each with its SMSC field) carry the same
-    message: their TPDUs are equal but for TP-MR (the second octet), which a
-    modem may fill in when it sends, and for the SMSC field, which it may fill
-    in when it stores."""
-    def tpdu(hexpdu: str) -> str:
-        hexpdu = "".join(hexpdu.split()).upper()
-        try:
-            body = hexpdu[2 + 2 * int(hexpdu[:2], 16):]
-        except ValueError:
-            return hexpdu
-        return body[:2] + body[4:]
-
-    return tpdu(stored_hex) == tpdu(written_hex)
-
-

@@ -23,13 +23,11 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from ..errors import AtParseError, CommandError
+from .storage import Storage
 from ..model import RETRY, SENT, LineEvents, SendResult
-
-if TYPE_CHECKING:
-    from .session import Session
 
 log = logging.getLogger(__name__)
 
@@ -56,33 +54,33 @@ class StoredSends:
         """A send ended: its copies stay until :meth:`forget` (after the outcome is written)."""
         self._waiting.update(result.stored)
 
-    def forget(self, session: Session, locations: tuple[str, ...]) -> None:
+    def forget(self, storage: Storage, locations: tuple[str, ...]) -> None:
         """Delete the copies at ``locations`` (their outcome is on disk).  A copy
         that cannot be deleted now is left for :meth:`settle`'s sweep."""
         for location in locations:
             self._waiting.discard(location)
             mem, index = place(location)
             try:
-                session.delete_stored(index, storage=mem)
+                storage.delete_stored(index, storage=mem)
             except CommandError as exc:
                 log.warning("%s: stored copy %s not deleted (%s); swept later", self.line, location, exc)
 
-    def settle(self, session: Session) -> int:
+    def settle(self, storage: Storage) -> int:
         """Settle the messages an earlier run left being sent on this line, then
         sweep the copies nobody waits for.  Return how many messages were settled.
         The channel's exceptions (a modem that stops answering) propagate: what
         is not settled yet is settled at the next initialisation."""
         settled = 0
         for message_id, locations in self._events.unresolved(self.line):
-            result = self._settle_one(session, message_id, locations)
+            result = self._settle_one(storage, message_id, locations)
             self._events.on_resolved(result)
-            self.forget(session, tuple(locations))
+            self.forget(storage, tuple(locations))
             settled += 1
-        self._sweep(session)
+        self._sweep(storage)
         return settled
 
-    def _settle_one(self, session: Session, message_id: object, locations: list[str]) -> SendResult:
-        stats = [session.stored_status(index, storage=mem) for mem, index in map(place, locations)]
+    def _settle_one(self, storage: Storage, message_id: object, locations: list[str]) -> SendResult:
+        stats = [storage.stored_status(index, storage=mem) for mem, index in map(place, locations)]
         n = len(locations)
         if not locations or any(s not in (STO_UNSENT, STO_SENT) for s in stats):
             log.warning("%s: message %s: its stored copy is gone; it may have been sent: back to waiting,"
@@ -100,8 +98,8 @@ class StoredSends:
                 refs.append(-1)  # sent before: its reference is not kept by the modem
                 continue
             try:
-                session.use_storage(mem or session.mem2)
-                refs.append(session.send_stored(index))
+                storage.use(mem or storage.mem2)
+                refs.append(storage.send_stored(index))
             except AtParseError:
                 refs.append(-1)
             except CommandError as exc:
@@ -113,13 +111,13 @@ class StoredSends:
                  self.line, message_id, "; its last parts sent now" if any(r >= 0 for r in refs) else "")
         return SendResult(message_id, self.line, SENT, tuple(refs), n, at=self._now())
 
-    def _sweep(self, session: Session) -> None:
-        for item in session.stored_submits():
+    def _sweep(self, storage: Storage) -> None:
+        for item in storage.stored_submits():
             location = f"{item.storage}:{item.index}"
             if location in self._waiting:
                 continue
             try:
-                session.delete_stored(item.index, storage=item.storage)
+                storage.delete_stored(item.index, storage=item.storage)
                 log.info("%s: stored message %s that nobody waits for deleted", self.line, location)
             except CommandError as exc:
                 log.warning("%s: stored message %s not deleted: %s", self.line, location, exc)

@@ -22,8 +22,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from .core import Settings
 from .ledger import Ledger
-from .machine import Settings
 from .modem import SimModem
 from .profiles import Profile, get
 
@@ -92,7 +92,7 @@ class SimBank:
         self._wake_r = self._wake_w = -1
         self.modems = [SimModem(self, i, p, settings, self.state_dir) for i, p in enumerate(chosen, 1)]
         for modem in self.modems:
-            modem._machine.ussd_answers.update(ussd or {})
+            modem.machine.ussd_answers.update(ussd or {})
 
     # --- container -------------------------------------------------------------------
 
@@ -137,9 +137,9 @@ class SimBank:
         os.set_blocking(self._wake_w, False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         for modem in self.modems:
-            with modem._cond:
-                modem._plug()
-                modem._machine.boot_now()
+            with modem.cond:
+                modem.plug_now()
+                modem.machine.boot_now()
                 self._settle(modem)
         self._accepting = True
         self._thread = threading.Thread(target=self._run, name="sim-bank", daemon=True)
@@ -159,9 +159,9 @@ class SimBank:
             if self._thread.is_alive():
                 log.error("sim-bank thread did not stop within %.1fs", timeout)
         for modem in self.modems:
-            with modem._cond:
-                modem._unplug()
-                modem._cond.notify_all()
+            with modem.cond:
+                modem.unplug_now()
+                modem.cond.notify_all()
         if self._selector is not None:
             self._selector.close()
             self._selector = None
@@ -172,12 +172,13 @@ class SimBank:
         if self.ledger is not None:
             self.ledger.close()
 
-    # --- used by SimModem ---------------------------------------------------------------
+    # --- the modems' driver (see agent.sim.modem.Driver) -------------------------------------
 
-    def _call(self, modem: SimModem, fn: Callable[[], Any]) -> Any:
-        """Run ``fn`` for ``modem`` on the I/O thread (inline when not running); return its result."""
+    def call(self, modem: SimModem, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` for ``modem`` on the I/O thread (inline when not running) with
+        ``modem.cond`` held; return its result.  Raise RuntimeError once stopped."""
         if threading.current_thread() is self._thread or self._thread is None:
-            with modem._cond:
+            with modem.cond:
                 try:
                     return fn()
                 finally:
@@ -190,11 +191,13 @@ class SimBank:
         self._wake()
         return future.result(timeout=_CONTROL_TIMEOUT)
 
-    def _register(self, modem: SimModem, fd: int) -> None:
+    def register(self, modem: SimModem, fd: int) -> None:
+        """Watch ``modem``'s pty master ``fd`` for input."""
         if self._selector is not None:
             self._selector.register(fd, selectors.EVENT_READ, modem)
 
-    def _unregister(self, fd: int) -> None:
+    def unregister(self, fd: int) -> None:
+        """Stop watching ``fd`` (not an error when it is not watched)."""
         if self._selector is not None:
             try:
                 self._selector.unregister(fd)
@@ -211,20 +214,20 @@ class SimBank:
 
     def _settle(self, modem: SimModem) -> None:
         """After an event: schedule the timers it asked for, write its output, wake waiters."""
-        machine = modem._machine
+        machine = modem.machine
         now = self._clock()
         for delay, fn in machine.timers:
             heapq.heappush(self._heap, (now + delay, next(self._seq), modem, fn))
         machine.timers.clear()
-        blocked = modem._flush()
-        if modem._master is not None and self._selector is not None:
+        blocked = modem.flush()
+        if modem.master_fd is not None and self._selector is not None:
             events = selectors.EVENT_READ | (selectors.EVENT_WRITE if blocked else 0)
             try:
-                if self._selector.get_key(modem._master).events != events:
-                    self._selector.modify(modem._master, events, modem)
+                if self._selector.get_key(modem.master_fd).events != events:
+                    self._selector.modify(modem.master_fd, events, modem)
             except KeyError:
                 pass
-        modem._cond.notify_all()
+        modem.cond.notify_all()
 
     def _run(self) -> None:
         assert self._selector is not None
@@ -246,16 +249,16 @@ class SimBank:
                     except BlockingIOError:
                         break
                 continue
-            with modem._cond:
-                if modem._master != key.fd:
+            with modem.cond:
+                if modem.master_fd != key.fd:
                     continue  # unplugged by an earlier event of this round
                 if mask & selectors.EVENT_READ:
-                    modem._read()
+                    modem.read_input()
                 self._settle(modem)
         with self._ops_lock:
             ops, self._ops = self._ops, []
         for modem, fn, future in ops:
-            with modem._cond:
+            with modem.cond:
                 try:
                     future.set_result(fn())
                 except Exception as exc:
@@ -265,7 +268,7 @@ class SimBank:
         now = self._clock()
         while self._heap and self._heap[0][0] <= now:
             _, _, modem, fn = heapq.heappop(self._heap)
-            with modem._cond:
+            with modem.cond:
                 try:
                     fn()
                 except Exception:

@@ -8,59 +8,45 @@ owner serialises every call; the machine is not thread-safe by itself.
 
 Framing follows V.250 with echo on by default: the echo is the command plus
 ``\\r``, information lines are framed ``\\r\\n<line>\\r\\n``, the final result
-``\\r\\nOK\\r\\n``.  Command handlers live in :mod:`.commands`, :mod:`.sms` and
-:mod:`.voice`; each takes ``(machine, op, args)`` with op one of ``exec``,
-``read`` (``?``), ``test`` (``=?``) and ``set`` (``=``), and returns the
-information lines or a :class:`Reply`, or raises :class:`AtError`.
+``\\r\\nOK\\r\\n``.  The owner gives it the commands it answers
+(:mod:`.handlers`: those of :mod:`.commands`, :mod:`.sms_at` and
+:mod:`.voice_at`); each handler takes ``(machine, op, args)`` with op one of
+``exec``, ``read`` (``?``), ``test`` (``=?``) and ``set`` (``=``), and returns
+the information lines or a :class:`Reply`, or raises :class:`AtError`.
 """
 
 from __future__ import annotations
 
 import functools
-
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
 
-from . import commands, sms, sms_at, voice
+from . import sms, voice
+from .core import Settings
 from .identity import Identity
 from .profiles import PeriodicUrc, Profile
-from .replies import CMD, OFF, PDU, SENDING, AtError, Reply, error_text, parse
+from .replies import CMD, OFF, PDU, SENDING, AtError, CommandSet, Reply, error_text, parse
 
 log = logging.getLogger(__name__)
 
 _CTRL_Z, _ESC = 0x1A, 0x1B
 _MAX_LINE = 4096  # a longer unterminated line is line noise: dropped
 
-@dataclass(frozen=True)
-class Settings:
-    """Bank-wide behaviour of every simulated modem (seconds for the delays)."""
-
-    smsc: str = "+8613800100500"
-    send_delay: float = 2.0
-    report_delay: float = 0.5
-    boot_delay: float = 0.3
-    ussd_delay: float = 0.2
-    wallclock: Callable[[], datetime] = field(default=lambda: datetime.now().astimezone())
-    # Called (on the bank's thread) with one dict per SMS part the network accepted.
-    ledger: Callable[[dict], None] | None = None
-
-
-HANDLERS: dict[str, Callable] = {**commands.HANDLERS, **sms_at.HANDLERS, **voice.HANDLERS}
-# Vendor commands answered only by the families that have them.
-_VENDOR_ONLY = frozenset({*commands.ICCID_COMMANDS, "^CURC", "^USSDMODE"})
-
 
 class Machine:
-    """The AT state of one modem. See the module docstring for the owner's contract."""
+    """The AT state of one modem. See the module docstring for the owner's contract.
 
-    def __init__(self, index: int, profile: Profile, identity: Identity, settings: Settings) -> None:
+    ``command_set`` holds the commands it answers (see :mod:`.handlers`).
+    """
+
+    def __init__(self, index: int, profile: Profile, identity: Identity, settings: Settings,
+                 command_set: CommandSet) -> None:
         self.index = index
         self.profile = profile
         self.identity = identity
         self.settings = settings
+        self._command_set = command_set
         self.rng = random.Random(index)  # garbage bytes are reproducible per modem
         self.out = bytearray()
         self.timers: list[tuple[float, Callable[[], object]]] = []
@@ -298,8 +284,8 @@ class Machine:
         try:
             parsed = parse(body)
             for name, op, args in parsed:
-                handler = HANDLERS.get(name)
-                if handler is None or (name in _VENDOR_ONLY and not self._has_vendor(name)):
+                handler = self._command_set.handlers.get(name)
+                if handler is None or (name in self._command_set.vendor_only and not self._has_vendor(name)):
                     if name in self.profile.vendor_commands:
                         continue  # a vendor setting we accept and ignore
                     raise AtError("RAW", self.profile.unknown_final)

@@ -1,11 +1,11 @@
 """One simulated modem as tests and the agent see it: a pty, controls, records.
 
 A :class:`SimModem` owns its pseudo-terminal and its :class:`~.machine.Machine`.
-Its controls may be called from any thread: each runs on the bank's I/O
-thread (see :meth:`SimBank._call <agent.sim.bank.SimBank._call>`) and returns
-once applied.  Its records (``sent``, ``commands``, ``storage``, ``calls``)
-are copies taken under the modem's lock.  :meth:`wait_for` waits on a
-condition notified after every event the modem handles.
+Its controls may be called from any thread: each runs on the I/O thread of
+the :class:`Driver` that drives it (the bank) and returns once applied.  Its
+records (``sent``, ``commands``, ``storage``, ``calls``) are copies taken
+under the modem's lock.  :meth:`wait_for` waits on a condition notified after
+every event the modem handles.
 """
 
 from __future__ import annotations
@@ -18,18 +18,17 @@ import os
 import threading
 import tty
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from . import commands
+from .core import Settings
+from .handlers import COMMANDS
 from .identity import Identity, identity_for
-from .machine import Machine, Settings
+from .machine import Machine
 from .profiles import Profile
 from .replies import OFF
 from .sms import SentMessage, Stored
 from .voice import Call
-
-if TYPE_CHECKING:
-    from .bank import SimBank
 
 log = logging.getLogger(__name__)
 
@@ -37,20 +36,39 @@ _OUT_CAP = 64 * 1024  # bytes kept for a host that does not read; older ones are
 _READ_SIZE = 4096
 
 
-class SimModem:
-    """A simulated modem named ``sim<index>`` on a pty linked at :attr:`path`."""
+class Driver(Protocol):
+    """What a modem needs of the one who drives it (the bank's I/O thread)."""
 
-    def __init__(self, bank: SimBank, index: int, profile: Profile, settings: Settings, state_dir: str) -> None:
+    def call(self, modem: SimModem, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` on the I/O thread with ``modem.cond`` held; return its result."""
+
+    def register(self, modem: SimModem, fd: int) -> None:
+        """Watch ``fd`` (the modem's pty master) for input."""
+
+    def unregister(self, fd: int) -> None:
+        """Stop watching ``fd``."""
+
+
+class SimModem:
+    """A simulated modem named ``sim<index>`` on a pty linked at :attr:`path`.
+
+    ``driver`` runs its controls and watches its pty (see :class:`Driver`).
+    :attr:`cond` is held while its :attr:`machine` runs and notified after
+    every event; the driver calls :meth:`plug_now`, :meth:`unplug_now`,
+    :meth:`read_input` and :meth:`flush` with it held.
+    """
+
+    def __init__(self, driver: Driver, index: int, profile: Profile, settings: Settings, state_dir: str) -> None:
         self.name = f"sim{index}"
         self.index = index
         self.profile = profile
         self.identity: Identity = identity_for(index, profile.tac)
-        self._bank = bank
+        self._driver = driver
         self._state_dir = state_dir
         self._link = self.name
         self._replugs = 0
-        self._cond = threading.Condition(threading.RLock())
-        self._machine = Machine(index, profile, self.identity, settings)
+        self.cond = threading.Condition(threading.RLock())
+        self.machine = Machine(index, profile, self.identity, settings, COMMANDS)
         self._master: int | None = None
         self._slave: int | None = None  # kept open so the pty survives the host closing it
         self._device: str | None = None
@@ -69,75 +87,83 @@ class SimModem:
     @property
     def number(self) -> str | None:
         """The SIM's own number (AT+CNUM), None when it has none."""
-        with self._cond:
-            return self._machine.number
+        with self.cond:
+            return self.machine.number
 
     @property
     def path(self) -> str:
         """The stable path of the modem: a symlink to its current pty (absent while unplugged)."""
-        with self._cond:
+        with self.cond:
             return os.path.join(self._state_dir, self._link)
 
     @property
     def device(self) -> str | None:
         """The current /dev/pts/N, None while unplugged."""
-        with self._cond:
+        with self.cond:
             return self._device
 
     @property
     def plugged(self) -> bool:
-        with self._cond:
+        with self.cond:
             return self._master is not None
 
     @property
     def ready(self) -> bool:
         """True when powered, booted and answering."""
-        with self._cond:
-            return self._master is not None and self._machine.mode != OFF and not self._machine.hung
+        with self.cond:
+            return self._master is not None and self.machine.mode != OFF and not self.machine.hung
+
+    @property
+    def world(self) -> dict[str, Any]:
+        """The radio world :meth:`set_state` and :meth:`hang` set: operator, signal
+        (the RSSI AT+CSQ answers now), registered, hung."""
+        with self.cond:
+            m = self.machine
+            return {"operator": m.operator, "signal": m.rssi, "registered": m.registered, "hung": m.hung}
 
     @property
     def sent(self) -> list[SentMessage]:
-        with self._cond:
-            return list(self._machine.sms.sent)
+        with self.cond:
+            return list(self.machine.sms.sent)
 
     @property
     def commands(self) -> list[str]:
-        with self._cond:
-            return list(self._machine.commands)
+        with self.cond:
+            return list(self.machine.commands)
 
     @property
     def storage(self) -> dict[int, Stored]:
-        with self._cond:
-            return dict(self._machine.sms.storage)
+        with self.cond:
+            return dict(self.machine.sms.storage)
 
     @property
     def calls(self) -> list[Call]:
-        with self._cond:
-            return list(self._machine.voice.calls)
+        with self.cond:
+            return list(self.machine.voice.calls)
 
     @property
     def echo(self) -> bool:
-        with self._cond:
-            return self._machine.echo
+        with self.cond:
+            return self.machine.echo
 
     @property
     def auto_status_reports(self) -> bool:
-        with self._cond:
-            return self._machine.sms.auto_status_reports
+        with self.cond:
+            return self.machine.sms.auto_status_reports
 
     @auto_status_reports.setter
     def auto_status_reports(self, value: bool) -> None:
-        self._control(lambda: setattr(self._machine.sms, "auto_status_reports", bool(value)))
+        self._control(lambda: setattr(self.machine.sms, "auto_status_reports", bool(value)))
 
     def wait_for(self, predicate: Callable[[SimModem], bool], timeout: float) -> bool:
         """Wait until ``predicate(self)`` is true (re-checked after every event); False on timeout."""
-        with self._cond:
-            return self._cond.wait_for(lambda: predicate(self), timeout)
+        with self.cond:
+            return self.cond.wait_for(lambda: predicate(self), timeout)
 
     # --- controls ----------------------------------------------------------------------
 
     def _control(self, fn: Callable[[], Any]) -> Any:
-        return self._bank._call(self, fn)
+        return self._driver.call(self, fn)
 
     def deliver(self, sender: str, text: str, *, encoding: str | None = None, flash: bool = False) -> list[int]:
         """Send ``text`` from ``sender`` to this modem (in parts when long).
@@ -147,19 +173,19 @@ class SimModem:
         holds them (SIM full, locked, not registered, modem off) for later.
         Raise the codec's EncodeError when the text cannot be encoded.
         """
-        return self._control(lambda: self._machine.sms.deliver(sender, text, encoding=encoding, flash=flash))
+        return self._control(lambda: self.machine.sms.deliver(sender, text, encoding=encoding, flash=flash))
 
     def deliver_pdu(self, hexpdu: str) -> list[int]:
         """Deliver a raw SMS-DELIVER PDU (hex, SMSC field included); see :meth:`deliver`."""
-        return self._control(lambda: self._machine.sms.deliver_pdu(hexpdu))
+        return self._control(lambda: self.machine.sms.deliver_pdu(hexpdu))
 
     def status_report(self, reference: int, status: int = 0) -> None:
         """Send a status report for TP-MR ``reference`` (+CDS or +CDSI per AT+CNMI ds)."""
-        self._control(lambda: self._machine.sms.status_report(reference, status))
+        self._control(lambda: self.machine.sms.status_report(reference, status))
 
     def ring(self, caller: str, times: int = 3, interval: float = 0.2) -> None:
         """Ring ``times`` times, ``interval`` s apart, until ATH/ATA; recorded in :attr:`calls`."""
-        self._control(lambda: self._machine.voice.ring(caller, times, interval))
+        self._control(lambda: self.machine.voice.ring(caller, times, interval))
 
     def set_state(
         self,
@@ -174,7 +200,7 @@ class SimModem:
         Registration URCs follow the AT+CREG/+CGREG/+CEREG settings."""
 
         def apply() -> None:
-            m = self._machine
+            m = self.machine
             before = (m.registration, m.rssi)
             if signal is not None:
                 m.signal = signal
@@ -191,40 +217,40 @@ class SimModem:
     def report_before_answer(self, value: bool = True) -> None:
         """Status reports (when automatic) come before the answer to the send they
         report on, as a fast network and a slow modem can make them."""
-        self._control(lambda: setattr(self._machine.sms, "report_before_answer", bool(value)))
+        self._control(lambda: setattr(self.machine.sms, "report_before_answer", bool(value)))
 
     def set_send_delay(self, seconds: float) -> None:
         """From now on, sends (AT+CMGS, AT+CMSS) of this modem take ``seconds``."""
-        self._control(lambda: setattr(self._machine, "settings",
-                                      dataclasses.replace(self._machine.settings, send_delay=seconds)))
+        self._control(lambda: setattr(self.machine, "settings",
+                                      dataclasses.replace(self.machine.settings, send_delay=seconds)))
 
     def fail_next_send(self, cms: int, count: int = 1) -> None:
         """Make the next ``count`` sends (AT+CMGS or AT+CMSS) answer '+CMS ERROR: <cms>' (after the send delay)."""
-        self._control(lambda: self._machine.sms.fail_sends.extend([cms] * count))
+        self._control(lambda: self.machine.sms.fail_sends.extend([cms] * count))
 
     def hang(self) -> None:
         """Stop answering anything (input is read and dropped) until unhang(), reset() or replug()."""
-        self._control(lambda: self._machine.set_hung(True))
+        self._control(lambda: self.machine.set_hung(True))
 
     def unhang(self) -> None:
-        self._control(lambda: self._machine.set_hung(False))
+        self._control(lambda: self.machine.set_hung(False))
 
     def garbage(self, data: bytes | None = None) -> None:
         """Emit line noise: ``data``, or 8-32 reproducible random bytes."""
 
         def apply() -> None:
-            rng = self._machine.rng
-            self._machine.emit(data if data is not None else rng.randbytes(rng.randint(8, 32)))
+            rng = self.machine.rng
+            self.machine.emit(data if data is not None else rng.randbytes(rng.randint(8, 32)))
 
         self._control(apply)
 
     def reset(self) -> None:
         """Reboot by itself: silent for the boot delay, then the profile's boot banner."""
-        self._control(self._machine.reboot)
+        self._control(self.machine.reboot)
 
     def unplug(self) -> None:
         """Pull the USB plug: the pty closes (the host sees EIO/EOF) and the symlink goes."""
-        self._control(self._unplug)
+        self._control(self.unplug_now)
 
     def replug(self, new_path: bool = False) -> str:
         """Plug back in: a new pty, boot banner, SIM and identity kept; return the path.
@@ -233,12 +259,12 @@ class SimModem:
         """
 
         def apply() -> str:
-            self._unplug()
+            self.unplug_now()
             if new_path:
                 self._replugs += 1
                 self._link = f"{self.name}-usb{self._replugs}"
-            self._plug()
-            self._machine.boot_now()
+            self.plug_now()
+            self.machine.boot_now()
             return self.path
 
         return self._control(apply)
@@ -247,7 +273,7 @@ class SimModem:
         """Insert (True) or remove (False) the SIM card."""
 
         def apply() -> None:
-            m = self._machine
+            m = self.machine
             before = (m.registration, m.rssi)
             m.sim_present = present
             m.pin_ok = m.pin is None
@@ -261,22 +287,31 @@ class SimModem:
         """Give the SIM a PIN (locked now: AT+CPIN? answers SIM PIN), or remove it."""
 
         def apply() -> None:
-            m = self._machine
+            m = self.machine
             m.pin, m.pin_ok, m.pin_tries = pin, pin is None, 3
 
         self._control(apply)
 
     def set_number(self, number: str | None) -> None:
         """Set (or remove, None) the own number the SIM reports to AT+CNUM."""
-        self._control(lambda: setattr(self._machine, "number", number))
+        self._control(lambda: setattr(self.machine, "number", number))
 
     def set_ussd_answer(self, code: str, text: str) -> None:
         """Answer USSD ``code`` (e.g. '*100#') with ``text``."""
-        self._control(lambda: self._machine.ussd_answers.__setitem__(code, text))
+        self._control(lambda: self.machine.ussd_answers.__setitem__(code, text))
 
-    # --- pty plumbing: called by the bank with the lock held, on its thread -------------------
+    # --- pty plumbing: called by the driver with cond held, on its thread -------------------
 
-    def _plug(self) -> None:
+    @property
+    def master_fd(self) -> int | None:
+        """The pty master's file descriptor, None while unplugged."""
+        return self._master
+
+    def plug_now(self) -> None:
+        """Create a new pty, link :attr:`path` to it and have the driver watch it.
+
+        The machine is not powered on here: the caller boots it.
+        """
         master, slave = os.openpty()
         # Raw on both sides before anyone opens the slave: no echo, no CR/LF mapping.
         tty.setraw(master)
@@ -288,15 +323,19 @@ class SimModem:
             os.unlink(tmp)
         os.symlink(self._device, tmp)
         os.replace(tmp, self.path)  # atomic: the path never dangles mid-replug
-        self._bank._register(self, master)
+        self._driver.register(self, master)
         log.info("%s (%s) plugged at %s -> %s", self.name, self.profile.name, self.path, self._device)
 
-    def _unplug(self) -> None:
-        self._machine.power_off()
+    def unplug_now(self) -> None:
+        """Power the machine off, drop pending output, close the pty, remove the link.
+
+        Idempotent; :meth:`unplug` is the control for other threads.
+        """
+        self.machine.power_off()
         self._out.clear()
         if self._master is None:
             return
-        self._bank._unregister(self._master)
+        self._driver.unregister(self._master)
         for fd in (self._master, self._slave):
             if fd is not None:
                 os.close(fd)
@@ -307,7 +346,8 @@ class SimModem:
             pass
         log.info("%s unplugged", self.name)
 
-    def _read(self) -> None:
+    def read_input(self) -> None:
+        """Read what the host wrote (as much as is there) and feed it to the machine."""
         assert self._master is not None
         try:
             data = os.read(self._master, _READ_SIZE)
@@ -317,11 +357,11 @@ class SimModem:
             log.debug("%s: read: %s", self.name, exc)
             return
         log.debug("%s <- %r", self.name, data)
-        self._machine.feed(data)
+        self.machine.feed(data)
 
-    def _flush(self) -> bool:
+    def flush(self) -> bool:
         """Write what is pending; return True when some is left (wait for writability)."""
-        m = self._machine
+        m = self.machine
         if m.out:
             if self._master is not None:
                 self._out += m.out

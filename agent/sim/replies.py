@@ -8,7 +8,7 @@ information lines (a list of str) or a :class:`Reply`, or raises
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 
@@ -34,6 +34,16 @@ class Reply:
     final: str | None = "OK"
     prompt: bool = False
     then: Callable[[], None] | None = None
+
+
+@dataclass(frozen=True)
+class CommandSet:
+    """The commands a machine answers: ``handlers`` maps a command name (``+CMGS``,
+    ``H``, ``^USSDMODE``) to its handler; those in ``vendor_only`` are answered only
+    by a profile that has them (its ICCID command, its vendor commands)."""
+
+    handlers: Mapping[str, Callable[..., Reply | list[str]]]
+    vendor_only: frozenset[str] = frozenset()
 
 
 # Modes of the machine: powered off (input dropped), reading command lines,

@@ -20,17 +20,14 @@ import logging
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from ..codec import parts, pdu
 from ..errors import PduError
+from .core import Core
 from .replies import OFF, SENDING, AtError
 
-if TYPE_CHECKING:
-    from .machine import Machine
-
 log = logging.getLogger(__name__)
-
 
 
 class Stored(NamedTuple):
@@ -75,7 +72,7 @@ def tpdu_length(hexpdu: str) -> int:
 class SmsState:
     """Storage, counters and records of one modem's SMS service."""
 
-    def __init__(self, machine: Machine) -> None:
+    def __init__(self, machine: Core) -> None:
         self.m = machine
         self.storage: dict[int, Stored] = {}
         self.sent: list[SentMessage] = []

@@ -9,7 +9,8 @@ from agent.codec import at, pdu
 from agent.errors import AtParseError, CommandError, CommandTimeout
 from agent.modem.channel import Channel
 from agent.modem.port import Port
-from agent.modem.session import Session, same_submit
+from agent.modem.session import Session
+from agent.modem.storage import same_submit
 
 try:
     from .scripted import ScriptedModem, Step
@@ -47,20 +48,20 @@ def open_session():
 def test_write_send_status_delete_on_every_profile(make_bank, open_session, profile):
     modem = make_bank([profile], send_delay=0.02)[0]
     session = open_session(modem.path)
-    assert session.mem1 == session.mem2 == "SM"
+    assert session.storage.mem1 == session.storage.mem2 == "SM"
     assert any(c == 'AT+CPMS="SM","SM","SM"' for c in modem.commands)
-    index = session.write_pdu(SUBMIT.tpdu_length, SUBMIT.hex)
+    index = session.storage.write_pdu(SUBMIT.tpdu_length, SUBMIT.hex)
     assert index == modem.profile.first_index and modem.storage[index].pdu == SUBMIT.hex
-    assert session.stored_status(index) == 2 and modem.sent == []
-    mr = session.send_stored(index)
+    assert session.storage.stored_status(index) == 2 and modem.sent == []
+    mr = session.storage.send_stored(index)
     assert modem.sent[-1].references == [mr] and modem.sent[-1].text == "stored and sent"
-    assert session.stored_status(index) == 3
-    assert session.stored_status(index, pdu=SUBMIT.hex) == 3
-    assert [(s.index, s.stat) for s in session.stored_submits()] == [(index, 3)]
-    session.delete_stored(index)
+    assert session.storage.stored_status(index) == 3
+    assert session.storage.stored_status(index, pdu=SUBMIT.hex) == 3
+    assert [(s.index, s.stat) for s in session.storage.stored_submits()] == [(index, 3)]
+    session.storage.delete_stored(index)
     assert index not in modem.storage
-    assert session.stored_status(index) is None
-    session.delete_stored(index)  # already gone: not an error
+    assert session.storage.stored_status(index) is None
+    session.storage.delete_stored(index)  # already gone: not an error
     if profile == "zte":  # its +CMGR has no stat: the listings told
         assert "AT+CMGL=2" in modem.commands and "AT+CMGL=3" in modem.commands
 
@@ -68,12 +69,12 @@ def test_write_send_status_delete_on_every_profile(make_bank, open_session, prof
 def test_status_is_read_from_the_written_storage(make_bank, open_session):
     modem = make_bank(["simcom"])[0]
     session = open_session(modem.path)
-    index = session.write_pdu(SUBMIT.tpdu_length, SUBMIT.hex)
-    session.use_storage("SR")  # a status report was read meanwhile: mem1 points elsewhere
-    assert session.stored_status(index) == 2
+    index = session.storage.write_pdu(SUBMIT.tpdu_length, SUBMIT.hex)
+    session.storage.use("SR")  # a status report was read meanwhile: mem1 points elsewhere
+    assert session.storage.stored_status(index) == 2
     assert modem.commands[-2:] == ['AT+CPMS="SM"', f"AT+CMGR={index}"]
-    session.use_storage("SR")
-    session.delete_stored(index)
+    session.storage.use("SR")
+    session.storage.delete_stored(index)
     assert modem.commands[-2:] == ['AT+CPMS="SM"', f"AT+CMGD={index}"] and modem.storage == {}
 
 
@@ -85,55 +86,55 @@ def test_errors_of_store_and_send(make_bank, open_session):
     modem = make_bank([replace(PROFILES["generic"], capacity=2)])[0]
     session = open_session(modem.path)
     with pytest.raises(CommandError) as empty:
-        session.send_stored(1)
+        session.storage.send_stored(1)
     assert (empty.value.kind, empty.value.code, empty.value.command) == ("CMS", 321, "AT+CMSS=1")
-    first = session.write_pdu(SUBMIT.tpdu_length, SUBMIT.hex)
-    session.write_pdu(SUBMIT.tpdu_length, SUBMIT.hex)
+    first = session.storage.write_pdu(SUBMIT.tpdu_length, SUBMIT.hex)
+    session.storage.write_pdu(SUBMIT.tpdu_length, SUBMIT.hex)
     with pytest.raises(CommandError) as full:
-        session.write_pdu(SUBMIT.tpdu_length, SUBMIT.hex)
+        session.storage.write_pdu(SUBMIT.tpdu_length, SUBMIT.hex)
     assert (full.value.kind, full.value.code, full.value.command) == ("CMS", 322, "AT+CMGW")
     with pytest.raises(CommandError) as bad:
-        session.write_pdu(SUBMIT.tpdu_length + 1, SUBMIT.hex)
+        session.storage.write_pdu(SUBMIT.tpdu_length + 1, SUBMIT.hex)
     assert (bad.value.kind, bad.value.code) == ("CMS", 304)
     modem.fail_next_send(38)
     with pytest.raises(CommandError) as failed:
-        session.send_stored(first)
+        session.storage.send_stored(first)
     assert (failed.value.kind, failed.value.code) == ("CMS", 38)
-    assert session.stored_status(first) == 2  # a refused send leaves it unsent
+    assert session.storage.stored_status(first) == 2  # a refused send leaves it unsent
     other = pdu.encode_submit("+8613900000000", "another message")
-    assert session.stored_status(first, pdu=other.hex) is None  # not the message we wrote there
-    assert session.stored_status(25) is None  # out of range: CMS 321
+    assert session.storage.stored_status(first, pdu=other.hex) is None  # not the message we wrote there
+    assert session.storage.stored_status(25) is None  # out of range: CMS 321
 
 
 def test_a_send_cut_short_is_resolved_from_the_modem(make_bank, open_session):
     modem = make_bank(["quectel"], send_delay=0.4)[0]
     session = open_session(modem.path, send_timeout=0.1)
-    index = session.write_pdu(SUBMIT.tpdu_length, SUBMIT.hex)
+    index = session.storage.write_pdu(SUBMIT.tpdu_length, SUBMIT.hex)
     with pytest.raises(CommandTimeout):
-        session.send_stored(index)  # the agent gives up; the modem goes on and sends it
+        session.storage.send_stored(index)  # the agent gives up; the modem goes on and sends it
     assert modem.wait_for(lambda m: m.storage[index].stat == 3, 3)
-    assert session.stored_status(index) == 3 and len(modem.sent) == 1
+    assert session.storage.stored_status(index) == 3 and len(modem.sent) == 1
     # Power lost before the network answered: the message is still unsent, and can be sent.
-    second = session.write_pdu(SUBMIT.tpdu_length, SUBMIT.hex)
+    second = session.storage.write_pdu(SUBMIT.tpdu_length, SUBMIT.hex)
     with pytest.raises(CommandTimeout):
-        session.send_stored(second)
+        session.storage.send_stored(second)
     modem.reset()
     assert modem.wait_for(lambda m: m.ready, 3)
     session.initialise()
-    assert session.stored_status(second) == 2
+    assert session.storage.stored_status(second) == 2
     session.send_timeout = 3.0
-    session.send_stored(second)
-    assert session.stored_status(second) == 3 and len(modem.sent) == 2
+    session.storage.send_stored(second)
+    assert session.storage.stored_status(second) == 3 and len(modem.sent) == 2
 
 
 def test_the_status_survives_the_agent_dying_mid_send(make_bank, open_session):
     modem = make_bank(["simcom"], send_delay=0.3)[0]
     first = open_session(modem.path)
-    index = first.write_pdu(SUBMIT.tpdu_length, SUBMIT.hex)
+    index = first.storage.write_pdu(SUBMIT.tpdu_length, SUBMIT.hex)
     first.channel.port.write(f"AT+CMSS={index}\r".encode())  # ... and the agent is killed
     first.channel.port.close()
     second = open_session(modem.path)  # the restarted agent (initialise waits out the send)
-    assert second.stored_status(index) == 3
+    assert second.storage.stored_status(index) == 3
     assert len(modem.sent) == 1
 
 
@@ -163,7 +164,7 @@ def test_write_pdu_with_echo_and_urcs_around_the_prompt(scripted):
         Step(command, command + b'\r\n+ZPASR: "UMTS"\r\n\r\n> '),
         Step(SUBMIT.hex.encode() + b"\x1a", SUBMIT.hex.encode() + b'\r\n^RSSI:12\r\n\r\n+CMGW: 7\r\n\r\nOK\r\n'),
     ])
-    assert session.write_pdu(SUBMIT.tpdu_length, SUBMIT.hex) == 7
+    assert session.storage.write_pdu(SUBMIT.tpdu_length, SUBMIT.hex) == 7
     session.modem.check()  # type: ignore[attr-defined]
 
 
@@ -172,10 +173,10 @@ def test_write_pdu_error_before_the_prompt_and_no_prompt(scripted):
     session = scripted([Step(command, b"\r\n+CMS ERROR: 322\r\n"), Step(command, b""), Step(b"\x1b", b"\r\nOK\r\n")],
                        timeout=0.3)
     with pytest.raises(CommandError) as full:
-        session.write_pdu(SUBMIT.tpdu_length, SUBMIT.hex)
+        session.storage.write_pdu(SUBMIT.tpdu_length, SUBMIT.hex)
     assert full.value.code == 322
     with pytest.raises(CommandTimeout):
-        session.write_pdu(SUBMIT.tpdu_length, SUBMIT.hex)
+        session.storage.write_pdu(SUBMIT.tpdu_length, SUBMIT.hex)
     session.modem.check()  # type: ignore[attr-defined]
 
 
@@ -186,12 +187,12 @@ def test_send_stored_answers(scripted):
         Step(b"AT+CMSS=4\r", b"\r\n+CMSS: 9\r\n"),  # and no OK: taken as sent
         Step(b"AT+CMSS=4\r", b"\r\n+ZPASR: \"UMTS\"\r\n"),  # nothing but noise: a timeout
     ], send_timeout=0.3)
-    assert session.send_stored(4) == 183
+    assert session.storage.send_stored(4) == 183
     with pytest.raises(AtParseError):
-        session.send_stored(4)
-    assert session.send_stored(4) == 9
+        session.storage.send_stored(4)
+    assert session.storage.send_stored(4) == 9
     with pytest.raises(CommandTimeout):
-        session.send_stored(4)
+        session.storage.send_stored(4)
     session.modem.check()  # type: ignore[attr-defined]
 
 
@@ -211,14 +212,14 @@ def test_stored_status_answers(scripted):
                              "\r\n\r\nOK\r\n".encode()),
         Step(b"AT+CMGR=3\r", b"\r\nERROR\r\n"),  # not an answer about the slot: raised
     ])
-    assert session.stored_status(3) == 3
-    assert session.stored_status(3) is None
-    assert session.stored_status(3) is None
-    assert session.stored_status(3) is None
-    assert session.stored_status(3) == 3
-    assert session.stored_status(3, pdu=stored) == 3
+    assert session.storage.stored_status(3) == 3
+    assert session.storage.stored_status(3) is None
+    assert session.storage.stored_status(3) is None
+    assert session.storage.stored_status(3) is None
+    assert session.storage.stored_status(3) == 3
+    assert session.storage.stored_status(3, pdu=stored) == 3
     with pytest.raises(CommandError):
-        session.stored_status(3)
+        session.storage.stored_status(3)
     session.modem.check()  # type: ignore[attr-defined]
 
 
@@ -262,9 +263,9 @@ def test_same_submit():
 def _stored_then_received(modem, open_session) -> tuple[int, int, int]:
     """Leave on ``modem`` one unsent and one sent message of ours and one received SMS."""
     session = open_session(modem.path)
-    unsent = session.write_pdu(SUBMIT.tpdu_length, SUBMIT.hex)
-    sent = session.write_pdu(SUBMIT.tpdu_length, SUBMIT.hex)
-    session.send_stored(sent)
+    unsent = session.storage.write_pdu(SUBMIT.tpdu_length, SUBMIT.hex)
+    sent = session.storage.write_pdu(SUBMIT.tpdu_length, SUBMIT.hex)
+    session.storage.send_stored(sent)
     session.channel.port.close()
     (received,) = modem.deliver("+8613700000001", "an SMS for the box")
     return unsent, sent, received

@@ -417,7 +417,7 @@ def test_stopping_cuts_a_send_in_flight_short_and_answers_every_request(make_ban
     queued = worker.submit(OutgoingSms(id=23, recipient="+100", text="queued"))
     wait_state(worker, lambda s: s.state == "busy", events)  # waiting for the hung modem's answer
     t0 = time.monotonic()
-    worker._stop.set()
+    make_worker.stop.set()
     worker.wake()
     assert worker.join(5)
     assert time.monotonic() - t0 < 1.0  # not the 60 s an AT+CMGS may take
