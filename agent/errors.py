@@ -140,9 +140,5 @@ class CommandError(ModemError):
         self.text = text
 
 
-class ModemReset(ModemError):
-    """The modem announced a restart (RDY, SMS Ready, +QIND: SMS DONE...) mid-session."""
-
-
 class LineOffline(ModemError):
     """The line is quarantined or stopping and cannot take work."""

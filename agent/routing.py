@@ -24,10 +24,8 @@ The rule (GoIP's round robin, with quotas):
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
-from zoneinfo import ZoneInfo
 
 ANY = "*"
 
@@ -106,12 +104,6 @@ def route(candidates: Iterable[Candidate], idle: Sequence[LineSlot], now: float)
     return plan
 
 
-def next_due(candidates: Iterable[Candidate], now: float) -> float | None:
-    """The earliest future time at which a skipped message becomes due, or None."""
-    times = [t for m in candidates for t in (m.scheduled, m.not_before) if t is not None and t > now]
-    return min(times, default=None)
-
-
 def retry_delay(errors: int, *, base: float = 30.0, maximum: float = 900.0) -> float:
     """Seconds before the ``errors``-th retry: ``base`` doubling per error, capped at ``maximum``."""
     return min(base * 2 ** max(errors - 1, 0), maximum)
@@ -120,18 +112,3 @@ def retry_delay(errors: int, *, base: float = 30.0, maximum: float = 900.0) -> f
 def remaining(limit: int, used: int) -> int | None:
     """What a quota leaves: None when unlimited (limit < 0), else never below 0."""
     return None if limit < 0 else max(limit - used, 0)
-
-
-def local_day(ts: float, tz: ZoneInfo | None) -> str:
-    """The calendar day (``YYYY-MM-DD``) of epoch ``ts`` in ``tz`` (None: the system's local time)."""
-    return dt.datetime.fromtimestamp(ts, tz).date().isoformat()
-
-
-def next_midnight(ts: float, tz: ZoneInfo | None) -> float:
-    """Epoch of the first local midnight after ``ts`` in ``tz`` (DST-safe)."""
-    local = dt.datetime.fromtimestamp(ts, tz)
-    tomorrow = local.date() + dt.timedelta(days=1)
-    midnight = dt.datetime.combine(tomorrow, dt.time(0, 0), tzinfo=tz)
-    if tz is None:
-        midnight = midnight.astimezone()
-    return midnight.timestamp()

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from zoneinfo import ZoneInfo
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.routing import Candidate, LineSlot, local_day, next_due, next_midnight, remaining, retry_delay, route
+from agent.routing import Candidate, LineSlot, remaining, retry_delay, route
 
 NOW = 1_800_000_000.0
 L1, L2, L3, L4 = (LineSlot(f"L{i}", provider="CMCC" if i <= 2 else "CU") for i in range(1, 5))
@@ -98,12 +95,6 @@ def test_route_invariants(specs, lines, n_idle):
                                                                   or msg.provider == line.provider))
 
 
-def test_next_due():
-    msgs = [Candidate(1, "a", scheduled=NOW + 30), Candidate(2, "b", not_before=NOW + 10), Candidate(3, "c")]
-    assert next_due(msgs, NOW) == NOW + 10
-    assert next_due([Candidate(3, "c")], NOW) is None
-
-
 def test_retry_delay_doubles_and_caps():
     assert [retry_delay(e, base=10, maximum=60) for e in (1, 2, 3, 4, 5)] == [10, 20, 40, 60, 60]
 
@@ -112,21 +103,3 @@ def test_remaining():
     assert remaining(-1, 500) is None
     assert remaining(100, 40) == 60
     assert remaining(100, 140) == 0
-
-
-def test_local_day_and_midnight_in_a_non_utc_zone():
-    tz = ZoneInfo("Asia/Shanghai")  # UTC+8: local midnight is 16:00 UTC
-    before = dt.datetime(2026, 11, 23, 15, 59, 59, tzinfo=dt.timezone.utc).timestamp()
-    after = before + 2
-    assert local_day(before, tz) == "2026-11-23"
-    assert local_day(after, tz) == "2026-11-24"
-    assert next_midnight(before, tz) == before + 1
-    assert next_midnight(after, tz) == after - 1 + 86400
-
-
-def test_next_midnight_across_dst():
-    tz = ZoneInfo("Europe/Berlin")  # 2026-03-29 has 23 hours
-    noon = dt.datetime(2026, 3, 28, 12, 0, tzinfo=tz).timestamp()
-    assert next_midnight(noon, tz) == dt.datetime(2026, 3, 29, 0, 0, tzinfo=tz).timestamp()
-    sunday = dt.datetime(2026, 3, 29, 12, 0, tzinfo=tz).timestamp()
-    assert next_midnight(sunday, tz) - dt.datetime(2026, 3, 29, 0, 0, tzinfo=tz).timestamp() == 23 * 3600

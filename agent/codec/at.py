@@ -326,16 +326,6 @@ def parse_cdsi(line: str) -> tuple[str, int]:
     return _storage_index(line, "+CDSI:")
 
 
-def parse_cmt_header(line: str) -> int:
-    """``+CMT: ,34`` / ``+CMT: "",34`` -> 34, the TPDU length of the PDU on the next line."""
-    return _int(_fields(_body(line, "+CMT:"))[-1], line)
-
-
-def parse_cds_header(line: str) -> int:
-    """``+CDS: 24`` -> 24, the TPDU length of the status report on the next line."""
-    return _int(_fields(_body(line, "+CDS:"))[-1], line)
-
-
 def parse_cmgs(line: str) -> int:
     """``+CMGS: 183`` -> the message reference 183."""
     return _int(_fields(_body(line, "+CMGS:"))[0], line)
@@ -349,17 +339,6 @@ def parse_cmgw(line: str) -> int:
 def parse_cmss(line: str) -> int:
     """``+CMSS: 183`` (or ``+CMSS: 183,"<scts>"`` with +CSMS service 1) -> the message reference 183."""
     return _int(_fields(_body(line, "+CMSS:"))[0], line)
-
-
-def parse_cpms(line: str) -> list[tuple[int, int]]:
-    """``+CPMS: 14,50,14,50`` (or the query form with quoted storage names) -> [(used, total), ...]."""
-    body = _body(line, "+CPMS:")
-    if body.startswith("("):
-        raise AtParseError(f"a +CPMS=? list, not counts: {line!r}")
-    numbers = [_int(f, line) for f in _fields(body) if not f.startswith('"')]
-    if not numbers or len(numbers) % 2:
-        raise AtParseError(f"expected pairs of counts: {line!r}")
-    return list(zip(numbers[::2], numbers[1::2]))
 
 
 # --- calls and numbers -------------------------------------------------------------------

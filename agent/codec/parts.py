@@ -1,5 +1,6 @@
-"""Long messages: splitting a text into concatenated SMS parts, encoding the
-parts, and reassembling received parts (3GPP TS 23.040 9.2.3.24.1).
+"""Long messages: splitting a text into concatenated SMS parts and encoding the
+parts (3GPP TS 23.040 9.2.3.24.1).  Received parts are reassembled by the
+store, durably (:mod:`agent.store.inbox`).
 
 Part sizes. A text that fits one SMS (160 GSM 7-bit septets, 70 UCS-2 code
 units or 140 octets of 8-bit data) is sent as one part without a header.
@@ -8,29 +9,14 @@ reference, 7 with a 16-bit one), leaving 153/152 septets, 67/66 UCS-2 units or
 134/133 octets. An escape pair (GSM 7-bit extension character) and a UTF-16
 surrogate pair (emoji) never straddle two parts. Parts are cut by size only,
 not at word boundaries, so that the receiver's join gives back the exact text.
-
-Reassembly rules (:class:`Reassembler`):
-
-* parts belong together when (line, sender, reference, total) are equal
-  (:func:`concat_key`); a reference reused with another total or by another
-  sender is another message;
-* the first part received for a sequence number wins, duplicates are ignored;
-* a message is complete when every sequence number 1..total is present; its
-  text is the parts' texts joined in sequence order, and the group is dropped;
-* a group whose last new part arrived more than N seconds ago is handed back by
-  :meth:`Reassembler.expire` as a :class:`PartialMessage`, so the caller can
-  deliver what arrived instead of losing it.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 from agent.codec import gsm7
-from agent.codec.pdu import Concat, Deliver, EncodedPdu, encode_deliver, encode_submit
+from agent.codec.pdu import Concat, EncodedPdu, encode_deliver, encode_submit
 from agent.errors import EncodeError, TooManyParts
 
 # encoding -> (capacity of a lone SMS, capacity of a part with an 8-bit / 16-bit reference)
@@ -153,74 +139,3 @@ def encode_delivers(
         encode_deliver(sender, part, scts=scts, encoding=encoding, concat=concat, smsc=smsc)
         for part, concat in zip(parts, _concats(len(parts), ref, ref_bits))
     ]
-
-
-def concat_key(line: str, msg: Deliver) -> tuple | None:
-    """Given the receiving line and a decoded part, return its reassembly key
-    (line, sender, ref, total), or None when the message is not concatenated."""
-    if msg.concat is None:
-        return None
-    return (line, msg.sender, msg.concat.ref, msg.concat.total)
-
-
-@dataclass(frozen=True)
-class PartialMessage:
-    """An incomplete group dropped by :meth:`Reassembler.expire`: the parts that
-    arrived, in sequence order, and the sequence numbers that did not."""
-
-    key: tuple
-    parts: tuple[Deliver, ...]
-    missing: tuple[int, ...]
-
-    @property
-    def text(self) -> str:
-        """The received parts' texts joined in sequence order (gaps closed up)."""
-        return "".join(part.text for part in self.parts)
-
-
-class Reassembler:
-    """In-memory reassembly of concatenated SMS parts, following the rules in
-    the module docstring. ``clock`` returns seconds (monotonic) and is the only
-    notion of time, so tests can drive it. Memory is bounded only by calling
-    :meth:`expire` periodically."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._groups: dict[tuple, tuple[dict[int, Deliver], float]] = {}
-
-    def __len__(self) -> int:
-        """Return the number of incomplete messages held."""
-        return len(self._groups)
-
-    def add(self, line: str, msg: Deliver) -> str | None:
-        """Given the receiving line and a decoded SMS-DELIVER, return the full
-        text when this part completes its message (a single-part message is
-        complete at once), else None."""
-        key = concat_key(line, msg)
-        if key is None or msg.concat is None:
-            return msg.text
-        parts, _ = self._groups.get(key, ({}, 0.0))
-        if msg.concat.seq in parts:
-            return None
-        parts[msg.concat.seq] = msg
-        if len(parts) < msg.concat.total:
-            self._groups[key] = (parts, self._clock())
-            return None
-        self._groups.pop(key, None)
-        return "".join(parts[seq].text for seq in sorted(parts))
-
-    def expire(self, older_than_seconds: float) -> list[PartialMessage]:
-        """Drop and return, oldest first, the incomplete messages whose last new
-        part arrived more than ``older_than_seconds`` ago."""
-        limit = self._clock() - older_than_seconds
-        stale = sorted((seen, key) for key, (_, seen) in self._groups.items() if seen < limit)
-        dropped = []
-        for _, key in stale:
-            parts, _ = self._groups.pop(key)
-            total = key[3]
-            dropped.append(PartialMessage(
-                key,
-                tuple(parts[seq] for seq in sorted(parts)),
-                tuple(seq for seq in range(1, total + 1) if seq not in parts),
-            ))
-        return dropped

@@ -1,9 +1,8 @@
-"""agent.codec.parts: splitting, multipart encoding and reassembly."""
+"""agent.codec.parts: splitting and multipart encoding."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,6 @@ from agent.codec import parts, pdu
 from agent.errors import EncodeError, TooManyParts
 
 VECTORS = {v["id"]: v for v in json.loads((Path(__file__).parents[1] / "data" / "pdu_vectors.json").read_text())}
-SCTS = datetime(2024, 3, 1, 8, 0, tzinfo=timezone.utc)
 
 
 def test_choose_encoding():
@@ -105,70 +103,3 @@ def test_encode_rejects_bad_references():
     for ref, bits in [(256, 8), (-1, 8), (65536, 16), (1, 7)]:
         with pytest.raises(EncodeError):
             parts.encode_submits("+1", "x", ref=ref, ref_bits=bits)
-
-
-def _delivers(text, ref=7, sender="+4411", **kwargs):
-    return [pdu.decode(e.hex) for e in parts.encode_delivers(sender, text, ref=ref, scts=SCTS, **kwargs)]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_reassembly_in_any_order_with_duplicates():
-    text = "part-" * 80
-    first, second, third = _delivers(text)
-    assert first.concat.total == 3
-    r = parts.Reassembler(clock=Clock())
-    assert r.add("l1", third) is None
-    assert r.add("l1", first) is None
-    assert r.add("l1", third) is None
-    assert len(r) == 1
-    assert r.add("l1", second) == text
-    assert len(r) == 0
-
-
-def test_single_part_is_complete_at_once():
-    (msg,) = _delivers("hello")
-    assert parts.concat_key("l1", msg) is None
-    assert parts.Reassembler().add("l1", msg) == "hello"
-
-
-def test_groups_are_keyed_by_line_sender_ref_and_total():
-    a1, a2 = _delivers("A" * 200, ref=5)
-    b1, b2 = _delivers("B" * 200, ref=5, sender="+4422")
-    c1, c2, c3 = _delivers("C" * 400, ref=5)
-    assert parts.concat_key("l1", a1) == ("l1", "+4411", 5, 2)
-    r = parts.Reassembler(clock=Clock())
-    for msg in (a1, b1, c1, c2):
-        assert r.add("l1", msg) is None
-    assert r.add("l2", a2) is None   # same message id on another line: another group
-    assert r.add("l1", b2) == "B" * 200
-    assert r.add("l1", a2) == "A" * 200
-    assert r.add("l1", c3) == "C" * 400
-    assert len(r) == 1
-
-
-def test_expire_hands_back_partial_groups():
-    clock = Clock()
-    r = parts.Reassembler(clock=clock)
-    x1, x2, x3 = _delivers("X" * 400, ref=1)
-    y1, y2 = _delivers("Y" * 200, ref=2)
-    r.add("l1", x1)
-    r.add("l1", x3)
-    clock.now += 50
-    r.add("l1", y2)
-    clock.now += 20
-    r.add("l1", x3)   # a duplicate does not refresh the group
-    assert r.expire(60) == [parts.PartialMessage(("l1", "+4411", 1, 3), (x1, x3), (2,))]
-    dropped = r.expire(60)
-    assert dropped == []
-    clock.now += 100
-    (partial,) = r.expire(60)
-    assert (partial.key, partial.missing, partial.text) == (("l1", "+4411", 2, 2), (1,), y2.text)
-    assert len(r) == 0
-    assert r.add("l1", x2) is None  # a late part starts a new group

@@ -298,32 +298,12 @@ def test_storage_notifications():
         at.parse_cdsi('+CMTI: "SM",3')
 
 
-def test_two_line_headers_and_cmgs():
-    assert at.parse_cmt_header("+CMT: ,34") == 34
-    assert at.parse_cmt_header('+CMT: "",34') == 34
-    assert at.parse_cds_header("+CDS: 24") == 24
+def test_two_line_urcs_and_cmgs():
     assert at.parse_cmgs("+CMGS: 183") == 183
     assert at.parse_cmgs('+CMGS: 7,"24091511"') == 7
     assert at.TWO_LINE_URCS == {"+CMT", "+CDS"}
     with pytest.raises(AtParseError):
         at.parse_cmgs("+CMGS: ")
-
-
-@pytest.mark.parametrize("line, counts", [
-    ("+CPMS: 14,50,14,50", [(14, 50), (14, 50)]),
-    ("+CPMS: 0,23,0,23,0,20", [(0, 23), (0, 23), (0, 20)]),
-    ('+CPMS: "SM",14,50,"SM",14,50,"SM",14,50', [(14, 50)] * 3),
-    ('+CPMS: "ME", 1, 23, "ME", 1, 23', [(1, 23)] * 2),
-])
-def test_cpms(line, counts):
-    assert at.parse_cpms(line) == counts
-
-
-@pytest.mark.parametrize("line", ['+CPMS: ("SM","ME"),("SM","ME"),("SM","ME")', "+CPMS: ", "+CPMS: 1,2,3",
-                                  '+CPMS: (("SM","BM","SR"),("SM"))'])
-def test_cpms_hopeless(line):
-    with pytest.raises(AtParseError):
-        at.parse_cpms(line)
 
 
 @pytest.mark.parametrize("line, number", [
@@ -418,8 +398,8 @@ def test_decode_ussd_overrides():
 
 _PARSERS = [
     at.parse_csq, at.parse_creg, at.parse_cops, at.parse_cpin, at.parse_iccid, at.parse_cmgr_header,
-    at.parse_cmgl_header, at.parse_cmti, at.parse_cdsi, at.parse_cmt_header, at.parse_cds_header,
-    at.parse_cmgs, at.parse_clip, at.parse_cnum, at.parse_cpms, at.parse_cusd,
+    at.parse_cmgl_header, at.parse_cmti, at.parse_cdsi, at.parse_cmgs,
+    at.parse_clip, at.parse_cnum, at.parse_cusd,
 ]
 _PREFIXES = ["", "+CSQ: ", "^RSSI:", "+CREG: ", "+CGREG:", "+CEREG: ", "+COPS: ", "+CPIN: ", "^ICCID: ",
              "+CCID: ", "+CMGR: ", "+CMGL: ", "+CMTI: ", "+CDSI: ", "+CMT: ", "+CDS: ", "+CMGS: ",
