@@ -72,8 +72,11 @@ class HttpServer:
 
     def __init__(self, app: Any, *, host: str, port: int, threads: int = 8, max_body: int = 4_194_304,
                  timeout: float = 30.0) -> None:
-        self._server = create_server(app, host=host, port=port, threads=threads, max_request_body_size=max_body,
-                                     channel_timeout=int(timeout), ident="sms-agent", clear_untrusted_proxy_headers=True)
+        # The socket map is ours: emptying it is how the serving loop is stopped (see stop()).
+        self._sockets: dict[int, Any] = {}
+        self._server = create_server(app, map=self._sockets, host=host, port=port, threads=threads,
+                                     max_request_body_size=max_body, channel_timeout=int(timeout), ident="sms-agent",
+                                     clear_untrusted_proxy_headers=True)
         self._server.channel_class = _Channel  # type: ignore[union-attr]  # read at each accept
         self.host = host
         self.port: int = self._server.effective_port  # type: ignore[union-attr]
@@ -100,9 +103,9 @@ class HttpServer:
         # The serving loop runs while its socket map is not empty: empty the
         # map, pull the wake-up trigger so the loop notices at once, and
         # close the listener and the connections once the loop has ended.
-        channels = list(server._map.values())
-        server._map.clear()
-        server.trigger.pull_trigger()
+        channels = list(self._sockets.values())
+        self._sockets.clear()
+        server.pull_trigger()
         self._thread.join(timeout)
         for channel in channels:
             channel.close()
