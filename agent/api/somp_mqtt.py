@@ -11,7 +11,7 @@ so the dialect lives under ``<prefix>/somp/``:
   in an MQTT topic, so in practice digits, ``00`` for international).  The
   seed's limit on the packet (Remaining Length <= 16383) is kept, and the
   text must fit ``max_parts`` SMS parts.  There is no reply in this dialect:
-  a refused text is logged and counted, nothing is queued.
+  a refused text is logged (one line), nothing is queued.
 * ``<prefix>/somp/receive/M<phone>``: each received SMS, payload its text.
 * ``<prefix>/somp/receive/R<phone>``: each delivery report (``DELIVRD`` or
   ``UNDELIV``), and each send that failed (``UNDELIV``, ``EXPIRED`` when its
