@@ -48,6 +48,17 @@ class Refused(AgentError):
         self.cause = cause
 
 
+# --- lines ---------------------------------------------------------------
+
+
+class UnknownLine(AgentError):
+    """No configured line is called ``line``."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(f"no line {line!r}")
+        self.line = line
+
+
 # --- codec ---------------------------------------------------------------
 
 

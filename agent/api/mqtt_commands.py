@@ -62,7 +62,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import goip, goip_wire
-from ..errors import LineOffline, ModemError, Refused, StoreError
+from ..errors import LineOffline, ModemError, Refused, StoreError, UnknownLine
 
 if TYPE_CHECKING:
     from ..core import Core
@@ -154,8 +154,8 @@ class Commands:
             return self._handlers[command](body, request_id)
         except Refused as exc:
             raise _command_refusal(exc) from None
-        except KeyError as exc:
-            raise Refused(0, "not_found", str(exc.args[0]) if exc.args else "not found") from None
+        except UnknownLine as exc:
+            raise Refused(0, "not_found", str(exc)) from None
         except LineOffline as exc:
             raise Refused(0, "unavailable", str(exc)) from None
         except ModemError as exc:
