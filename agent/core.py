@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping, Sequence
 
 from .config import LineConfig
-from .errors import LineOffline
+from .errors import LineOffline, UnknownLine
 from .limits import LineLimits
 from .lineview import LineView, line_views
 from .model import Accepted, NewMessage, UssdReply
@@ -61,7 +61,7 @@ class Core:
                           providers={name: self.limits.provider(name) for name in self.lines}, today=today)
 
     def line_state(self, name: str) -> str:
-        """The live state word of line ``name`` (``ready``, ``disabled``...).  KeyError if unknown."""
+        """The live state word of line ``name`` (``ready``, ``disabled``...).  UnknownLine if unknown."""
         self._line(name)
         return self.bank[name].state.state
 
@@ -162,11 +162,11 @@ class Core:
 
     def _line(self, name: str) -> LineConfig:
         if name not in self.lines:
-            raise KeyError(f"no line {name!r}")
+            raise UnknownLine(name)
         return self.lines[name]
 
     def set_line_enabled(self, name: str, enabled: bool) -> None:
-        """Enable or disable a line (a disabled line closes its port and takes no work).  KeyError if unknown."""
+        """Enable or disable a line (a disabled line closes its port and takes no work).  UnknownLine if unknown."""
         self._line(name)
         self.bank[name].set_enabled(enabled)
         self._wake_router()
@@ -174,15 +174,14 @@ class Core:
     def reset_modem(self, name: str, timeout: float = 60.0) -> None:
         """Restart a line's modem (AT+CFUN=1,1) and wait until it is initialised again.
 
-        Raise KeyError (unknown line), LineOffline (not connected), or the
-        modem's error."""
+        Raise UnknownLine, LineOffline (not connected), or the modem's error."""
         self._line(name)
         self.bank[name].reset_modem().result(timeout)
 
     def ussd(self, name: str, code: str, timeout: float = 30.0) -> UssdReply:
         """Run a USSD code (``*100#``) on a line and return the network's answer.
 
-        Raise KeyError, ValueError (not a USSD code), LineOffline, or the modem's error."""
+        Raise UnknownLine, ValueError (not a USSD code), LineOffline, or the modem's error."""
         self._line(name)
         return self.bank[name].ussd(code, timeout).result(timeout + 5)
 
@@ -191,7 +190,7 @@ class Core:
         """Override a line's limits (None keeps the one in force) and optionally reset
         its SIM's counters; return the (daily, total) limits now in force.
 
-        Raise KeyError (unknown line), ValueError (a limit below -1), LineOffline
+        Raise UnknownLine, ValueError (a limit below -1), LineOffline
         when counters must be reset but the line's SIM is not known yet."""
         self._line(name)
         current = self.limits.get(name)
@@ -208,7 +207,7 @@ class Core:
 
     def set_line_provider(self, name: str, provider: str | None) -> str:
         """Move a line to provider group ``provider`` ('' none, None back to the configured
-        one); kept across restarts.  Return the group now.  KeyError for an unknown line."""
+        one); kept across restarts.  Return the group now.  UnknownLine for an unknown line."""
         self._line(name)
         group = self.limits.set_provider(name, provider)
         self._wake_router()

@@ -27,6 +27,38 @@ class ConfigError(AgentError):
         self.problem = problem
 
 
+# --- requests ------------------------------------------------------------
+
+
+class Refused(AgentError):
+    """A request a dialect refuses; each dialect renders it in its own reply format.
+
+    ``status`` is the HTTP status of the reply, 0 where the transport has none
+    (MQTT); ``reason`` is the dialect's own code ("none_line", -9000, 101,
+    "bad_request"...); ``detail`` is words for people and logs ('' when the
+    reason says it all).  ``cause`` is a failure cause of :mod:`agent.model`
+    (BAD_NUMBER, NO_ROUTE...) for the dialects whose refusals carry one, else ''.
+    """
+
+    def __init__(self, status: int, reason: str | int, detail: str = "", *, cause: str = "") -> None:
+        super().__init__(detail or str(reason))
+        self.status = status
+        self.reason = reason
+        self.detail = detail
+        self.cause = cause
+
+
+# --- lines ---------------------------------------------------------------
+
+
+class UnknownLine(AgentError):
+    """No configured line is called ``line``."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(f"no line {line!r}")
+        self.line = line
+
+
 # --- codec ---------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ import threading
 from typing import Mapping
 
 from .config import LineConfig
+from .errors import UnknownLine
 from .lineview import limits_in_force
 from .store.queue import Store
 
@@ -23,21 +24,21 @@ class LineLimits:
         self._providers = store.line_providers()
 
     def get(self, name: str) -> tuple[int, int]:
-        """(daily, total) limits of line ``name`` in SMS parts; -1 unlimited."""
-        cfg = self._lines[name]
+        """(daily, total) limits of line ``name`` in SMS parts; -1 unlimited.  UnknownLine if unknown."""
+        cfg = self._config(name)
         return limits_in_force((cfg.daily_limit, cfg.total_limit), self._overrides.get(name, (None, None)))
 
     def provider(self, name: str) -> str:
-        """The provider group line ``name`` belongs to now."""
-        return self._providers.get(name, self._lines[name].provider)
+        """The provider group line ``name`` belongs to now.  UnknownLine if unknown."""
+        return self._providers.get(name, self._config(name).provider)
 
     def providers(self) -> set[str]:
         return {self.provider(name) for name in self._lines} - {""}
 
     def set_provider(self, name: str, provider: str | None) -> str:
-        """Move a line to another provider group (None: the configured one); return the group now."""
-        if name not in self._lines:
-            raise KeyError(name)
+        """Move a line to another provider group (None: the configured one); return the group now.
+        UnknownLine if unknown."""
+        self._config(name)
         with self._lock:
             self._store.set_line_provider(name, provider)
             if provider is None:
@@ -49,10 +50,9 @@ class LineLimits:
     def set(self, name: str, *, daily: int | None, total: int | None) -> tuple[int, int]:
         """Override (None: back to the configured value); return the limits now in force.
 
-        Raise KeyError for an unknown line, ValueError for a limit below -1.
+        Raise UnknownLine for an unknown line, ValueError for a limit below -1.
         """
-        if name not in self._lines:
-            raise KeyError(name)
+        self._config(name)
         with self._lock:
             self._store.set_line_limits(name, daily=daily, total=total)
             if daily is None and total is None:
@@ -60,3 +60,8 @@ class LineLimits:
             else:
                 self._overrides[name] = (daily, total)
         return self.get(name)
+
+    def _config(self, name: str) -> LineConfig:
+        if name not in self._lines:
+            raise UnknownLine(name)
+        return self._lines[name]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent.core import Core
+from agent.errors import UnknownLine
 from agent.store.queue import Store
 
 from .queue_harness import Stack, msg
@@ -55,7 +56,7 @@ def test_ussd_and_reset(live):
 
 def test_unknown_line_and_bad_values(live):
     _, core = live
-    with pytest.raises(KeyError):
+    with pytest.raises(UnknownLine):
         core.set_line_enabled("nope", True)
     with pytest.raises(ValueError):
         core.set_quota("sim1", daily=-7)
@@ -105,7 +106,7 @@ def test_lines_view_is_the_one_picture_of_each_line(live):
     assert sim1.iccid == stack.bank["sim1"].state.iccid and sim1.online and sim1.usable
     assert core.lines_view(counts_today=False)[0].sent_today is None  # the quota readers skip that query
     assert core.line_state("sim2") == stack.bank["sim2"].state.state
-    with pytest.raises(KeyError):
+    with pytest.raises(UnknownLine):
         core.line_state("nope")
     assert core.queue_depths()["S"] == 2 and core.queue_depths()["sent_today"] == 2
     assert core.check_database() == "" and core.database_path == stack.store.path

@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 import bottle
 
-from ..errors import DuplicateRequest, StoreError
+from ..errors import DuplicateRequest, Refused, StoreError
 from ..model import NewMessage
 from ..model import Formatter, PushRequest
 from . import batchsend_wire as wire
@@ -85,17 +85,17 @@ class _Gate:
     def check(self, fields: wire.Fields, address: str) -> None:
         """Raise Refused with the first code that applies to this request."""
         if not self._allow.allows(address):
-            raise wire.Refused(wire.IP_REFUSED, f"address {address} not allowed")
+            raise Refused(200, wire.IP_REFUSED, f"address {address} not allowed")
         expected = self._credentials
         if expected.configured:
             user_ok = hmac.compare_digest((fields.get("account") or "").encode(), expected.username.encode())
             pass_ok = hmac.compare_digest((fields.get("pswd") or "").encode(), expected.password.encode())
             if not user_ok:
-                raise wire.Refused(wire.NO_USER, "wrong account")
+                raise Refused(200, wire.NO_USER, "wrong account")
             if not pass_ok:
-                raise wire.Refused(wire.BAD_PASSWORD, "wrong pswd")
+                raise Refused(200, wire.BAD_PASSWORD, "wrong pswd")
         if not self._rate.take():
-            raise wire.Refused(wire.TOO_FAST, "over max_rate")
+            raise Refused(200, wire.TOO_FAST, "over max_rate")
 
 
 def mount(app: bottle.Bottle, core: Core, config: BatchSendConfig, *, tz: tzinfo | None = None) -> None:
@@ -115,7 +115,7 @@ def mount(app: bottle.Bottle, core: Core, config: BatchSendConfig, *, tz: tzinfo
             msgid = send(core, fields, max_parts=max_parts,
                          request_id=raw_header(bottle.request, "X-Request-Id") or b"")
             code = wire.OK
-        except wire.Refused as refused:
+        except Refused as refused:
             bottle.response.status = refused.status
             code = _refused(SEND_PATH, refused)
         except StoreError as exc:
@@ -131,7 +131,7 @@ def mount(app: bottle.Bottle, core: Core, config: BatchSendConfig, *, tz: tzinfo
             balance_gate.check(_fields(), client_address(bottle.request))
             groups, total = core.quotas_by_provider(), core.quota_left()
             return _reply(wire.balance_reply(datetime.now(tz), groups, total))
-        except wire.Refused as refused:
+        except Refused as refused:
             code = _refused(BALANCE_PATH, refused)
         except Exception:
             log.exception("batchsend %s failed", BALANCE_PATH)
@@ -154,10 +154,10 @@ def _fields() -> wire.Fields:
     return wire.decode_fields(raw)
 
 
-def _refused(path: str, refused: wire.Refused) -> int:
-    log.info("batchsend %s from %s refused: %d %s", path, client_address(bottle.request), refused.code,
-             refused.why[:200])
-    return refused.code
+def _refused(path: str, refused: Refused) -> int:
+    log.info("batchsend %s from %s refused: %d %s", path, client_address(bottle.request), refused.reason,
+             refused.detail[:200])
+    return int(refused.reason)
 
 
 def _reply(text: str) -> bytes:
@@ -179,13 +179,13 @@ def send(core: Core, fields: wire.Fields, *, max_parts: int = 10, request_id: by
     extno = wire.extension(fields.get("extno", ""))
     group = wire.product(fields.get("product", ""), core.providers())
     if core.quota_left(group or None) == 0:
-        raise wire.Refused(wire.NO_QUOTA, f"no quota left on {group or 'any line'}")
+        raise Refused(200, wire.NO_QUOTA, f"no quota left on {group or 'any line'}")
     messages = [NewMessage(recipient=n, text=text, provider=group, status_report=report, originator=extno,
                            parts=parts) for n in numbers]
     try:
         accepted = core.submit(messages, task=True, source=SOURCE, client_ref=wire.request_ref(request_id))
     except DuplicateRequest as exc:
-        raise wire.Refused(wire.REJECTED, str(exc), status=409) from None
+        raise Refused(409, wire.REJECTED, str(exc)) from None
     if accepted.duplicate:
         log.info("batchsend: resubmission of task %s (X-Request-Id)", accepted.task_id)
         return accepted.task_id if report else None

@@ -1,8 +1,10 @@
 """The HttpBatchSendSM / QueryBalance wire format, as pure functions: request
 fields, parameter checks, reply lines and the two pushes' parameters.
 
-Status codes are the seed's; :class:`Refused` carries the one a request is
-answered with.  Nothing here touches the core, the store or bottle.
+Status codes are the seed's; an :class:`~agent.errors.Refused` carries the one a
+request is answered with (its ``reason``; HTTP status 200, as every reply of the
+dialect, but 409 for a conflicting request id).  Nothing here touches the core,
+the store or bottle.
 
 Decisions where the seed is silent:
 
@@ -33,7 +35,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from ..codec.parts import split
-from ..errors import EncodeError
+from ..errors import EncodeError, Refused
 from . import forms
 
 OK = 0
@@ -59,17 +61,6 @@ _EXTNO = re.compile(r"[0-9]{1,20}")
 _STORE_TIME = re.compile(r"(\d\d)(\d\d)-(\d\d)-(\d\d)[ T](\d\d):(\d\d)")
 
 Fields = dict[str, "str | None"]
-
-
-class Refused(Exception):
-    """A request answered with status ``code`` (and no msgid), with HTTP ``status``
-    (200 as every reply of the dialect, but 409 for a conflicting request id)."""
-
-    def __init__(self, code: int, why: str = "", *, status: int = 200) -> None:
-        super().__init__(why or str(code))
-        self.code = code
-        self.why = why
-        self.status = status
 
 
 # --- request fields ----------------------------------------------------------------------
@@ -110,13 +101,13 @@ def recipients(value: str | None) -> list[str]:
     when none, more than MAX_RECIPIENTS, or one is malformed."""
     numbers = [n for n in (item.strip() for item in (value or "").split(",")) if n]
     if not numbers:
-        raise Refused(BAD_COUNT, "no number")
+        raise Refused(200, BAD_COUNT, "no number")
     if len(numbers) > MAX_RECIPIENTS:
-        raise Refused(BAD_COUNT, f"{len(numbers)} numbers, at most {MAX_RECIPIENTS}")
+        raise Refused(200, BAD_COUNT, f"{len(numbers)} numbers, at most {MAX_RECIPIENTS}")
     match = NUMBER.fullmatch
     if not all(map(match, numbers)):
         bad = next(n for n in numbers if not match(n))
-        raise Refused(BAD_COUNT, f"not a phone number: {bad[:40]!r}")
+        raise Refused(200, BAD_COUNT, f"not a phone number: {bad[:40]!r}")
     return numbers
 
 
@@ -124,13 +115,13 @@ def message_parts(value: str | None, max_parts: int) -> int:
     """How many SMS parts ``msg`` needs.  Refused(106) when it is missing,
     empty, longer than MAX_CHARS characters, or cannot be sent in ``max_parts`` parts."""
     if not value:
-        raise Refused(BAD_LENGTH, "empty or undecodable msg")
+        raise Refused(200, BAD_LENGTH, "empty or undecodable msg")
     if len(value) > MAX_CHARS:
-        raise Refused(BAD_LENGTH, f"msg of {len(value)} characters, at most {MAX_CHARS}")
+        raise Refused(200, BAD_LENGTH, f"msg of {len(value)} characters, at most {MAX_CHARS}")
     try:
         return len(split(value, max_parts=max_parts))
     except EncodeError as exc:  # TooManyParts included
-        raise Refused(BAD_LENGTH, f"msg cannot be sent: {exc}") from None
+        raise Refused(200, BAD_LENGTH, f"msg cannot be sent: {exc}") from None
 
 
 def needs_status(value: str | None) -> bool:
@@ -141,23 +132,23 @@ def needs_status(value: str | None) -> bool:
 def extension(value: str | None) -> str:
     """``extno``: '' when absent or empty, else its digits.  Refused(113) otherwise."""
     if value is None:
-        raise Refused(BAD_EXTNO, "undecodable extno")
+        raise Refused(200, BAD_EXTNO, "undecodable extno")
     value = value.strip()
     if value and not _EXTNO.fullmatch(value):
-        raise Refused(BAD_EXTNO, f"extno is 1 to 20 digits, not {value[:40]!r}")
+        raise Refused(200, BAD_EXTNO, f"extno is 1 to 20 digits, not {value[:40]!r}")
     return value
 
 
 def product(value: str | None, groups: set[str]) -> str:
     """``product``: '' for any line, else the provider group it names.  Refused(112) for an unknown one."""
     if value is None:
-        raise Refused(NO_PRODUCT, "undecodable product")
+        raise Refused(200, NO_PRODUCT, "undecodable product")
     value = value.strip()
     if not value or value.lower() == ANY_PRODUCT:
         return ""
     if value in groups:
         return value
-    raise Refused(NO_PRODUCT, f"no provider group {value[:40]!r}")
+    raise Refused(200, NO_PRODUCT, f"no provider group {value[:40]!r}")
 
 
 def request_ref(request_id: bytes) -> str:

@@ -83,11 +83,11 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import bottle
 
-from ..errors import DuplicateRequest, StoreError
+from ..errors import DuplicateRequest, Refused, StoreError
 from ..model import NewMessage
 from ..model import Formatter, PushRequest
 from . import goip_wire as wire
-from .goip_wire import Refused, parse_body, to_json
+from .goip_wire import parse_body, reject, to_json
 from .auth import credentials_ok
 from .request import BadHeader, request_id
 
@@ -132,13 +132,13 @@ def _endpoint(name: str, handler: Handler, credentials: Credentials) -> Callable
                 raise Refused(401, "unknown", "wrong or missing auth.username / auth.password")
             return _json_reply(200, handler(body))
         except Refused as refused:
-            return _json_reply(refused.status, refused.reply())
+            return _json_reply(refused.status, reject(refused))
         except StoreError as exc:
             log.error("goip %s: the queue is unavailable: %s", name, exc)
-            return _json_reply(503, Refused(503, "unknown", "the queue is unavailable, try again").reply())
+            return _json_reply(503, reject(Refused(503, "unknown", "the queue is unavailable, try again")))
         except UnicodeError as exc:  # a value no check caught (the store cannot keep a lone surrogate)
             log.info("goip %s: refused, not valid Unicode: %s", name, exc.reason)
-            return _json_reply(400, wire.bad("a value is not valid Unicode (a lone surrogate?)").reply())
+            return _json_reply(400, reject(wire.bad("a value is not valid Unicode (a lone surrogate?)")))
     return serve
 
 

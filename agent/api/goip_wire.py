@@ -3,10 +3,11 @@ bottle, no core): the body, its fields, recipients, content, and the JSON
 written back.  :mod:`agent.api.goip` serves them; the MQTT commands
 (:mod:`agent.api.mqtt_commands`) read their requests with the same rules.
 
-Every refusal is a :class:`Refused` carrying the HTTP status and the
-``reason`` of the ``{"result":"REJECT",...}`` reply.  Texts are refused when
-they hold a lone surrogate (a JSON ``"\\ud800"`` escape): such a string has no
-UTF-8, cannot be sent as an SMS and cannot be stored.
+Every refusal is an :class:`~agent.errors.Refused` carrying the HTTP status
+and the ``reason`` of the ``{"result":"REJECT",...}`` reply (:func:`reject`).
+Texts are refused when they hold a lone surrogate (a JSON ``"\\ud800"``
+escape): such a string has no UTF-8, cannot be sent as an SMS and cannot be
+stored.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 from typing import Any
 
 from ..codec.parts import split
-from ..errors import EncodeError, TooManyParts
+from ..errors import EncodeError, Refused, TooManyParts
 
 MAX_RECIPIENTS = 9999
 MAX_CLIENT_REF = 128
@@ -24,20 +25,12 @@ MAX_CLIENT_REF = 128
 _NUMBER = re.compile(r"\+?[0-9]{3,20}")
 
 
-class Refused(Exception):
-    """A request the dialect answers with ``{"result":"REJECT",...}`` and ``status``."""
-
-    def __init__(self, status: int, reason: str, detail: str = "") -> None:
-        super().__init__(detail or reason)
-        self.status = status
-        self.reason = reason
-        self.detail = detail
-
-    def reply(self) -> dict[str, str]:
-        body = {"result": "REJECT", "reason": self.reason}
-        if self.detail:
-            body["detail"] = self.detail
-        return body
+def reject(refused: Refused) -> dict[str, str]:
+    """The ``{"result":"REJECT","reason":...}`` reply of ``refused`` (its ``detail`` too, when it has one)."""
+    body = {"result": "REJECT", "reason": str(refused.reason)}
+    if refused.detail:
+        body["detail"] = refused.detail
+    return body
 
 
 def bad(detail: str) -> Refused:

@@ -52,12 +52,11 @@ import bottle
 
 from ..codec.parts import split
 from ..config_dialects import HttpInterfaceConfig
-from ..errors import EncodeError, TooManyParts
+from ..errors import EncodeError, Refused, TooManyParts
 from ..model import NewMessage
 from ..store.times import LocalTime
 from . import httpinterface_wire as wire
 from .access import AllowList, RateLimit
-from .httpinterface_wire import Refused
 from .forms import UnreadableBody
 from .auth import credentials_ok, password_ok
 from .request import client_address, raw_fields
@@ -90,7 +89,7 @@ class Params:
         try:
             return wire.decode(self.fields.get(key, b""), self.charset)
         except UnicodeDecodeError:
-            raise Refused(bad, f"{key} is not valid {self.charset}") from None
+            raise Refused(200, bad, f"{key} is not valid {self.charset}") from None
 
     def secret(self, key: str) -> str | None:
         """A credential; None when absent or undecodable (so it matches nothing)."""
@@ -112,9 +111,9 @@ def mount(app: bottle.Bottle, core: Core, config: HttpInterfaceConfig, *, tz: tz
     def handle(method: str, fields: dict[str, bytes], unreadable: Refused | None) -> str:
         request = bottle.request
         if not allow.allows(client_address(request)):
-            raise Refused(wire.BAD_ADDRESS, f"address {client_address(request)} not allowed")
+            raise Refused(200, wire.BAD_ADDRESS, f"address {client_address(request)} not allowed")
         if not method:
-            raise Refused(wire.NOT_ENABLED, "no such method")
+            raise Refused(200, wire.NOT_ENABLED, "no such method")
         late: Refused | None = unreadable
         try:
             charset = wire.charset(method, fields.get("code"), _declared_charset(request))
@@ -122,11 +121,11 @@ def mount(app: bottle.Bottle, core: Core, config: HttpInterfaceConfig, *, tz: tz
             charset, late = wire.AUTO, late or refused
         params = Params(fields, charset)
         if not credentials_ok(params.secret("username"), params.secret("password"), config.credentials):
-            raise Refused(wire.BAD_LOGIN, "bad username or password")
+            raise Refused(200, wire.BAD_LOGIN, "bad username or password")
         if not password_ok(params.secret("verycode"), config.very_code):
-            raise Refused(wire.BAD_VERY_CODE if method in wire.SEND_METHODS else wire.BAD_CONTENT, "bad veryCode")
+            raise Refused(200, wire.BAD_VERY_CODE if method in wire.SEND_METHODS else wire.BAD_CONTENT, "bad veryCode")
         if method in wire.SEND_METHODS and not rate.take():
-            raise Refused(wire.FAILED, "max_rate exceeded")
+            raise Refused(200, wire.FAILED, "max_rate exceeded")
         if late is not None:
             raise late
         if method in wire.SEND_METHODS:
@@ -146,9 +145,9 @@ def mount(app: bottle.Bottle, core: Core, config: HttpInterfaceConfig, *, tz: tz
             method = wire.method_of(fields)
             text = handle(method, fields, unreadable)
         except Refused as refused:
-            if refused.status not in (wire.NONE_WAITING, wire.BAD_LOGIN):
-                log.info("httpInterface %s refused with %d: %s", method or "?", refused.status, refused)
-            text = wire.status_reply(refused.status, query=method in wire.QUERY_METHODS)
+            if refused.reason not in (wire.NONE_WAITING, wire.BAD_LOGIN):
+                log.info("httpInterface %s refused with %d: %s", method or "?", refused.reason, refused)
+            text = wire.status_reply(int(refused.reason), query=method in wire.QUERY_METHODS)
         except Exception:  # the client gets a well-formed 100, the log the traceback
             log.exception("httpInterface %s failed", method or "?")
             text = wire.status_reply(wire.FAILED, query=method in wire.QUERY_METHODS)
@@ -167,7 +166,7 @@ def _fields(request: bottle.BaseRequest) -> tuple[dict[str, bytes], Refused | No
     try:
         return wire.lower_keys(raw_fields(request)), None
     except UnreadableBody as exc:
-        return wire.lower_keys(exc.fields), Refused(wire.BAD_PARAMS, str(exc))
+        return wire.lower_keys(exc.fields), Refused(200, wire.BAD_PARAMS, str(exc))
 
 
 def _declared_charset(request: bottle.BaseRequest) -> str:
@@ -184,22 +183,22 @@ def _declared_charset(request: bottle.BaseRequest) -> str:
 def _send(core: Core, config: HttpInterfaceConfig, params: Params, tz: tzinfo | None, max_parts: int) -> str:
     msgtype = params.text("msgtype").strip() or "1"
     if msgtype not in ("1", "2"):
-        raise Refused(wire.BAD_PARAMS, "msgtype is 1 or 2")
+        raise Refused(200, wire.BAD_PARAMS, "msgtype is 1 or 2")
     mobiles = wire.parse_mobiles(params.text("mobile"))
     content = params.text("content", bad=wire.BAD_CONTENT)
     if len(content) > wire.MAX_CONTENT:
-        raise Refused(wire.BAD_CONTENT, f"content longer than {wire.MAX_CONTENT} characters")
+        raise Refused(200, wire.BAD_CONTENT, f"content longer than {wire.MAX_CONTENT} characters")
     if msgtype == "2":
         template = config.templates.get(params.text("tempid").strip().lower())
         if not template:
-            raise Refused(wire.NO_TEMPLATE, "no such template")
+            raise Refused(200, wire.NO_TEMPLATE, "no such template")
         text = wire.fill_template(template, content)
     else:
         text = content
     if not text.strip():
-        raise Refused(wire.BAD_CONTENT, "empty content")
+        raise Refused(200, wire.BAD_CONTENT, "empty content")
     if len(text) > wire.MAX_CONTENT:
-        raise Refused(wire.BAD_CONTENT, f"text longer than {wire.MAX_CONTENT} characters")
+        raise Refused(200, wire.BAD_CONTENT, f"text longer than {wire.MAX_CONTENT} characters")
     scheduled = wire.parse_sendtime(params.text("sendtime"), wire.local_now(tz))
     extcode = wire.parse_extcode(params.text("extcode"))
     sign = wire.signature(config.signature, params.text("signtag"), params.text("signtext"))
@@ -208,11 +207,11 @@ def _send(core: Core, config: HttpInterfaceConfig, params: Params, tz: tzinfo | 
     try:
         split(text, max_parts=max_parts)
     except TooManyParts:
-        raise Refused(wire.BAD_CONTENT, f"text longer than {max_parts} SMS parts") from None
+        raise Refused(200, wire.BAD_CONTENT, f"text longer than {max_parts} SMS parts") from None
     except EncodeError:
-        raise Refused(wire.BAD_CONTENT, "text cannot be encoded") from None
+        raise Refused(200, wire.BAD_CONTENT, "text cannot be encoded") from None
     if core.quota_left() == 0:
-        raise Refused(wire.NO_QUOTA, "no quota left today")
+        raise Refused(200, wire.NO_QUOTA, "no quota left today")
     messages = [NewMessage(recipient=mobile, text=text, scheduled=scheduled, originator=extcode)
                 for mobile in mobiles]
     accepted = core.submit(messages, task=True, source=SOURCE)
@@ -241,14 +240,14 @@ def _query_report(core: Core, since: float) -> str:
         if len(items) < wanted or len(rows) >= MAX_ITEMS:
             break
     if not rows:
-        raise Refused(wire.NONE_WAITING)
+        raise Refused(200, wire.NONE_WAITING)
     return wire.report_document(rows)
 
 
 def _query_mo(core: Core, since: float) -> str:
     items = core.read_journal(MO_CONSUMER, ("mo",), limit=MAX_ITEMS, since=since)
     if not items:
-        raise Refused(wire.NONE_WAITING)
+        raise Refused(200, wire.NONE_WAITING)
     return wire.mo_document({"mobile": p.get("originator") or "", "recvcode": p.get("number") or "",
                              "content": p.get("text") or "", "time": p.get("receive_date") or ""}
                             for p in (item.payload for item in items))

@@ -47,6 +47,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 from xml.sax.saxutils import escape
 
+from ..errors import Refused
 from . import forms
 
 # Status codes of the seed.
@@ -92,14 +93,6 @@ _SIGNTAG = re.compile(r"[0-9]{1,9}")
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-class Refused(Exception):
-    """A request answered with a status code other than 0 (``why`` is for the log only)."""
-
-    def __init__(self, status: int, why: str = "") -> None:
-        super().__init__(why or str(status))
-        self.status = status
-
-
 # --- parameters ---------------------------------------------------------------------------
 
 def parse_form(raw: bytes) -> dict[str, bytes]:
@@ -133,7 +126,7 @@ def charset(method: str, code: bytes | None, declared: str = "") -> str:
     word = (code or b"").decode("latin-1").strip().lower()
     if word:
         if word not in _CODES:
-            raise Refused(BAD_PARAMS, f"code {word[:20]!r} is neither utf-8 nor gbk")
+            raise Refused(200, BAD_PARAMS, f"code {word[:20]!r} is neither utf-8 nor gbk")
         return _CODES[word]
     return _CODES.get(declared.strip().lower(), GBK)
 
@@ -154,12 +147,12 @@ def parse_mobiles(text: str) -> list[str]:
     items = [item.strip() for item in text.split(",")]
     items = [item for item in items if item]
     if not items:
-        raise Refused(BAD_MOBILE, "no mobile")
+        raise Refused(200, BAD_MOBILE, "no mobile")
     if len(items) > MAX_MOBILES:
-        raise Refused(BAD_MOBILE, f"{len(items)} mobiles, at most {MAX_MOBILES}")
+        raise Refused(200, BAD_MOBILE, f"{len(items)} mobiles, at most {MAX_MOBILES}")
     for item in items:
         if not _NUMBER.fullmatch(item):
-            raise Refused(BAD_MOBILE, f"bad mobile {item[:30]!r}")
+            raise Refused(200, BAD_MOBILE, f"bad mobile {item[:30]!r}")
     return list(dict.fromkeys(items))
 
 
@@ -174,10 +167,10 @@ def template_values(content: str) -> dict[int, str]:
         if match:
             current = int(match.group(1))
             if current in values:
-                raise Refused(BAD_PARAMS, f"template variable @{current}@ given twice")
+                raise Refused(200, BAD_PARAMS, f"template variable @{current}@ given twice")
             values[current] = [match.group(2)]
         elif current is None:
-            raise Refused(BAD_PARAMS, "template content is not @1@=value,@2@=value...")
+            raise Refused(200, BAD_PARAMS, "template content is not @1@=value,@2@=value...")
         else:
             values[current].append(item)
     return {name: ",".join(parts).strip() for name, parts in values.items()}
@@ -189,7 +182,7 @@ def fill_template(template: str, content: str) -> str:
     values = template_values(content)
     missing = sorted({int(n) for n in _VARIABLE.findall(template)} - set(values))
     if missing:
-        raise Refused(BAD_PARAMS, "template variable(s) missing: " + ",".join(f"@{n}@" for n in missing))
+        raise Refused(200, BAD_PARAMS, "template variable(s) missing: " + ",".join(f"@{n}@" for n in missing))
     return _VARIABLE.sub(lambda m: values[int(m.group(1))], template)
 
 
@@ -200,11 +193,11 @@ def parse_sendtime(text: str, now: datetime) -> datetime | None:
     if not text:
         return None
     if not _SENDTIME.fullmatch(text):
-        raise Refused(BAD_PARAMS, "sendtime is yyyyMMddHHmmss")
+        raise Refused(200, BAD_PARAMS, "sendtime is yyyyMMddHHmmss")
     try:
         when = datetime.strptime(text, "%Y%m%d%H%M%S")
     except ValueError:
-        raise Refused(BAD_PARAMS, f"sendtime {text} is not a date") from None
+        raise Refused(200, BAD_PARAMS, f"sendtime {text} is not a date") from None
     return when if when > now else None
 
 
@@ -212,7 +205,7 @@ def parse_extcode(text: str) -> str:
     """``extcode``: up to 4 digits ('' none).  Raise Refused (103)."""
     text = text.strip()
     if not _EXTCODE.fullmatch(text):
-        raise Refused(BAD_PARAMS, "extcode is at most 4 digits")
+        raise Refused(200, BAD_PARAMS, "extcode is at most 4 digits")
     return text
 
 
@@ -222,11 +215,11 @@ def signature(configured: str, signtag: str, signtext: str) -> str:
     signtag, signtext = signtag.strip(), signtext.strip()
     if signtag:
         if not _SIGNTAG.fullmatch(signtag):
-            raise Refused(BAD_PARAMS, "signtag is a number")
+            raise Refused(200, BAD_PARAMS, "signtag is a number")
         if int(signtag) != 1:
-            raise Refused(NO_SIGNATURE, f"no signature {signtag}: the box has one")
+            raise Refused(200, NO_SIGNATURE, f"no signature {signtag}: the box has one")
     if len(signtext) > MAX_SIGNTEXT:
-        raise Refused(BAD_PARAMS, f"signtext longer than {MAX_SIGNTEXT} characters")
+        raise Refused(200, BAD_PARAMS, f"signtext longer than {MAX_SIGNTEXT} characters")
     if configured or not signtext:
         return configured
     return signtext if signtext.startswith("【") and signtext.endswith("】") else f"【{signtext}】"

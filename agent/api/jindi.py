@@ -74,7 +74,7 @@ import bottle
 
 from ..codec.parts import split
 from ..config import JindiConfig
-from ..errors import DuplicateRequest, EncodeError, TooManyParts
+from ..errors import DuplicateRequest, EncodeError, Refused, TooManyParts
 from ..model import NewMessage
 from ..model import BAD_FORMAT, BAD_NUMBER, GATEWAY_FAILURE, NO_ROUTE, UNKNOWN
 from ..model import Formatter, PushRequest
@@ -109,16 +109,11 @@ _TYPE_WORD = {"I": "Inbound", "O": "OUTBOUND", "S": "STATUSREPORT"}
 _STATUS_WORD = {"U": "UNSENT", "Q": "UNSENT", "S": "SENT", "F": "FAILED"}
 
 
-class Refused(Exception):
-    """A request answered with an error document: Jindi ``code``, a description, a
-    failure_cause, and the HTTP ``status`` (200 but for a conflict)."""
-
-    def __init__(self, code: int, description: str, cause: str = UNKNOWN, *, status: int = 200) -> None:
-        super().__init__(description)
-        self.code = code
-        self.description = description
-        self.cause = cause
-        self.status = status
+def refuse(code: int, description: str, cause: str = UNKNOWN, *, status: int = 200) -> Refused:
+    """The refusal answered with an error document: Jindi ``code`` (its ``reason``),
+    the ``description`` (its ``detail``), a failure_cause, and the HTTP ``status``
+    (200 but for a conflict)."""
+    return Refused(status, code, description, cause=cause)
 
 
 def gateway_ids(line_names: Sequence[str]) -> dict[str, str]:
@@ -137,7 +132,7 @@ def resolve_gateway(gateway: str, line_names: Sequence[str]) -> str:
         return line_names[int(match.group(1)) - 1]
     if gateway in line_names:
         return gateway
-    raise Refused(INVALID, "Unknown gateway.", NO_ROUTE)
+    raise refuse(INVALID, "Unknown gateway.", NO_ROUTE)
 
 
 def mount(app: bottle.Bottle, core: Core, config: JindiConfig, *, tz: tzinfo | None = None) -> None:
@@ -156,7 +151,7 @@ def mount(app: bottle.Bottle, core: Core, config: JindiConfig, *, tz: tzinfo | N
                 lines = refusal(refused)
             except Exception:  # the client gets a well-formed -9999, the log the traceback
                 log.exception("jindi %s failed", bottle.request.path)
-                lines = refusal(Refused(ABORTED, "Sending aborted: internal error.", GATEWAY_FAILURE))
+                lines = refusal(refuse(ABORTED, "Sending aborted: internal error.", GATEWAY_FAILURE))
             return ("\n".join(lines) + "\n").encode("utf-8")
 
         return route
@@ -181,9 +176,9 @@ def _params(request: bottle.BaseRequest) -> tuple[dict[str, str], set[str]]:
     try:
         forms = request.forms
     except bottle.HTTPError as exc:
-        raise Refused(INVALID, f"Request refused: {exc.body}.", BAD_FORMAT) from None
+        raise refuse(INVALID, f"Request refused: {exc.body}.", BAD_FORMAT) from None
     if unreadable_form(request):
-        raise Refused(INVALID, f"Request refused: {unreadable_form(request)}.", BAD_FORMAT)
+        raise refuse(INVALID, f"Request refused: {unreadable_form(request)}.", BAD_FORMAT)
     for source in (request.query, forms):
         decoded = source.recode_unicode is False  # a multipart form's values: bottle decoded them (UTF-8)
         for key in source.keys():
@@ -199,13 +194,13 @@ def _params(request: bottle.BaseRequest) -> tuple[dict[str, str], set[str]]:
 
 def _get(values: dict[str, str], bad: set[str], key: str, cause: str = BAD_FORMAT) -> str | None:
     if key in bad:
-        raise Refused(INVALID, f"Parameter {key} is not UTF-8.", cause)
+        raise refuse(INVALID, f"Parameter {key} is not UTF-8.", cause)
     return values.get(key)
 
 
 def _check_password(values: dict[str, str], config: JindiConfig) -> None:
     if not password_ok(values.get("password"), config.password):
-        raise Refused(WRONG_PASSWORD, "Invalid password.")
+        raise refuse(WRONG_PASSWORD, "Invalid password.")
 
 
 def _send(core: Core, config: JindiConfig, values: dict[str, str], bad: set[str]) -> list[str]:
@@ -214,38 +209,38 @@ def _send(core: Core, config: JindiConfig, values: dict[str, str], bad: set[str]
     recipients = [r for r in recipients if r]
     text = _get(values, bad, "text") or ""
     if not recipients:
-        raise Refused(MISSING, "Missing parameter: recipient.", BAD_NUMBER)
+        raise refuse(MISSING, "Missing parameter: recipient.", BAD_NUMBER)
     if not text:
-        raise Refused(MISSING, "Missing parameter: text.", BAD_FORMAT)
+        raise refuse(MISSING, "Missing parameter: text.", BAD_FORMAT)
     encoding = (_get(values, bad, "encoding") or "7").strip().upper()
     if encoding not in _SPLIT_ENCODING:
-        raise Refused(INVALID, "Invalid encoding requested.", BAD_FORMAT)
+        raise refuse(INVALID, "Invalid encoding requested.", BAD_FORMAT)
     priority_text = (_get(values, bad, "priority") or "0").strip()
     if not _INT.fullmatch(priority_text) or not -2**31 <= int(priority_text) < 2**31:
-        raise Refused(INVALID, "Invalid priority requested.", BAD_FORMAT)
+        raise refuse(INVALID, "Invalid priority requested.", BAD_FORMAT)
     originator = (_get(values, bad, "from") or "").strip()
     if len(originator) > 16 or _NOT_XML.search(originator):
-        raise Refused(INVALID, "Invalid sender (from): at most 16 characters.", BAD_FORMAT)
+        raise refuse(INVALID, "Invalid sender (from): at most 16 characters.", BAD_FORMAT)
     client_ref = _get(values, bad, "client_ref") or _request_id()
     if len(client_ref) > MAX_CLIENT_REF:
-        raise Refused(INVALID, f"client_ref longer than {MAX_CLIENT_REF} characters.", BAD_FORMAT)
+        raise refuse(INVALID, f"client_ref longer than {MAX_CLIENT_REF} characters.", BAD_FORMAT)
     names = core.line_names()
     line = resolve_gateway(_get(values, bad, "gateway", NO_ROUTE) or "", names)
     enabled = [name for name in names if core.lines[name].enabled]
     if line not in enabled and (line != "*" or not enabled):
-        raise Refused(SEND_ERROR, "Message not sent: no gateway enabled." if line == "*"
-                      else "Message not sent: the gateway is disabled.", NO_ROUTE)
+        raise refuse(SEND_ERROR, "Message not sent: no gateway enabled." if line == "*"
+                     else "Message not sent: the gateway is disabled.", NO_ROUTE)
     if len(recipients) > MAX_RECIPIENTS:
-        raise Refused(INVALID, f"Too many recipients (at most {MAX_RECIPIENTS}).", BAD_NUMBER)
+        raise refuse(INVALID, f"Too many recipients (at most {MAX_RECIPIENTS}).", BAD_NUMBER)
     for recipient in recipients:
         if not _NUMBER.fullmatch(recipient):
-            raise Refused(INVALID, f"Invalid recipient {recipient[:40]!r}.", BAD_NUMBER)
+            raise refuse(INVALID, f"Invalid recipient {recipient[:40]!r}.", BAD_NUMBER)
     try:
         split(text, encoding=_SPLIT_ENCODING[encoding], max_parts=core.max_parts)
     except TooManyParts:
-        raise Refused(INVALID, f"Text too long: more than {core.max_parts} SMS parts.", BAD_FORMAT) from None
+        raise refuse(INVALID, f"Text too long: more than {core.max_parts} SMS parts.", BAD_FORMAT) from None
     except EncodeError:
-        raise Refused(INVALID, f"Text cannot be sent with encoding {encoding}.", BAD_FORMAT) from None
+        raise refuse(INVALID, f"Text cannot be sent with encoding {encoding}.", BAD_FORMAT) from None
     messages = [NewMessage(recipient=r, text=text, encoding=encoding, gateway=line, priority=int(priority_text),
                            originator=originator, client_ref=client_ref) for r in recipients]
     # A task like every dialect's, so the rows can be followed with GoIP querysms too.
@@ -253,8 +248,8 @@ def _send(core: Core, config: JindiConfig, values: dict[str, str], bad: set[str]
         accepted = core.submit(messages, task=True, source=CONSUMER, client_ref=client_ref)
     except DuplicateRequest as exc:
         log.info("jindi /send refused: %s", exc)
-        raise Refused(INVALID, f"Duplicate request: client_ref was used for another message (msg_id {exc.ids[0]}).",
-                      status=409) from None
+        raise refuse(INVALID, f"Duplicate request: client_ref was used for another message (msg_id {exc.ids[0]}).",
+                     status=409) from None
     ids = gateway_ids(names)
     status, cause, ref_no, gateway = "U", "", "null", ids.get(line, "*")
     if accepted.duplicate:  # answer what became of the original submission
@@ -276,12 +271,12 @@ def _request_id() -> str:
     try:
         return request_id(bottle.request)
     except BadHeader:
-        raise Refused(INVALID, "Header X-Request-Id is not UTF-8.", BAD_FORMAT) from None
+        raise refuse(INVALID, "Header X-Request-Id is not UTF-8.", BAD_FORMAT) from None
 
 
 def _send_refused(refused: Refused) -> list[str]:
-    return [_DECL_SEND, "<send>", f"<error>{refused.code}</error>",
-            f"<error_description>{_xml(refused.description)}</error_description>",
+    return [_DECL_SEND, "<send>", f"<error>{refused.reason}</error>",
+            f"<error_description>{_xml(refused.detail)}</error_description>",
             "<message_status>FAILED</message_status>", f"<failure_cause>{refused.cause}</failure_cause>",
             "<ref_no>null</ref_no>", "<gateway>*</gateway>", "</send>"]
 
@@ -291,16 +286,16 @@ def _status(core: Core, config: JindiConfig, values: dict[str, str], bad: set[st
         _check_password(values, config)
     msgid = (_get(values, bad, "msgid") or "").strip()
     if not msgid:
-        raise Refused(MISSING, "Missing parameter: msgid.")
+        raise refuse(MISSING, "Missing parameter: msgid.")
     row = core.message(int(msgid)) if msgid.isascii() and msgid.isdigit() and len(msgid) < 19 else None
     if row is None:
-        raise Refused(INVALID, "Unknown msgid.")
+        raise refuse(INVALID, "Unknown msgid.")
     return [_DECL_OTHER, f"<status>{_xml(str(row.get('status') or 'U'))}</status>"]
 
 
 def _status_refused(refused: Refused) -> list[str]:
-    return [_DECL_OTHER, "<status>", f"<error>{refused.code}</error>",
-            f"<error_description>{_xml(refused.description)}</error_description>", "</status>"]
+    return [_DECL_OTHER, "<status>", f"<error>{refused.reason}</error>",
+            f"<error_description>{_xml(refused.detail)}</error_description>", "</status>"]
 
 
 def _read(core: Core, config: JindiConfig, values: dict[str, str], bad: set[str], tz: tzinfo | None) -> list[str]:
@@ -323,8 +318,8 @@ def _read(core: Core, config: JindiConfig, values: dict[str, str], bad: set[str]
 
 
 def _read_refused(refused: Refused) -> list[str]:
-    return [_DECL_OTHER, "<messages>", f"<error>{refused.code}</error>",
-            f"<error_description>{_xml(refused.description)}</error_description>", "</messages>"]
+    return [_DECL_OTHER, "<messages>", f"<error>{refused.reason}</error>",
+            f"<error_description>{_xml(refused.detail)}</error_description>", "</messages>"]
 
 
 # --- XML --------------------------------------------------------------------------------

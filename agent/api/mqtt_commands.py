@@ -62,7 +62,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import goip, goip_wire
-from ..errors import LineOffline, ModemError, StoreError
+from ..errors import LineOffline, ModemError, Refused, StoreError, UnknownLine
 
 if TYPE_CHECKING:
     from ..core import Core
@@ -78,15 +78,6 @@ SETTLE = 5.0  # seconds an enable/disable waits for the line to show it
 _TWIN_WAIT = 300.0  # seconds a duplicate waits for its twin's reply (a modem reset may take long)
 
 Reply = dict[str, Any]
-
-
-class CommandRefused(Exception):
-    """A request answered with an error reply: ``code`` (see the module doc) and ``detail``."""
-
-    def __init__(self, code: str, detail: str = "") -> None:
-        super().__init__(detail or code)
-        self.code = code
-        self.detail = detail
 
 
 class Commands:
@@ -121,11 +112,11 @@ class Commands:
             body = _parse(raw)
             request_id = _request_id(body)
             if command not in self._handlers:
-                raise CommandRefused("unknown_command", f"no command {command[:40]!r}; known: {', '.join(NAMES)}")
+                raise Refused(0, "unknown_command", f"no command {command[:40]!r}; known: {', '.join(NAMES)}")
             if command in STATE_CHANGING and request_id:
                 return self._once(command, request_id, body)
             return _ok(command, request_id, self._run(command, body, request_id or ""))
-        except CommandRefused as exc:
+        except Refused as exc:
             return _error(command, request_id, exc)
 
     def _once(self, command: str, request_id: str, body: dict[str, Any]) -> Reply:
@@ -141,15 +132,15 @@ class Commands:
             twin_digest, twin = seen
             if twin_digest != digest:
                 log.info("command %s %r refused: the id was used before for another request", command, request_id)
-                raise CommandRefused("conflict", f"id {request_id[:40]!r} was used before for another {command} request")
+                raise Refused(0, "conflict", f"id {request_id[:40]!r} was used before for another {command} request")
             log.info("command %s %r seen before: answered with its first reply", command, request_id)
             try:
                 return twin.result(_TWIN_WAIT)
             except concurrent.futures.TimeoutError:
-                raise CommandRefused("busy", "the same request is still running") from None
+                raise Refused(0, "busy", "the same request is still running") from None
         try:
             reply = _ok(command, request_id, self._run(command, body, request_id))
-        except CommandRefused as exc:
+        except Refused as exc:
             reply = _error(command, request_id, exc)
             with self._lock:  # not remembered: a corrected request may come with the same id
                 if self._recent.get(key, (None, None))[1] is mine:
@@ -158,31 +149,27 @@ class Commands:
         return reply
 
     def _run(self, command: str, body: dict[str, Any], request_id: str) -> Any:
-        """The result of one command; raise CommandRefused for every refusal or failure."""
+        """The result of one command; raise Refused (status 0) for every refusal or failure."""
         try:
             return self._handlers[command](body, request_id)
-        except CommandRefused:
-            raise
-        except goip_wire.Refused as exc:
-            if exc.reason == "duplicate_request":
-                raise CommandRefused("conflict", "the client_ref (or id) was used before for another message") from None
-            raise CommandRefused("bad_request" if exc.reason == "unknown" else exc.reason, exc.detail) from None
-        except KeyError as exc:
-            raise CommandRefused("not_found", str(exc.args[0]) if exc.args else "not found") from None
+        except Refused as exc:
+            raise _command_refusal(exc) from None
+        except UnknownLine as exc:
+            raise Refused(0, "not_found", str(exc)) from None
         except LineOffline as exc:
-            raise CommandRefused("unavailable", str(exc)) from None
+            raise Refused(0, "unavailable", str(exc)) from None
         except ModemError as exc:
-            raise CommandRefused("failed", str(exc)) from None
+            raise Refused(0, "failed", str(exc)) from None
         except (TimeoutError, concurrent.futures.TimeoutError):
-            raise CommandRefused("failed", "the modem did not answer in time") from None
+            raise Refused(0, "failed", "the modem did not answer in time") from None
         except StoreError as exc:
             log.error("command %s: the queue is unavailable: %s", command, exc)
-            raise CommandRefused("unavailable", "the queue is unavailable, try again") from None
+            raise Refused(0, "unavailable", "the queue is unavailable, try again") from None
         except ValueError as exc:
-            raise CommandRefused("bad_request", str(exc)) from None
+            raise Refused(0, "bad_request", str(exc)) from None
         except Exception:
             log.exception("command %s failed", command)
-            raise CommandRefused("internal", "the agent failed to run it (see its log)") from None
+            raise Refused(0, "internal", "the agent failed to run it (see its log)") from None
 
     # --- handlers -----------------------------------------------------------------------
 
@@ -194,7 +181,7 @@ class Commands:
         daily, total = _limit(body, "daily"), _limit(body, "total")
         reset_daily, reset_total = _flag(body, "reset_daily"), _flag(body, "reset_total")
         if daily is None and total is None and not (reset_daily or reset_total):
-            raise CommandRefused("bad_request", "nothing to do: give daily, total, reset_daily or reset_total")
+            raise Refused(0, "bad_request", "nothing to do: give daily, total, reset_daily or reset_total")
         limits = self._core.set_quota(name, daily=daily, total=total, reset_daily=reset_daily,
                                       reset_total=reset_total)
         log.info("command set_quota %s: limits now %s (reset daily %s, total %s)", name, limits, reset_daily,
@@ -214,11 +201,11 @@ class Commands:
             self._core.reset_modem(name, timeout=self._reset_timeout)
         elif action == "provider":
             if "provider" not in body:
-                raise CommandRefused("bad_request", "provider is required (\"\" for none)")
+                raise Refused(0, "bad_request", "provider is required (\"\" for none)")
             provider = _string(body, "provider")
             self._core.set_line_provider(name, provider)
         else:
-            raise CommandRefused("bad_request", f"action must be enable, disable, reset or provider, not {action[:40]!r}")
+            raise Refused(0, "bad_request", f"action must be enable, disable, reset or provider, not {action[:40]!r}")
         log.info("command line %s: %s done", name, action)
         return self._lines().get(name, {"line": name})
 
@@ -237,7 +224,7 @@ class Commands:
     def _line_name(self, body: dict[str, Any]) -> str:
         name = _string(body, "line", required=True)
         if name not in self._core.lines:
-            raise CommandRefused("not_found", f"no line {name[:40]!r}")
+            raise Refused(0, "not_found", f"no line {name[:40]!r}")
         return name
 
 
@@ -247,8 +234,19 @@ class Commands:
 def _parse(raw: bytes) -> dict[str, Any]:
     try:
         return goip_wire.parse_body(raw)
-    except goip_wire.Refused as exc:
-        raise CommandRefused("bad_json", exc.detail) from None
+    except Refused as exc:
+        raise Refused(0, "bad_json", exc.detail) from None
+
+
+def _command_refusal(refused: Refused) -> Refused:
+    """``refused`` as a command's error: a GoIP refusal (sendsms, querysms: it has an
+    HTTP status) with its reason in the commands' codes (``unknown`` is ``bad_request``,
+    ``duplicate_request`` is ``conflict``), status 0; a command's own one as it is."""
+    if refused.status == 0:
+        return refused
+    if refused.reason == "duplicate_request":
+        return Refused(0, "conflict", "the client_ref (or id) was used before for another message")
+    return Refused(0, "bad_request" if refused.reason == "unknown" else refused.reason, refused.detail)
 
 
 def _digest(body: dict[str, Any]) -> str:
@@ -263,7 +261,7 @@ def _request_id(body: dict[str, Any]) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not _ID.fullmatch(value):
-        raise CommandRefused("bad_request", f"id must be a string of 1 to {MAX_ID} characters without '/', '+', '#'")
+        raise Refused(0, "bad_request", f"id must be a string of 1 to {MAX_ID} characters without '/', '+', '#'")
     return value
 
 
@@ -272,9 +270,9 @@ def _string(body: dict[str, Any], key: str, *, required: bool = False) -> str:
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise CommandRefused("bad_request", f"{key} must be a string")
+        raise Refused(0, "bad_request", f"{key} must be a string")
     if required and not value:
-        raise CommandRefused("bad_request", f"{key} is required")
+        raise Refused(0, "bad_request", f"{key} is required")
     return value
 
 
@@ -285,7 +283,7 @@ def _limit(body: dict[str, Any], key: str) -> int | None:
     if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,12}", value):
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < -1:
-        raise CommandRefused("bad_request", f"{key} must be a number of SMS parts, -1 for unlimited")
+        raise Refused(0, "bad_request", f"{key} must be a number of SMS parts, -1 for unlimited")
     return value
 
 
@@ -293,12 +291,12 @@ def _flag(body: dict[str, Any], key: str) -> bool:
     value = body.get(key, False)
     if value in (0, 1) and not isinstance(value, float):
         return bool(value)
-    raise CommandRefused("bad_request", f"{key} must be true or false")
+    raise Refused(0, "bad_request", f"{key} must be true or false")
 
 
 def _ok(command: str, request_id: str | None, result: Any) -> Reply:
     return {"id": request_id, "command": command, "ok": True, "result": result}
 
 
-def _error(command: str, request_id: str | None, exc: CommandRefused) -> Reply:
-    return {"id": request_id, "command": command, "ok": False, "error": exc.code, "detail": exc.detail}
+def _error(command: str, request_id: str | None, exc: Refused) -> Reply:
+    return {"id": request_id, "command": command, "ok": False, "error": exc.reason, "detail": exc.detail}

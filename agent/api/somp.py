@@ -67,14 +67,13 @@ from typing import TYPE_CHECKING, Any
 import bottle
 
 from ..codec.parts import split
-from ..errors import EncodeError, StoreError, TooManyParts
+from ..errors import EncodeError, Refused, StoreError, TooManyParts
 from ..model import NewMessage
 from . import somp_replies as replies
 from . import somp_wire as wire
 from .access import AllowList, RateLimit
 from .forms import UnreadableBody
 from .request import client_address, raw_fields
-from .somp_wire import SompError
 
 if TYPE_CHECKING:
     from ..config_dialects import SompConfig
@@ -111,47 +110,47 @@ class Guard:
 
     def address(self, address: str) -> None:
         if not self._allow.allows(address):
-            raise SompError(wire.IP_REFUSED, f"address {address} not allowed")
+            raise Refused(200, wire.IP_REFUSED, f"address {address} not allowed")
 
     def throttle(self) -> None:
         if not self._rate.take():
-            raise SompError(wire.TOO_FAST, "max_rate exceeded")
+            raise Refused(200, wire.TOO_FAST, "max_rate exceeded")
 
     def authenticate(self, params: dict[str, bytes], content: Callable[[], bytes | None]) -> None:
-        """Raise SompError unless ``un``/``pw``(/``ts``) are right; ``content`` gives
+        """Raise Refused unless ``un``/``pw``(/``ts``) are right; ``content`` gives
         the bytes the MD5 digest covers (called only with ``ts``)."""
         expected = self._credentials
         if not expected.configured:
             return
         user = wire.text(params.get("un"))
         if not user:
-            raise SompError(wire.NO_USER, "no un")
+            raise Refused(200, wire.NO_USER, "no un")
         if expected.username and not wire.same(user, expected.username):
-            raise SompError(wire.USER_NOT_FOUND, "unknown un")
+            raise Refused(200, wire.USER_NOT_FOUND, "unknown un")
         password = wire.text(params.get("pw"))
         stamp = wire.text(params.get("ts")).strip()
         if not stamp:
             if not wire.same(password, expected.password):
-                raise SompError(wire.AUTH_FAILED, "wrong pw")
+                raise Refused(200, wire.AUTH_FAILED, "wrong pw")
             return
         digest = wire.digest_password(user, expected.password, stamp, content())
         # A Base64 '+' sent unencoded in a query string arrives as a blank.
         if not wire.same(password.replace(" ", "+").strip(), digest):
-            raise SompError(wire.AUTH_FAILED, "wrong pw digest")
+            raise Refused(200, wire.AUTH_FAILED, "wrong pw digest")
         when = wire.local_time(stamp.encode(), self._tz, wire.AUTH_FAILED, "ts")
         if when is None:  # not reached: the stamp is not blank
-            raise SompError(wire.AUTH_FAILED, "no ts")
+            raise Refused(200, wire.AUTH_FAILED, "no ts")
         now, stale_after = self._clock(), when.timestamp() + self._window
         if abs(now - when.timestamp()) > self._window:
-            raise SompError(wire.AUTH_FAILED, f"ts {stamp} outside the window")
+            raise Refused(200, wire.AUTH_FAILED, f"ts {stamp} outside the window")
         key = (user, stamp, digest)
         with self._lock:
             while self._expiry and self._expiry[0][0] < now:
                 self._seen.discard(heapq.heappop(self._expiry)[1])
             if key in self._seen:
-                raise SompError(wire.AUTH_FAILED, f"ts {stamp} replayed")
+                raise Refused(200, wire.AUTH_FAILED, f"ts {stamp} replayed")
             if len(self._seen) >= MAX_REMEMBERED:
-                raise SompError(wire.TOO_FAST, "too many timestamped requests to remember")
+                raise Refused(200, wire.TOO_FAST, "too many timestamped requests to remember")
             self._seen.add(key)
             heapq.heappush(self._expiry, (stale_after, key))
 
@@ -171,13 +170,13 @@ def mount(app: bottle.Bottle, core: Core, config: SompConfig, *, tz: tzinfo | No
                     params = raw_fields(bottle.request)
                 except UnreadableBody as exc:
                     rf = wire.reply_format(exc.fields.get("rf"))
-                    raise SompError(wire.UNKNOWN_COMMAND, str(exc)) from None
+                    raise Refused(200, wire.UNKNOWN_COMMAND, str(exc)) from None
                 rf = wire.reply_format(params.get("rf"))
                 guard.address(client_address(bottle.request))
                 body = handler(params, rf)
-            except SompError as refusal:
-                log.debug("somp %s refused %d: %s", bottle.request.path, refusal.code, refusal)
-                body = replies.refused(refusal.code, rf)
+            except Refused as refusal:
+                log.debug("somp %s refused %d: %s", bottle.request.path, refusal.reason, refusal)
+                body = replies.refused(int(refusal.reason), rf)
             except Exception:  # the client gets the dialect's "cannot queue", the log the traceback
                 log.exception("somp %s failed", bottle.request.path)
                 body = replies.refused(wire.CANNOT_QUEUE, rf)
@@ -218,12 +217,12 @@ def _mt(core: Core, guard: Guard, params: dict[str, bytes], rf: int, *, tz: tzin
     expires = wire.local_time(params.get("vp"), tz, wire.BAD_VALIDITY, "vp")
     if expires is not None:
         if expires <= datetime.now(timezone.utc):
-            raise SompError(wire.EXPIRED, "vp has passed")
+            raise Refused(200, wire.EXPIRED, "vp has passed")
         if scheduled is not None and expires <= scheduled:
-            raise SompError(wire.BAD_VALIDITY, "vp is not after st")
+            raise Refused(200, wire.BAD_VALIDITY, "vp is not after st")
     data = content()
     if not data:
-        raise SompError(wire.BAD_CONTENT, "no sm")
+        raise Refused(200, wire.BAD_CONTENT, "no sm")
     da = params.get("da")
     separator = wire.batch_separator(None if da is None else wire.text(da))
     if separator is None:
@@ -233,22 +232,22 @@ def _mt(core: Core, guard: Guard, params: dict[str, bytes], rf: int, *, tz: tzin
         items = wire.batch(data, encoding, separator, ex)
     for item in items:
         if not item.text:
-            raise SompError(wire.BAD_CONTENT, f"empty text for {item.phone}")
+            raise Refused(200, wire.BAD_CONTENT, f"empty text for {item.phone}")
         try:
             split(item.text, max_parts=max_parts)
         except TooManyParts as exc:
-            raise SompError(wire.TOO_LONG, str(exc)) from None
+            raise Refused(200, wire.TOO_LONG, str(exc)) from None
         except EncodeError as exc:
-            raise SompError(wire.BAD_CONTENT, str(exc)) from None
+            raise Refused(200, wire.BAD_CONTENT, str(exc)) from None
     if not any(core.lines[name].enabled for name in core.line_names()):
-        raise SompError(wire.NO_GATEWAY, "no enabled line")
+        raise Refused(200, wire.NO_GATEWAY, "no enabled line")
     messages = [NewMessage(recipient=item.phone, text=item.text, encoding="7", priority=pr, status_report=rd == 1,
                            scheduled=scheduled, expires=expires, client_ref=item.ex, originator=originator)
                 for item in items]
     try:
         accepted = core.submit(messages, task=True, source=SOURCE)
     except StoreError as exc:
-        raise SompError(wire.CANNOT_QUEUE, str(exc)) from None
+        raise Refused(200, wire.CANNOT_QUEUE, str(exc)) from None
     return replies.accepted(accepted.task_id if accepted.task_id is not None else accepted.ids[0], rf)
 
 
@@ -258,7 +257,7 @@ def _mo(core: Core, guard: Guard, params: dict[str, bytes], rf: int) -> str:
     guard.authenticate(params, lambda: None)
     try:
         fs = wire.integer(params.get("fs"), low=0, high=FETCH_SIZE, code=wire.UNKNOWN_COMMAND, name="fs")
-    except SompError:
+    except Refused:
         fs = 0
     fs = fs or FETCH_SIZE
     tf = wire.integer(params.get("tf"), low=0, high=3, code=wire.BAD_CODING, name="tf")

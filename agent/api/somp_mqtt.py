@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..codec.parts import split
-from ..errors import EncodeError, TooManyParts
+from ..errors import EncodeError, Refused, TooManyParts
 from ..model import NewMessage, Publication
 
 SEND_FILTER = "somp/+"  # under the prefix; matches somp/<phone> (and somp/receive, ignored)
@@ -46,30 +46,29 @@ _REJECTED = {"BAD_NUMBER", "BAD_FORMAT"}
 log = logging.getLogger(__name__)
 
 
-class Refused(ValueError):
-    """A SOMP send the agent does not queue; the message says why."""
-
-
 def send_request(phone: str, payload: bytes, *, max_parts: int) -> NewMessage:
     """Given the topic level after ``somp/`` and the payload, return the message
-    to queue.  Raise :class:`Refused` when the number, the text or its size
+    to queue.  Raise :class:`~agent.errors.Refused` (status 0: the dialect has no
+    reply; reason ``bad_number``, ``too_big``, ``not_utf8``, ``empty``,
+    ``too_long`` or ``not_encodable``) when the number, the text or its size
     cannot be sent."""
     if not _PHONE.fullmatch(phone):
-        raise Refused(f"{phone[:40]!r} is not a phone number (3 to 20 digits)")
+        raise Refused(0, "bad_number", f"{phone[:40]!r} is not a phone number (3 to 20 digits)")
     if len(payload) + len(phone) + 8 > MAX_PACKET:  # topic, its length and the packet id count too
-        raise Refused(f"payload of {len(payload)} bytes is over the dialect's {MAX_PACKET}-byte packet limit")
+        raise Refused(0, "too_big",
+                      f"payload of {len(payload)} bytes is over the dialect's {MAX_PACKET}-byte packet limit")
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise Refused(f"payload is not UTF-8 (byte {exc.start})") from None
+        raise Refused(0, "not_utf8", f"payload is not UTF-8 (byte {exc.start})") from None
     if not text:
-        raise Refused("empty text")
+        raise Refused(0, "empty", "empty text")
     try:
         parts = len(split(text, max_parts=max_parts))
     except TooManyParts as exc:
-        raise Refused(f"text needs {exc.needed} SMS parts, at most {exc.maximum} allowed") from None
+        raise Refused(0, "too_long", f"text needs {exc.needed} SMS parts, at most {exc.maximum} allowed") from None
     except EncodeError as exc:
-        raise Refused(f"text cannot be sent: {exc}") from None
+        raise Refused(0, "not_encodable", f"text cannot be sent: {exc}") from None
     return NewMessage(recipient=phone, text=text, encoding="7", parts=parts)
 
 

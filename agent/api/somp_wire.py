@@ -2,8 +2,9 @@
 password and per-recipient batches (the replies are :mod:`agent.api.somp_replies`).
 
 Nothing here touches the core, the store or a socket; :mod:`agent.api.somp`
-feeds it the raw parameter bytes of a request.  Every refusal is a
-:class:`SompError` carrying the dialect's code.
+feeds it the raw parameter bytes of a request.  Every refusal is an
+:class:`~agent.errors.Refused` carrying the dialect's code as its ``reason``
+(and HTTP status 200: every SOMP reply is).
 
 Decisions where the seed is silent:
 
@@ -46,6 +47,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
+from ..errors import Refused
+
 # --- codes --------------------------------------------------------------------------------
 
 UNKNOWN_COMMAND = 9002
@@ -83,14 +86,6 @@ _PREFIX = re.compile(rb"[ \t\r\n]*(\+?[0-9]{3,20})#(?:(-?[0-9]{1,40})?#)?")
 _CHARSETS = {0: "ascii", 8: "utf-16-be", 15: "gb18030"}
 
 
-class SompError(Exception):
-    """A request the dialect refuses with ``code`` (the text says why, for the log)."""
-
-    def __init__(self, code: int, why: str = "") -> None:
-        super().__init__(why or str(code))
-        self.code = code
-
-
 @dataclass(frozen=True)
 class Item:
     """One message of a request: recipient, its ``ex`` ('' none) and text."""
@@ -108,13 +103,13 @@ def text(raw: bytes | None) -> str:
 
 
 def integer(raw: bytes | None, *, low: int, high: int, code: int, name: str, default: int = 0) -> int:
-    """An integer parameter (absent or blank: ``default``); SompError(code) when
+    """An integer parameter (absent or blank: ``default``); Refused(code) when
     malformed or outside ``low..high``."""
     value = (raw or b"").strip()
     if not value:
         return default
     if not _INT.fullmatch(value) or not low <= int(value) <= high:
-        raise SompError(code, f"{name} must be an integer in {low}..{high}")
+        raise Refused(200, code, f"{name} must be an integer in {low}..{high}")
     return int(value)
 
 
@@ -122,7 +117,7 @@ def reply_format(raw: bytes | None) -> int:
     """``rf`` 0 text, 1 XML, 2 JSON; anything else is 0."""
     try:
         return integer(raw, low=0, high=2, code=UNKNOWN_COMMAND, name="rf")
-    except SompError:
+    except Refused:
         return 0
 
 
@@ -132,7 +127,7 @@ def external_id(raw: bytes | None) -> str:
     if not value:
         return ""
     if not _EX.fullmatch(value) or not -2**63 <= int(value) < 2**63:
-        raise SompError(UNKNOWN_COMMAND, "ex must be a long")
+        raise Refused(200, UNKNOWN_COMMAND, "ex must be a long")
     return str(int(value))
 
 
@@ -140,13 +135,13 @@ def originator(raw: bytes | None) -> str:
     """``sa``, the extension: at most 16 ASCII letters or digits; 9002 otherwise."""
     value = text(raw).strip()
     if not _ORIGINATOR.fullmatch(value):
-        raise SompError(UNKNOWN_COMMAND, f"sa must be at most {MAX_ORIGINATOR} ASCII letters or digits")
+        raise Refused(200, UNKNOWN_COMMAND, f"sa must be at most {MAX_ORIGINATOR} ASCII letters or digits")
     return value
 
 
 def local_time(raw: bytes | None, tz: tzinfo | None, code: int, name: str) -> datetime | None:
     """A ``yyyyMMddHHmmss`` parameter as an aware datetime in ``tz`` (None: system
-    local time); None when absent or blank; SompError(code) when malformed."""
+    local time); None when absent or blank; Refused(code) when malformed."""
     value = text(raw).strip()
     if not value:
         return None
@@ -155,7 +150,7 @@ def local_time(raw: bytes | None, tz: tzinfo | None, code: int, name: str) -> da
             raise ValueError(value)
         naive = datetime.strptime(value, TIME_FORMAT)
     except ValueError:
-        raise SompError(code, f"{name} must be yyyyMMddHHmmss") from None
+        raise Refused(200, code, f"{name} must be yyyyMMddHHmmss") from None
     return naive.replace(tzinfo=tz) if tz is not None else naive.astimezone()
 
 
@@ -168,17 +163,17 @@ def undo_transfer(raw: bytes | None, tf: int) -> bytes:
     if tf == 0:
         value = value.strip()
         if not _HEX.fullmatch(value):
-            raise SompError(BAD_CONTENT, "sm is not hex")
+            raise Refused(200, BAD_CONTENT, "sm is not hex")
         return bytes.fromhex(value.decode("ascii"))
     if tf == 1:
         value = value.replace(b" ", b"+").strip().rstrip(b"=")
         value += b"=" * (-len(value) % 4)
         if not _B64.fullmatch(value):
-            raise SompError(BAD_CONTENT, "sm is not Base64")
+            raise Refused(200, BAD_CONTENT, "sm is not Base64")
         try:
             return base64.b64decode(value, validate=True)
         except binascii.Error:
-            raise SompError(BAD_CONTENT, "sm is not Base64") from None
+            raise Refused(200, BAD_CONTENT, "sm is not Base64") from None
     return value
 
 
@@ -186,7 +181,7 @@ def charset(tf: int, dc: int) -> str:
     """The charset of the content bytes: UTF-8 with ``tf=3``, else the one ``dc`` names.
     9025 for a ``dc`` other than 0, 8, 15."""
     if dc not in _CHARSETS:
-        raise SompError(BAD_CODING, f"dc {dc} is not 0, 8 or 15")
+        raise Refused(200, BAD_CODING, f"dc {dc} is not 0, 8 or 15")
     return "utf-8" if tf == 3 else _CHARSETS[dc]
 
 
@@ -195,7 +190,7 @@ def decode(data: bytes, encoding: str) -> str:
     try:
         return data.decode(encoding)
     except UnicodeDecodeError:
-        raise SompError(BAD_CODING, f"content is not valid {encoding}") from None
+        raise Refused(200, BAD_CODING, f"content is not valid {encoding}") from None
 
 
 def recipients(da: str) -> list[str]:
@@ -203,12 +198,12 @@ def recipients(da: str) -> list[str]:
     given = [item.strip() for item in re.split(r"[;,]", da)]
     given = [item for item in given if item]
     if len(given) > MAX_RECIPIENTS:
-        raise SompError(TOO_MANY_DESTINATIONS, f"{len(given)} numbers, at most {MAX_RECIPIENTS}")
+        raise Refused(200, TOO_MANY_DESTINATIONS, f"{len(given)} numbers, at most {MAX_RECIPIENTS}")
     if not given:
-        raise SompError(TOO_FEW_DESTINATIONS, "no number in da")
+        raise Refused(200, TOO_FEW_DESTINATIONS, "no number in da")
     for number in given:
         if not _NUMBER.fullmatch(number):
-            raise SompError(BAD_DESTINATION, f"bad number {number[:40]!r}")
+            raise Refused(200, BAD_DESTINATION, f"bad number {number[:40]!r}")
     return list(dict.fromkeys(given))
 
 
@@ -231,15 +226,15 @@ def batch(data: bytes, encoding: str, separator: str, default_ex: str) -> list[I
     else:
         raw_items = [_split_item(piece) for piece in decode(data, encoding).split(separator) if piece.strip()]
     if len(raw_items) > MAX_RECIPIENTS:
-        raise SompError(TOO_MANY_DESTINATIONS, f"{len(raw_items)} items, at most {MAX_RECIPIENTS}")
+        raise Refused(200, TOO_MANY_DESTINATIONS, f"{len(raw_items)} items, at most {MAX_RECIPIENTS}")
     if not raw_items:
-        raise SompError(TOO_FEW_DESTINATIONS, "no item in the batch")
+        raise Refused(200, TOO_FEW_DESTINATIONS, "no item in the batch")
     items = []
     for phone, ex, content in raw_items:
         if not _NUMBER.fullmatch(phone):
-            raise SompError(BAD_DESTINATION, f"bad number {phone[:40]!r}")
+            raise Refused(200, BAD_DESTINATION, f"bad number {phone[:40]!r}")
         if ex and (not _EX.fullmatch(ex) or not -2**63 <= int(ex) < 2**63):
-            raise SompError(UNKNOWN_COMMAND, "an item's ex must be a long")
+            raise Refused(200, UNKNOWN_COMMAND, "an item's ex must be a long")
         body = content if isinstance(content, str) else decode(content, encoding)
         items.append(Item(phone, str(int(ex)) if ex else default_ex, body))
     return items
@@ -248,7 +243,7 @@ def batch(data: bytes, encoding: str, separator: str, default_ex: str) -> list[I
 def _split_item(piece: str) -> tuple[str, str, str]:
     phone, hash_, rest = piece.partition("#")
     if not hash_:
-        raise SompError(TOO_FEW_DESTINATIONS, f"batch item without 'phone#': {piece[:40]!r}")
+        raise Refused(200, TOO_FEW_DESTINATIONS, f"batch item without 'phone#': {piece[:40]!r}")
     match = re.match(r"(-?[0-9]+)?#", rest)
     if match:
         return phone.strip(), match.group(1) or "", rest[match.end():]
@@ -262,8 +257,8 @@ def _split_ucs2(data: bytes, sep: bytes) -> list[tuple[str, str, bytes]]:
         match = _PREFIX.match(data, pos)
         if not match:
             head = data[pos:pos + 40]
-            raise SompError(BAD_DESTINATION if b"#" in data[pos:] else TOO_FEW_DESTINATIONS,
-                            f"batch item without a valid 'phone#': {head!r}")
+            raise Refused(200, BAD_DESTINATION if b"#" in data[pos:] else TOO_FEW_DESTINATIONS,
+                          f"batch item without a valid 'phone#': {head!r}")
         start, end, following = match.end(), len(data), len(data)
         at = data.find(sep, start)
         while at >= 0:

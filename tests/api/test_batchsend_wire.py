@@ -15,6 +15,7 @@ from agent.api import batchsend
 from agent.api import batchsend_wire as wire
 from agent.config_dialects import BatchSendConfig
 from agent.config_net import Credentials
+from agent.errors import Refused
 
 CONFIG = BatchSendConfig(credentials=Credentials("admin", "pw"), report_url="http://127.0.0.1:8090/sms/report",
                          mo_url="http://127.0.0.1:8090/sms/mo?k=v", receiver="rcv", push_password="ppw")
@@ -140,14 +141,14 @@ def test_recipients_accepts_exactly_the_well_formed_lists(items):
     if ok:
         assert wire.recipients(",".join(items)) == kept
     else:
-        with pytest.raises(wire.Refused) as refused:
+        with pytest.raises(Refused) as refused:
             wire.recipients(",".join(items))
-        assert refused.value.code == 108
+        assert refused.value.reason == 108
 
 
 def test_recipients_limit():
     assert len(wire.recipients(",".join(["13800000001"] * 50_000))) == 50_000
-    with pytest.raises(wire.Refused):
+    with pytest.raises(Refused):
         wire.recipients(",".join(["13800000001"] * 50_001))
 
 
@@ -159,9 +160,9 @@ def test_message_parts(value, expected):
 
 @pytest.mark.parametrize("value", [None, "", "x" * 701, "汉" * 671])
 def test_message_refused(value):
-    with pytest.raises(wire.Refused) as refused:
+    with pytest.raises(Refused) as refused:
         wire.message_parts(value, 10)
-    assert refused.value.code == 106
+    assert refused.value.reason == 106
 
 
 def test_balance_reply():

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.api import httpinterface_wire as wire
-from agent.api.httpinterface_wire import Refused
+from agent.errors import Refused
 
 NOW = datetime(2024, 5, 4, 11, 10, 10)
 
@@ -20,7 +20,7 @@ NOW = datetime(2024, 5, 4, 11, 10, 10)
 def refused(fn, *args) -> int:
     with pytest.raises(Refused) as info:
         fn(*args)
-    return info.value.status
+    return info.value.reason
 
 
 def test_parse_form_rules():

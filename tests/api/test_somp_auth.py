@@ -9,9 +9,9 @@ import urllib.parse
 import pytest
 
 from agent.api.somp import Guard
-from agent.api.somp_wire import SompError
 from agent.config_dialects import SompConfig
 from agent.config_net import Credentials
+from agent.errors import Refused
 
 from .somp_helpers import PASSWORD, SOMP_CONFIG, USER, digest, get, out_rows, post, somp_config, stamp, task_rows
 
@@ -122,11 +122,11 @@ def test_replay_memory_forgets_what_is_stale():
     guard.authenticate(first, lambda: None)
     guard.authenticate(later, lambda: None)
     assert guard.remembered == 2
-    with pytest.raises(SompError) as refused:
+    with pytest.raises(Refused) as refused:
         guard.authenticate(first, lambda: None)
-    assert refused.value.code == 9101
+    assert refused.value.reason == 9101
     now[0] += 61  # first is stale now (and forgotten); later (30 s ahead) is still within its window
     guard.authenticate(request(0), lambda: None)
     assert guard.remembered == 2
-    with pytest.raises(SompError):
+    with pytest.raises(Refused):
         guard.authenticate(later, lambda: None)

@@ -8,6 +8,7 @@ import pytest
 
 from agent.api import somp_mqtt
 from agent.api.mqtt_dialects import FORMATTERS
+from agent.errors import Refused
 from agent.model import CallRecord, Publication
 from agent.store.queue import OutboxItem, Store
 from agent.uplink.forward import DESTINATION, publications
@@ -48,7 +49,7 @@ def test_somp_send_requests():
     for phone, payload, why in [("1361234567x", b"hi", "phone"), ("12", b"hi", "phone"),
                                 ("13612345678", b"", "empty"), ("13612345678", b"\xff\xfe", "UTF-8"),
                                 ("13612345678", b"x" * 16380, "limit"), ("13612345678", b"x" * 2000, "parts")]:
-        with pytest.raises(somp_mqtt.Refused, match=why):
+        with pytest.raises(Refused, match=why):
             somp_mqtt.send_request(phone, payload, max_parts=10)
 
 
