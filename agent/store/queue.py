@@ -46,7 +46,7 @@ from peewee import OperationalError
 from ..errors import DuplicateRequest, StoreError
 from ..model import EXPIRED, Accepted, CallRecord, DeliveryReport, IncomingSms, LineState, NewMessage
 from ..routing import Candidate
-from . import delivery, models
+from . import models
 from .db import migrate, open_database, write
 from .dispatch import Dispatch, count_parts
 from .inbox import DEFAULT_WINDOW_HOURS, Inbox
@@ -325,14 +325,7 @@ class Store:
         return self._inbox.store_report(report, window_hours=window_hours)
 
     def record_part(self, message_id: int, seq: int, line: str, reference: int | None) -> bool:
-        """Record durably that part ``seq`` of message ``message_id`` (being sent,
-        'Q') left on ``line`` with TP-MR ``reference`` (None or -1: unknown), so
-        that its status report finds it whenever it comes.  Return True when a
-        row was written (False: recorded before, or the message is not being sent)."""
-        with write(self._db, durable=True):
-            return delivery.record_part(self._db, message_id, seq, line,
-                                        reference if reference is not None and reference >= 0 else None,
-                                        self._t.now())
+        return self._dispatch.record_part(message_id, seq, line, reference)
 
     def flush_stale_parts(self, older_than_seconds: float) -> int:
         return self._inbox.flush_stale_parts(older_than_seconds)
@@ -342,6 +335,7 @@ class Store:
 
     store_sms.__doc__ = Inbox.store_sms.__doc__
     store_report.__doc__ = Inbox.store_report.__doc__
+    record_part.__doc__ = Dispatch.record_part.__doc__
     flush_stale_parts.__doc__ = Inbox.flush_stale_parts.__doc__
     store_call.__doc__ = Inbox.store_call.__doc__
 
