@@ -79,7 +79,7 @@ def _ids_sql(n: int) -> str:
 
 
 class Dispatch:
-    """The router-side queries of :class:`agent.store.queue.Store`."""
+    """The router-side queries, ``store.dispatch`` of :class:`agent.store.queue.Store`."""
 
     def __init__(self, db: SqliteDatabase, times: LocalTime, outbox: Outbox, *, max_parts: int = 255) -> None:
         self._db = db

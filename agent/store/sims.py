@@ -40,7 +40,7 @@ def count_on_sim(db: SqliteDatabase, iccid: str, *, day: str, daily: int, total:
 
 
 class Sims:
-    """The quota and line-snapshot queries of :class:`agent.store.queue.Store`."""
+    """The quota and line-snapshot queries, ``store.sims`` of :class:`agent.store.queue.Store`."""
 
     def __init__(self, db: SqliteDatabase, models: Models, times: LocalTime) -> None:
         self._db = db

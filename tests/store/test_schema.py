@@ -66,7 +66,7 @@ def test_documented_raw_insert_works_and_is_a_candidate(store):
     assert (row["status"], row["gateway_id"], row["errors"], row["priority"], row["parts"]) == ("U", "*", 0, 0, None)
     created = datetime.strptime(row["create_date"], "%Y-%m-%d %H:%M:%S")
     assert abs((created - datetime.now()).total_seconds()) < 60  # SQLite's localtime is the system's
-    [c] = store.candidates(now=store._t.now(), lines=["G1"], providers=[])
+    [c] = store.dispatch.candidates(now=store._t.now(), lines=["G1"], providers=[])
     assert (c.id, c.recipient, c.text, c.encoding, c.gateway, c.parts) == (1, "13601019694", "hello", "U", "*", 1)
     assert store.message(1)["parts"] == 1  # counted once, on first sight
 
