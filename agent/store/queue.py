@@ -52,7 +52,6 @@ from peewee import OperationalError
 
 from ..errors import DuplicateRequest, StoreError
 from ..model import EXPIRED, Accepted, NewMessage
-from . import models
 from .db import migrate, open_database, write
 from .dispatch import Dispatch, count_parts
 from .inbox import Inbox
@@ -91,12 +90,11 @@ class Store:
         self.path = Path(path)
         self._t = LocalTime(timezone, clock)
         self._db = open_database(self.path)
-        self._m = models.bind(self._db)
         self._max_parts = max_parts
         self._journal = Journal(self._db)
         self._outbox = Outbox(self._db, self._t, push_targets, self._journal)
         self._dispatch = Dispatch(self._db, self._t, self._outbox, max_parts=max_parts)
-        self._sims = Sims(self._db, self._m, self._t)
+        self._sims = Sims(self._db, self._t)
         self._inbox = Inbox(self._db, self._t, self._outbox)
         self._reads = Reads(self._db)
         self._status = StatusQueries(self._db, self._t)
@@ -279,7 +277,6 @@ class Store:
         return self._rows("SELECT * FROM smsserver_out WHERE task_id = ? ORDER BY id", (task_id,))
 
     def _rows(self, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-        # Plain SQL: these serve every status query, where building a peewee query cost more than running it.
         cur = self._db.execute_sql(sql, params)
         columns = [d[0] for d in cur.description]
         return [dict(zip(columns, row)) for row in cur.fetchall()]
