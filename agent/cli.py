@@ -83,9 +83,9 @@ def _stored_views(store: Store, config: Config) -> tuple[list[dict[str, Any]], l
     """The ``lines`` rows the running agent last stored (by name) and their views: quotas
     from the SIM counters and the limits in force (configured, or an operator's override;
     a line no longer configured has none), no message counts of today."""
-    rows = store.lines()
-    counters = store.sim_counters([r["iccid"] for r in rows if r.get("iccid")])
-    overrides = store.line_limits()
+    rows = store.sims.lines()
+    counters = store.sims.sim_counters([r["iccid"] for r in rows if r.get("iccid")])
+    overrides = store.sims.line_limits()
     configured = {line.name: (line.daily_limit, line.total_limit) for line in config.lines}
     limits = {r["name"]: limits_in_force(configured.get(r["name"], (-1, -1)), overrides.get(r["name"], (None, None)))
               for r in rows}

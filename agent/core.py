@@ -53,10 +53,10 @@ class Core:
         in configuration order: the bank's live snapshots, the SIM counters, the limits
         and provider groups in force, and (with ``counts_today``) the messages sent and
         failed today; without, those read None and their query is skipped."""
-        today = self.store.line_counts_today() if counts_today else None
+        today = self.store.status.line_counts_today() if counts_today else None
         states = {s.name: s for s in self.bank.states()}
         snapshots = [states[name] for name in self.lines]
-        return line_views(snapshots, counters=self.store.sim_counters([s.iccid for s in snapshots if s.iccid]),
+        return line_views(snapshots, counters=self.store.sims.sim_counters([s.iccid for s in snapshots if s.iccid]),
                           limits={name: self.limits.get(name) for name in self.lines},
                           providers={name: self.limits.provider(name) for name in self.lines}, today=today)
 
@@ -98,20 +98,20 @@ class Core:
 
     def outbox_stats(self) -> dict[str, dict[str, Any]]:
         """Every push destination's backlog: ``pending``, ``dropped``, ``oldest`` (see the store's outbox)."""
-        return self.store.outbox_stats()
+        return self.store.outbox.stats()
 
     def recent_received(self, limit: int = 20) -> list[dict[str, Any]]:
         """The newest ``limit`` received messages, newest first (see :mod:`agent.store.status`)."""
-        return self.store.recent_received(limit)
+        return self.store.status.recent_received(limit)
 
     def recent_failures(self, limit: int = 20) -> list[dict[str, Any]]:
         """The ``limit`` most recently failed messages of the last week, newest first."""
-        return self.store.recent_failures(limit)
+        return self.store.status.recent_failures(limit)
 
     def check_database(self, timeout: float = 2.0) -> str:
         """The health check: '' when the database takes a write (nothing is changed),
         else why not; waits at most ``timeout`` seconds for another writer."""
-        return self.store.writable(timeout)
+        return self.store.status.writable(timeout)
 
     @property
     def database_path(self) -> Path:
@@ -146,7 +146,7 @@ class Core:
         """Received messages (``smsserver_in`` rows of type 'I') not returned to
         ``consumer`` before, oldest first, optionally of one line; they count
         as read for that consumer only."""
-        return self.store.read_inbox(consumer, line=line, limit=limit)
+        return self.store.reads.read_inbox(consumer, line=line, limit=limit)
 
     def read_journal(self, consumer: str, kinds: Collection[str], *, limit: int = 500,
                      since: float | None = None, sent_results: bool = True) -> list[JournalItem]:
@@ -156,7 +156,7 @@ class Core:
         once (committed before this returns).  ``since``: skip for good what is
         older than this epoch; without ``sent_results``, only the results of
         failed sends are returned.  See :mod:`agent.store.journal`."""
-        return self.store.read_journal(consumer, kinds, limit=limit, since=since, sent_results=sent_results)
+        return self.store.journal.read(consumer, kinds, limit=limit, since=since, sent_results=sent_results)
 
     # --- control (remote management, the status page) ------------------------------
 
@@ -200,7 +200,7 @@ class Core:
             iccid = self.bank[name].state.iccid
             if not iccid:
                 raise LineOffline(f"line {name}: its SIM is not known yet", line=name)
-            self.store.set_sim_counters(iccid, daily_sent=0 if reset_daily else None,
+            self.store.sims.set_sim_counters(iccid, daily_sent=0 if reset_daily else None,
                                         total_sent=0 if reset_total else None)
         self._wake_router()
         return limits

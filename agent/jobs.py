@@ -98,12 +98,12 @@ class Jobs:
         self._unresolved_before = None  # once is enough: later rows are this run's
 
     def reset_daily(self) -> None:
-        n = self.store.reset_daily()
+        n = self.store.sims.reset_daily()
         if n:
             log.info("new day: daily counters of %d SIM(s) reset", n)
 
     def flush_parts(self) -> None:
-        n = self.store.flush_stale_parts(self.config.reassembly_timeout)
+        n = self.store.inbox.flush_stale_parts(self.config.reassembly_timeout)
         if n:
             log.warning("%d incomplete long message(s) stored with missing parts", n)
 

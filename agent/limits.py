@@ -20,8 +20,8 @@ class LineLimits:
         self._store = store
         self._lines = lines
         self._lock = threading.Lock()
-        self._overrides = store.line_limits()
-        self._providers = store.line_providers()
+        self._overrides = store.sims.line_limits()
+        self._providers = store.sims.line_providers()
 
     def get(self, name: str) -> tuple[int, int]:
         """(daily, total) limits of line ``name`` in SMS parts; -1 unlimited.  UnknownLine if unknown."""
@@ -40,7 +40,7 @@ class LineLimits:
         UnknownLine if unknown."""
         self._config(name)
         with self._lock:
-            self._store.set_line_provider(name, provider)
+            self._store.sims.set_line_provider(name, provider)
             if provider is None:
                 self._providers.pop(name, None)
             else:
@@ -54,7 +54,7 @@ class LineLimits:
         """
         self._config(name)
         with self._lock:
-            self._store.set_line_limits(name, daily=daily, total=total)
+            self._store.sims.set_line_limits(name, daily=daily, total=total)
             if daily is None and total is None:
                 self._overrides.pop(name, None)
             else:

@@ -129,7 +129,7 @@ def line_views(snapshots: Sequence[LineState], *, counters: Mapping[str, SentCou
 
 def stored_state(row: Mapping[str, Any]) -> LineState:
     """Given a row of the store's ``lines`` table (the snapshot the agent last
-    wrote, :meth:`agent.store.queue.Store.lines`), return it as a
+    wrote, :meth:`agent.store.sims.Sims.lines`), return it as a
     :class:`LineState` for :func:`line_views`; what the table does not keep
     (SIM status, registration, times, counts since start) is unknown."""
     return LineState(name=row["name"], device=row.get("device") or "", state=row.get("state") or "",

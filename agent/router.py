@@ -159,7 +159,7 @@ class Router:
         self._data_version = version
         idle = self._idle_slots()
         if idle:
-            cands = self.store.candidates(now=now, lines=[s.name for s in idle],
+            cands = self.store.dispatch.candidates(now=now, lines=[s.name for s in idle],
                                           providers={s.provider for s in idle if s.provider},
                                           limit=self.config.batch)
             plan = route(cands, idle, now)
@@ -170,7 +170,7 @@ class Router:
                 log.info("%d message(s) expired before they could be sent", len(plan.expired))
             if plan.assignments:
                 self._dispatch(plan.assignments)
-        due = self.store.pending_wakeup(now=now)
+        due = self.store.dispatch.pending_wakeup(now=now)
         self._next_check = math.inf if due is None else due
         return min(self.config.poll_interval, max(self._next_check - now, 0.0))
 
@@ -186,7 +186,7 @@ class Router:
                 usable.append((name, state.iccid))
         if not usable:
             return []
-        counters = self.store.sim_counters([iccid for _, iccid in usable])
+        counters = self.store.sims.sim_counters([iccid for _, iccid in usable])
         slots = []
         for name, iccid in usable:
             daily_limit, total_limit = self.limits.get(name)
@@ -200,7 +200,8 @@ class Router:
 
     def _dispatch(self, assignments: list[tuple[Candidate, LineSlot]]) -> None:
         flights = [_InFlight(msg, slot.name, self.bank[slot.name].state.iccid) for msg, slot in assignments]
-        moved = set(self.store.mark_queued([Assignment(f.msg.id, f.line, f.iccid, f.msg.parts) for f in flights]))
+        moved = set(self.store.dispatch.mark_queued([Assignment(f.msg.id, f.line, f.iccid, f.msg.parts)
+                                                     for f in flights]))
         for f in flights:
             if f.msg.id not in moved:
                 continue  # changed or deleted by an application since it was read: not ours to send
@@ -254,7 +255,7 @@ class Router:
             if result.stored:
                 copies.append((flight.line, result.stored))
         if outcomes:
-            self.store.record_outcomes(outcomes, durable=bool(copies))
+            self.store.dispatch.record_outcomes(outcomes, durable=bool(copies))
             if self.pusher is not None:
                 self.pusher.wake()
         for line, locations in copies:

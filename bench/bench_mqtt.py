@@ -164,7 +164,7 @@ def write_events(db: Path, n: int, *, batch: int = 100, start: int = 0,
 
 def wait_empty(store: Store, timeout: float = 600) -> float:
     deadline = time.monotonic() + timeout
-    while store.outbox_stats().get(DESTINATION, {}).get("pending", 0):
+    while store.outbox.stats().get(DESTINATION, {}).get("pending", 0):
         if time.monotonic() > deadline:
             raise TimeoutError("outbox not emptied")
         threading.Event().wait(0.01)
@@ -181,7 +181,7 @@ def sustained(root: Path, broker: Broker, events: int, *, durable_each: bool) ->
     t0 = time.monotonic()
     if durable_each:
         for i in range(events):
-            store.store_call(CallRecord("sim1", f"1380000{i:04d}", datetime.now()))
+            store.inbox.store_call(CallRecord("sim1", f"1380000{i:04d}", datetime.now()))
             if i % 50 == 0:
                 uplink.wake()
         uplink.wake()

@@ -55,8 +55,8 @@ def test_lines_shows_each_line_and_its_quota(live, capsys):
 
 def test_lines_apply_an_operators_override_and_the_sims_counters(live, capsys):
     stack, config = live
-    stack.store.set_line_limits("sim2", daily=3, total=None)  # as the status page or MQTT would
-    stack.store.set_sim_counters(stack.sim[1].iccid, daily_sent=1, total_sent=4)
+    stack.store.sims.set_line_limits("sim2", daily=3, total=None)  # as the status page or MQTT would
+    stack.store.sims.set_sim_counters(stack.sim[1].iccid, daily_sent=1, total_sent=4)
     assert cli.lines(config, ["--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert (rows["sim2"]["daily_sent"], rows["sim2"]["daily_left"]) == (1, 2)

@@ -28,7 +28,7 @@ def test_quota_override_is_enforced_and_survives_a_restart(live, tmp_path):
     info = {i.name: i for i in core.lines_view()}
     assert (info["sim1"].daily_left, info["sim1"].usable) == (0, False)
     reopened = Store(tmp_path / "agent.db")
-    assert reopened.line_limits() == {"sim1": (1, -1)}
+    assert reopened.sims.line_limits() == {"sim1": (1, -1)}
     reopened.close()
     core.set_quota("sim1", reset_daily=True)  # counter back to 0: the second goes out
     stack.wait_rows(ids[1:], lambda r: r["status"] == "S")
@@ -69,7 +69,7 @@ def test_provider_group_set_at_run_time(live, tmp_path):
     assert {r["line"] for r in stack.wait_rows(ids, lambda r: r["status"] == "S")} == {"sim2"}
     assert "branch-A" in core.providers()
     reopened = Store(tmp_path / "agent.db")
-    assert reopened.line_providers() == {"sim2": "branch-A"}
+    assert reopened.sims.line_providers() == {"sim2": "branch-A"}
     reopened.close()
     assert core.set_line_provider("sim2", None) == ""
 

@@ -79,7 +79,7 @@ def test_daily_quota_counts_parts_and_resets_at_local_midnight(stack):
     ids = s.send(msg(text=long_text), msg(text="third"), msg(text="fourth part"), msg(text="over the limit"))
     rows = s.wait_rows(ids[:3], SENT)
     assert [r["parts"] for r in rows] == [2, 1, 1]
-    lines = s.store.sim_counters([s.bank["sim1"].state.iccid])
+    lines = s.store.sims.sim_counters([s.bank["sim1"].state.iccid])
     assert next(iter(lines.values())).daily_sent == 4
     s.router.wake()
     with pytest.raises(AssertionError):

@@ -188,7 +188,7 @@ def test_reports_that_overtake_the_modems_answer_still_find_their_parts(tmp_path
                    for n in range(2, 11)]
             wait_until(lambda: [app.store.message(i)["delivery"] for i in ids] == ["delivered"] * 9, 20,
                        lambda: [(app.store.message(i)["status"], app.store.message(i)["delivery"]) for i in ids])
-            receipts = [item.payload["message_id"] for item in app.store.read_journal("t", ("receipt",))]
+            receipts = [item.payload["message_id"] for item in app.store.journal.read("t", ("receipt",))]
             assert sorted(receipts) == ids  # one each
             assert [app.store.message(i)["parts"] for i in ids] == list(range(2, 11))
         finally:

@@ -126,8 +126,8 @@ def _leave_behind(tmp_path: Path, sims: SimBank, text: str, stats: list[int | No
     store.open()
     try:
         [i] = store.enqueue([NewMessage("13900000001", text)]).ids
-        store.mark_queued([Assignment(i, modem.name, modem.iccid, len(pdus))])
-        assert store.record_stored(i, places)
+        store.dispatch.mark_queued([Assignment(i, modem.name, modem.iccid, len(pdus))])
+        assert store.dispatch.record_stored(i, places)
     finally:
         store.close()
     return i

@@ -72,14 +72,14 @@ def test_every_long_lived_thread_is_watched_and_a_stuck_router_stops_the_pings(a
 
     release = threading.Event()
     entered = threading.Event()
-    real = app.store.candidates
+    real = app.store.dispatch.candidates
 
     def stuck(**kw):  # the router's next turn hangs in the database
         entered.set()
         release.wait(30)
         return real(**kw)
 
-    app.store.candidates = stuck
+    app.store.dispatch.candidates = stuck
     try:
         app.router.wake()
         assert entered.wait(5)
@@ -88,7 +88,7 @@ def test_every_long_lived_thread_is_watched_and_a_stuck_router_stops_the_pings(a
         assert not [p for p in problems if not p.startswith("router")], problems  # the others are fine
     finally:
         release.set()
-        app.store.candidates = real
+        app.store.dispatch.candidates = real
     wait_until(lambda: app.health() == [], 5, lambda: f"healthy again: {app.health()}")
 
 

@@ -9,7 +9,8 @@ position in :data:`MIGRATIONS`) is applied when the file's version is below N,
 inside one ``BEGIN IMMEDIATE`` transaction together with the version bump and
 its row in ``schema_migrations``, so two processes opening the file at once
 apply it exactly once.  Migrations are frozen SQL: a later schema change is a
-new entry, never an edit of an old one.
+new entry, never an edit of an old one.  They are the only description of the
+columns: the store has no ORM models (:mod:`agent.store` says why).
 
 The Jindi tables (``smsserver_out``, ``smsserver_in``, ``smsserver_calls``)
 have exactly the documented columns, in the documented order, with their

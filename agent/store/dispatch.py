@@ -79,7 +79,7 @@ def _ids_sql(n: int) -> str:
 
 
 class Dispatch:
-    """The router-side queries of :class:`agent.store.queue.Store`."""
+    """The router-side queries, ``store.dispatch`` of :class:`agent.store.queue.Store`."""
 
     def __init__(self, db: SqliteDatabase, times: LocalTime, outbox: Outbox, *, max_parts: int = 255) -> None:
         self._db = db
@@ -202,6 +202,16 @@ class Dispatch:
         with write(self._db, durable=True):
             return self._db.execute_sql("UPDATE smsserver_out SET stored = ?, updated = ? WHERE id = ? AND status = 'Q'",
                                         (",".join(locations), self._t.now(), message_id)).rowcount == 1
+
+    def record_part(self, message_id: int, seq: int, line: str, reference: int | None) -> bool:
+        """Record durably that part ``seq`` of message ``message_id`` (being sent,
+        'Q') left on ``line`` with TP-MR ``reference`` (None or -1: unknown), so
+        that its status report finds it whenever it comes.  Return True when a
+        row was written (False: recorded before, or the message is not being sent)."""
+        with write(self._db, durable=True):
+            return delivery.record_part(self._db, message_id, seq, line,
+                                        reference if reference is not None and reference >= 0 else None,
+                                        self._t.now())
 
     def unresolved(self, line: str, *, before: float) -> list[tuple[int, list[str]]]:
         """Messages a previous run left being sent ('Q', last changed before

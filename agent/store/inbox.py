@@ -83,7 +83,7 @@ def _same_number(a: str, b: str) -> bool:
 
 
 class Inbox:
-    """The receive-side queries of :class:`agent.store.queue.Store`."""
+    """The receive-side queries, ``store.inbox`` of :class:`agent.store.queue.Store`."""
 
     def __init__(self, db: SqliteDatabase, times: LocalTime, outbox: Outbox) -> None:
         self._db = db

@@ -49,7 +49,7 @@ class JournalItem:
 
 
 class Journal:
-    """The journal queries of :class:`agent.store.queue.Store`."""
+    """The journal queries, ``store.journal`` of :class:`agent.store.queue.Store`."""
 
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db

@@ -67,7 +67,7 @@ _MAX_ID = 2 ** 63 - 1
 
 
 class Outbox:
-    """The outbox queries of :class:`agent.store.queue.Store`.
+    """The outbox queries, ``store.outbox`` of :class:`agent.store.queue.Store`.
 
     ``targets`` maps a kind to the destinations that want it; raise
     ValueError for an unknown kind or an empty destination name."""

@@ -1,4 +1,4 @@
-"""The durable store: every query the rest of the agent needs.
+"""The durable store: the SQLite file, a submission, and the parts that do the rest.
 
 :class:`Store` is the only door to the SQLite file (see :mod:`agent.store.db`
 for the file, the schema and the transactions).  It is shared by threads:
@@ -6,9 +6,22 @@ each thread gets its own connection, write transactions are short and take
 the write lock at once, and the busy timeout covers contention with the other
 threads, the CLI and applications writing ``smsserver_out`` with plain SQL.
 
+The store does its own work (opening the file, a submission over several
+tables, the queue's rows as a whole: expiry, crash recovery, depths, a
+message by id or task, the purge) and hands out its parts, read-only, for the
+rest: ``store.dispatch`` the router's side (:mod:`agent.store.dispatch`),
+``store.sims`` quotas and line snapshots (:mod:`agent.store.sims`),
+``store.inbox`` the receive side (:mod:`agent.store.inbox`), ``store.reads``
+per-consumer reading of what was received (:mod:`agent.store.reads`),
+``store.outbox`` events for the outside world, written in the transaction of
+the data they report (:mod:`agent.store.outbox`), ``store.journal`` their copy
+for the pull dialects, read per consumer (:mod:`agent.store.journal`), and
+``store.status`` the status page's reads (:mod:`agent.store.status`); the purge
+of old data is in :mod:`agent.store.housekeeping`.
+
 Durability, per method: a submission (:meth:`Store.enqueue`), the move to 'Q'
-(:meth:`Store.mark_queued`) and everything received (:meth:`Store.store_sms`,
-:meth:`Store.store_report`, :meth:`Store.store_call`) are committed with
+(:meth:`Dispatch.mark_queued`) and everything received (:meth:`Inbox.store_sms`,
+:meth:`Inbox.store_report`, :meth:`Inbox.store_call`) are committed with
 synchronous=FULL before the method returns.  Bookkeeping (outcomes, line
 snapshots, expiry, counters) commits with synchronous=NORMAL: the database
 stays consistent after a power cut but the last of those may be lost, which
@@ -16,12 +29,6 @@ crash recovery (:meth:`Store.requeue_in_flight`) covers.
 
 Time: DATETIME columns hold local time in the configured zone as text
 (:mod:`agent.store.times`); epochs (REAL) come from the injected clock.
-The router side lives in :mod:`agent.store.dispatch`, quotas and line
-snapshots in :mod:`agent.store.sims`, the receive side in :mod:`agent.store.inbox`,
-per-consumer reading in :mod:`agent.store.reads`, events for the outside world
-(written in the transaction of the data they report) in :mod:`agent.store.outbox`,
-and their copy for the pull dialects, read per consumer, in :mod:`agent.store.journal`;
-the purge of old data in :mod:`agent.store.housekeeping`.
 
 Idempotent submissions: a submission with a ``client_ref`` records
 (source, client_ref) -> its task, id range and content digest in ``submissions``
@@ -44,18 +51,17 @@ from typing import Any
 from peewee import OperationalError
 
 from ..errors import DuplicateRequest, StoreError
-from ..model import EXPIRED, Accepted, CallRecord, DeliveryReport, IncomingSms, LineState, NewMessage
-from ..routing import Candidate
-from . import delivery, models
+from ..model import EXPIRED, Accepted, NewMessage
 from .db import migrate, open_database, write
 from .dispatch import Dispatch, count_parts
-from .inbox import DEFAULT_WINDOW_HOURS, Inbox
+from .inbox import Inbox
 from .housekeeping import Housekeeping
 from .journal import Journal, JournalItem
 from .outbox import KINDS, Outbox
 from .reads import Reads
 from .records import Assignment, OutboxItem, Outcome, SimCounters, fingerprint
 from .sims import Sims
+from .status import StatusQueries
 from .times import LocalTime
 
 __all__ = ["KINDS", "Assignment", "JournalItem", "OutboxItem", "Outcome", "SimCounters",
@@ -84,14 +90,49 @@ class Store:
         self.path = Path(path)
         self._t = LocalTime(timezone, clock)
         self._db = open_database(self.path)
-        self._m = models.bind(self._db)
         self._max_parts = max_parts
         self._journal = Journal(self._db)
         self._outbox = Outbox(self._db, self._t, push_targets, self._journal)
         self._dispatch = Dispatch(self._db, self._t, self._outbox, max_parts=max_parts)
-        self._sims = Sims(self._db, self._m, self._t)
+        self._sims = Sims(self._db, self._t)
         self._inbox = Inbox(self._db, self._t, self._outbox)
         self._reads = Reads(self._db)
+        self._status = StatusQueries(self._db, self._t)
+
+    @property
+    def dispatch(self) -> Dispatch:
+        """The router's side: candidates, the move to 'Q', outcomes, parts sent and stored."""
+        return self._dispatch
+
+    @property
+    def sims(self) -> Sims:
+        """SIM quota counters, operator overrides per line, and the line snapshots."""
+        return self._sims
+
+    @property
+    def inbox(self) -> Inbox:
+        """The receive side: received SMS (reassembled), status reports, calls."""
+        return self._inbox
+
+    @property
+    def reads(self) -> Reads:
+        """Received messages read per consumer, each message once."""
+        return self._reads
+
+    @property
+    def outbox(self) -> Outbox:
+        """Events waiting to leave the box, per destination, until acknowledged."""
+        return self._outbox
+
+    @property
+    def journal(self) -> Journal:
+        """Delivery outcomes and received messages, read per consumer by the pull dialects."""
+        return self._journal
+
+    @property
+    def status(self) -> StatusQueries:
+        """The status page's reads (recent traffic, today's counts per line, the health check)."""
+        return self._status
 
     def open(self) -> None:
         """Create or migrate the schema (idempotent).  Raise StoreError naming the
@@ -106,7 +147,7 @@ class Store:
         closed when their threads end).  The store reopens on next use."""
         self._db.close()
 
-    # --- submissions ------------------------------------------------------------------
+    # --- submissions --------------------------------------------------------------------
 
     def enqueue(self, messages: Sequence[NewMessage], *, task: bool = False, source: str = "",
                 client_ref: str = "") -> Accepted:
@@ -180,33 +221,7 @@ class Store:
         application's SQL) has committed since the last call, so polling it is cheap."""
         return int(self._db.execute_sql("PRAGMA data_version").fetchone()[0])
 
-    # --- router side (agent.store.dispatch) ----------------------------------------------
-
-    def candidates(self, *, now: float, lines: Collection[str], providers: Collection[str],
-                   limit: int = 200) -> list[Candidate]:
-        return self._dispatch.candidates(now=now, lines=lines, providers=providers, limit=limit)
-
-    def pending_wakeup(self, *, now: float) -> float | None:
-        return self._dispatch.pending_wakeup(now=now)
-
-    def mark_queued(self, assignments: Sequence[Assignment]) -> list[int]:
-        return self._dispatch.mark_queued(assignments)
-
-    def record_outcomes(self, outcomes: Sequence[Outcome], *, durable: bool = False) -> None:
-        self._dispatch.record_outcomes(outcomes, durable=durable)
-
-    def record_stored(self, message_id: int, locations: Sequence[str]) -> bool:
-        return self._dispatch.record_stored(message_id, locations)
-
-    def unresolved(self, line: str, *, before: float) -> list[tuple[int, list[str]]]:
-        return self._dispatch.unresolved(line, before=before)
-
-    candidates.__doc__ = Dispatch.candidates.__doc__
-    pending_wakeup.__doc__ = Dispatch.pending_wakeup.__doc__
-    mark_queued.__doc__ = Dispatch.mark_queued.__doc__
-    record_outcomes.__doc__ = Dispatch.record_outcomes.__doc__
-    record_stored.__doc__ = Dispatch.record_stored.__doc__
-    unresolved.__doc__ = Dispatch.unresolved.__doc__
+    # --- the queue's rows as a whole -------------------------------------------------------
 
     def expire(self, ids: Sequence[int], *, cause: str = EXPIRED) -> int:
         """Fail the given messages that are still waiting ('U' -> 'F') with
@@ -231,7 +246,7 @@ class Store:
         requested gateway restored.  Its quota reservation stays counted, since
         its parts may have left.  Rows whose parts are in the storage of a
         line of ``keep_lines`` (send_mode = store) stay 'Q': that line settles
-        them from the modem's memory when it connects (:meth:`unresolved`).
+        them from the modem's memory when it connects (:meth:`Dispatch.unresolved`).
         ``before``: only rows last changed before this epoch (leftovers of an
         earlier run, not this run's sends).  Return how many rows were requeued."""
         keep = list(keep_lines)
@@ -262,7 +277,6 @@ class Store:
         return self._rows("SELECT * FROM smsserver_out WHERE task_id = ? ORDER BY id", (task_id,))
 
     def _rows(self, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-        # Plain SQL: these serve every status query, where building a peewee query cost more than running it.
         cur = self._db.execute_sql(sql, params)
         columns = [d[0] for d in cur.description]
         return [dict(zip(columns, row)) for row in cur.fetchall()]
@@ -281,151 +295,11 @@ class Store:
             "SELECT COUNT(*) FROM smsserver_out WHERE updated >= ? AND status = 'F'", (midnight,)).fetchone()[0]
         return depths
 
-    # --- quotas and lines (agent.store.sims) ---------------------------------------------
-
-    def sim_counters(self, iccids: Collection[str]) -> dict[str, SimCounters]:
-        return self._sims.sim_counters(iccids)
-
-    def reset_daily(self) -> int:
-        return self._sims.reset_daily()
-
-    def set_sim_counters(self, iccid: str, *, daily_sent: int | None = None, total_sent: int | None = None) -> None:
-        self._sims.set_sim_counters(iccid, daily_sent=daily_sent, total_sent=total_sent)
-
-    def set_line_limits(self, name: str, *, daily: int | None, total: int | None) -> None:
-        self._sims.set_line_limits(name, daily=daily, total=total)
-
-    def line_limits(self) -> dict[str, tuple[int | None, int | None]]:
-        return self._sims.line_limits()
-
-    def set_line_provider(self, name: str, provider: str | None) -> None:
-        self._sims.set_line_provider(name, provider)
-
-    def line_providers(self) -> dict[str, str]:
-        return self._sims.line_providers()
-
-    def update_line(self, state: LineState, *, provider: str = "") -> None:
-        self._sims.update_line(state, provider=provider)
-
-    def lines(self) -> list[dict[str, Any]]:
-        return self._sims.lines()
-
-    sim_counters.__doc__ = Sims.sim_counters.__doc__
-    reset_daily.__doc__ = Sims.reset_daily.__doc__
-    set_sim_counters.__doc__ = Sims.set_sim_counters.__doc__
-    update_line.__doc__ = Sims.update_line.__doc__
-    lines.__doc__ = Sims.lines.__doc__
-
-    # --- receive side (agent.store.inbox) -------------------------------------------------
-
-    def store_sms(self, sms: IncomingSms, *, window_hours: float = DEFAULT_WINDOW_HOURS) -> int | None:
-        return self._inbox.store_sms(sms, window_hours=window_hours)
-
-    def store_report(self, report: DeliveryReport, *, window_hours: float = DEFAULT_WINDOW_HOURS) -> int | None:
-        return self._inbox.store_report(report, window_hours=window_hours)
-
-    def record_part(self, message_id: int, seq: int, line: str, reference: int | None) -> bool:
-        """Record durably that part ``seq`` of message ``message_id`` (being sent,
-        'Q') left on ``line`` with TP-MR ``reference`` (None or -1: unknown), so
-        that its status report finds it whenever it comes.  Return True when a
-        row was written (False: recorded before, or the message is not being sent)."""
-        with write(self._db, durable=True):
-            return delivery.record_part(self._db, message_id, seq, line,
-                                        reference if reference is not None and reference >= 0 else None,
-                                        self._t.now())
-
-    def flush_stale_parts(self, older_than_seconds: float) -> int:
-        return self._inbox.flush_stale_parts(older_than_seconds)
-
-    def store_call(self, call: CallRecord) -> int:
-        return self._inbox.store_call(call)
-
-    store_sms.__doc__ = Inbox.store_sms.__doc__
-    store_report.__doc__ = Inbox.store_report.__doc__
-    flush_stale_parts.__doc__ = Inbox.flush_stale_parts.__doc__
-    store_call.__doc__ = Inbox.store_call.__doc__
-
-    def read_inbox(self, consumer: str, *, line: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
-        return self._reads.read_inbox(consumer, line=line, limit=limit)
-
-    read_inbox.__doc__ = Reads.read_inbox.__doc__
-
-    # --- outbox (agent.store.outbox) -------------------------------------------------------
-
-    def outbox_next(self, destination: str, limit: int = 50) -> list[OutboxItem]:
-        return self._outbox.next(destination, limit)
-
-    def outbox_next_attempt(self, destination: str) -> float | None:
-        return self._outbox.next_attempt(destination)
-
-    def outbox_done(self, ids: Sequence[int]) -> int:
-        return self._outbox.done(ids)
-
-    def outbox_retry(self, id: int, next_attempt: float, error: str) -> None:
-        self._outbox.retry(id, next_attempt, error)
-
-    def outbox_drop(self, ids: Sequence[int], reason: str) -> int:
-        return self._outbox.drop(ids, reason)
-
-    def outbox_expire(self, destination: str, max_age_seconds: float) -> int:
-        return self._outbox.expire(destination, max_age_seconds)
-
-    def outbox_stats(self) -> dict[str, dict[str, Any]]:
-        return self._outbox.stats()
-
-    outbox_next.__doc__ = Outbox.next.__doc__
-    outbox_next_attempt.__doc__ = Outbox.next_attempt.__doc__
-    outbox_done.__doc__ = Outbox.done.__doc__
-    outbox_retry.__doc__ = Outbox.retry.__doc__
-    outbox_drop.__doc__ = Outbox.drop.__doc__
-    outbox_expire.__doc__ = Outbox.expire.__doc__
-    outbox_stats.__doc__ = Outbox.stats.__doc__
-
     # --- housekeeping --------------------------------------------------------------------
 
     def purge(self, older_than_days: float) -> int:
-        """See :meth:`agent.store.housekeeping.Housekeeping.purge`."""
+        """Delete what is older than ``older_than_days`` from every part's tables, in
+        small transactions (:meth:`agent.store.housekeeping.Housekeeping.purge` says
+        what goes); return how many messages, received rows and calls went."""
         return Housekeeping(self._db, self._t, self._reads, self._journal, self._outbox).purge(older_than_days)
 
-    # --- the status page (agent.store.status) ----------------------------------------------
-
-    def _status_queries(self) -> Any:
-        from .status import StatusQueries  # imported here so this section stays self-contained
-
-        return StatusQueries(self._db, self._t)
-
-    def recent_received(self, limit: int = 20) -> list[dict[str, Any]]:
-        """See :meth:`agent.store.status.StatusQueries.recent_received`."""
-        return self._status_queries().recent_received(limit)
-
-    def recent_failures(self, limit: int = 20) -> list[dict[str, Any]]:
-        """See :meth:`agent.store.status.StatusQueries.recent_failures`."""
-        return self._status_queries().recent_failures(limit)
-
-    def line_counts_today(self) -> dict[str, dict[str, int]]:
-        """See :meth:`agent.store.status.StatusQueries.line_counts_today`."""
-        return self._status_queries().line_counts_today()
-
-    def writable(self, timeout: float = 2.0) -> str:
-        """See :meth:`agent.store.status.StatusQueries.writable`."""
-        return self._status_queries().writable(timeout)
-
-    # --- the MQTT uplink's outbox cursor and bound (agent.store.outbox) -----------------------
-
-    def outbox_after(self, destination: str, after_id: int, limit: int = 50, *,
-                     upto: int | None = None) -> list[OutboxItem]:
-        """See :meth:`agent.store.outbox.Outbox.after`."""
-        return self._outbox.after(destination, after_id, limit, upto=upto)
-
-    def outbox_last_id(self, destination: str) -> int:
-        """See :meth:`agent.store.outbox.Outbox.last_id`."""
-        return self._outbox.last_id(destination)
-
-    def read_journal(self, consumer: str, kinds: Collection[str], *, limit: int = 500,
-                     since: float | None = None, sent_results: bool = True) -> list[JournalItem]:
-        """See :meth:`agent.store.journal.Journal.read`."""
-        return self._journal.read(consumer, kinds, limit=limit, since=since, sent_results=sent_results)
-
-    def outbox_trim(self, destination: str, max_items: int) -> int:
-        """See :meth:`agent.store.outbox.Outbox.trim`."""
-        return self._outbox.trim(destination, max_items)

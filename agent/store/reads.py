@@ -33,7 +33,7 @@ _UNREAD = ("i.id > ? AND i.type = 'I'"
 
 
 class Reads:
-    """The per-consumer inbox reads of :class:`agent.store.queue.Store`."""
+    """The per-consumer inbox reads, ``store.reads`` of :class:`agent.store.queue.Store`."""
 
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db

@@ -11,14 +11,13 @@ yesterday's count block today.  The ``lines`` table is a snapshot for
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable
-from typing import Any, cast
+from collections.abc import Collection
+from typing import Any
 
 from peewee import SqliteDatabase
 
 from ..model import LineState
 from .db import write
-from .models import Models
 from .records import SimCounters
 from .times import LocalTime
 
@@ -40,18 +39,15 @@ def count_on_sim(db: SqliteDatabase, iccid: str, *, day: str, daily: int, total:
 
 
 class Sims:
-    """The quota and line-snapshot queries of :class:`agent.store.queue.Store`."""
+    """The quota and line-snapshot queries, ``store.sims`` of :class:`agent.store.queue.Store`."""
 
-    def __init__(self, db: SqliteDatabase, models: Models, times: LocalTime) -> None:
+    def __init__(self, db: SqliteDatabase, times: LocalTime) -> None:
         self._db = db
-        self._m = models
         self._t = times
 
     def sim_counters(self, iccids: Collection[str]) -> dict[str, SimCounters]:
         """Given ICCIDs, return the counters of those the store knows, by ICCID;
         ``daily_sent`` is 0 (and ``day`` today) when the stored day is not today."""
-        # Plain SQL: called for every status look and quota check, where building a
-        # peewee query cost more than running it.
         today = self._t.day()
         wanted = list(dict.fromkeys(i for i in iccids if i))
         out: dict[str, SimCounters] = {}
@@ -151,8 +147,9 @@ class Sims:
 
     def lines(self) -> list[dict[str, Any]]:
         """Return every line snapshot as a dict (``registered`` a bool), by name."""
-        lines = self._m.lines
-        rows = list(cast(Iterable[dict[str, Any]], lines.select().order_by(lines.name).dicts()))
+        cur = self._db.execute_sql("SELECT * FROM lines ORDER BY name")
+        columns = [d[0] for d in cur.description]
+        rows = [dict(zip(columns, row)) for row in cur.fetchall()]
         for row in rows:
             row["registered"] = bool(row["registered"])
         return rows

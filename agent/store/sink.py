@@ -45,17 +45,17 @@ class LineSink:
         self.started_at = time.time()
 
     def on_sms(self, sms: IncomingSms) -> None:
-        self.store.store_sms(sms, window_hours=self._window)
+        self.store.inbox.store_sms(sms, window_hours=self._window)
         self._wake_outbox()
 
     def on_part_sent(self, part: PartSent) -> None:
-        self.store.record_part(part.message_id, part.seq, part.line, part.reference)
+        self.store.dispatch.record_part(part.message_id, part.seq, part.line, part.reference)
 
     def on_stored(self, message_id: Any, line: str, locations: tuple[str, ...]) -> bool:
-        return self.store.record_stored(message_id, locations)
+        return self.store.dispatch.record_stored(message_id, locations)
 
     def unresolved(self, line: str) -> list[tuple[Any, list[str]]]:
-        return self.store.unresolved(line, before=self.started_at)
+        return self.store.dispatch.unresolved(line, before=self.started_at)
 
     def on_resolved(self, result: SendResult) -> None:
         if result.outcome == SENT:
@@ -63,16 +63,16 @@ class LineSink:
         else:  # nothing went out, or it cannot be told (in doubt: the parts that may have left stay counted)
             outcome = Outcome(result.id, result.line, "", RELEASE, result.references if result.in_doubt else (),
                               result.parts, in_doubt=result.in_doubt)
-        self.store.record_outcomes([outcome], durable=True)
+        self.store.dispatch.record_outcomes([outcome], durable=True)
         self._wake_outbox()
         self._wake_router()
 
     def on_report(self, report: DeliveryReport) -> None:
-        self.store.store_report(report, window_hours=self._window)
+        self.store.inbox.store_report(report, window_hours=self._window)
         self._wake_outbox()
 
     def on_call(self, call: CallRecord) -> None:
-        self.store.store_call(call)
+        self.store.inbox.store_call(call)
         self._wake_outbox()
 
     def on_state(self, state: LineState) -> None:
@@ -85,7 +85,7 @@ class LineSink:
             self._seen[state.name] = key
         if changed:
             try:
-                self.store.update_line(state, provider=self._providers.get(state.name, ""))
+                self.store.sims.update_line(state, provider=self._providers.get(state.name, ""))
             except Exception:
                 log.exception("%s: could not store the line state", state.name)
         if state.can_send:

@@ -27,7 +27,7 @@ class _Rollback(Exception):
 
 
 class StatusQueries:
-    """The status page's queries of :class:`agent.store.queue.Store`."""
+    """The status page's queries, ``store.status`` of :class:`agent.store.queue.Store`."""
 
     def __init__(self, db: SqliteDatabase, times: LocalTime) -> None:
         self._db = db

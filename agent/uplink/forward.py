@@ -194,7 +194,7 @@ class Forwarder:
 
     def _done(self, ids: list[int]) -> None:
         if ids:
-            self._store.outbox_done(ids)
+            self._store.outbox.done(ids)
             self.published += len(ids)  # counted once deleted: stats never show a row twice
 
     def _settle(self, mid: int, ok: bool, reason: str, now: float, done: list[int]) -> None:
@@ -212,7 +212,7 @@ class Forwarder:
             done.append(row.item.id)
             return
         delay = min(BACKOFF_MAX, BACKOFF * 2 ** min(row.item.attempts, 16))
-        self._store.outbox_retry(row.item.id, time.time() + delay, f"PUBACK: {row.refused}")
+        self._store.outbox.retry(row.item.id, time.time() + delay, f"PUBACK: {row.refused}")
         self._retry[row.item.id] = (now + delay, row.item)
         self.last_error = f"event {row.item.id} refused by the broker: {row.refused}"
         log.warning("mqtt: %s; publishing it again in %g s", self.last_error, delay)
@@ -225,11 +225,11 @@ class Forwarder:
         self._rows.clear()
         self._mids.clear()
         self._retry.clear()
-        self._boundary = self._store.outbox_last_id(DESTINATION)
+        self._boundary = self._store.outbox.last_id(DESTINATION)
         self._backlog_after = 0
         self._live_after = self._boundary
         self._tokens, self._refilled = self._burst, now
-        pending = self._store.outbox_stats().get(DESTINATION, {}).get("pending", 0)
+        pending = self._store.outbox.stats().get(DESTINATION, {}).get("pending", 0)
         self._replay_started, self._replay_count = (now, pending) if pending else (None, 0)
         if pending:
             log.info("mqtt: replaying a backlog of %d event(s) at up to %g/s", pending, self._rate)
@@ -238,7 +238,7 @@ class Forwarder:
         """Publish one row; False when the client did not take it (the connection is gone)."""
         pubs = publications(item, replayed=replayed, formatters=self._formatters)
         if not pubs:
-            self._store.outbox_drop([item.id], f"mqtt: event {item.id} of kind {item.kind!r} cannot be published")
+            self._store.outbox.drop([item.id], f"mqtt: event {item.id} of kind {item.kind!r} cannot be published")
             return True
         assert self._generation is not None
         row = _Row(item)
@@ -264,7 +264,7 @@ class Forwarder:
 
     def _publish_live(self) -> None:
         while self._room() > 0:
-            items = self._store.outbox_after(DESTINATION, self._live_after, min(self._room(), self._batch))
+            items = self._store.outbox.after(DESTINATION, self._live_after, min(self._room(), self._batch))
             for item in items:
                 if not self._hand(item, replayed=False):
                     return
@@ -279,7 +279,7 @@ class Forwarder:
         self._refilled = now
         want = min(int(self._tokens), self._room(), self._batch)
         if want > 0:
-            items = self._store.outbox_after(DESTINATION, self._backlog_after, want, upto=self._boundary)
+            items = self._store.outbox.after(DESTINATION, self._backlog_after, want, upto=self._boundary)
             for item in items:
                 if not self._hand(item, replayed=True):
                     return self._housekeeping
@@ -298,8 +298,8 @@ class Forwarder:
         return max(0.0, (min(self._burst, 1.0 + self._rate * 0.02) - self._tokens) / self._rate)
 
     def _keep_bounds(self) -> None:
-        expired = self._store.outbox_expire(DESTINATION, self._max_age)
-        trimmed = self._store.outbox_trim(DESTINATION, self._max_items)
+        expired = self._store.outbox.expire(DESTINATION, self._max_age)
+        trimmed = self._store.outbox.trim(DESTINATION, self._max_items)
         if expired:
             log.warning("mqtt: %d undelivered event(s) older than %g h given up", expired, self._max_age / 3600)
         if trimmed:

@@ -199,7 +199,7 @@ class MqttUplink:
         ``published`` (acknowledged since start), ``inflight``, ``replaying``,
         ``last_error`` (None when all is well)."""
         published = self._forwarder.published  # read first: rows counted there are gone from the store
-        stored = self._outbox.outbox_stats().get("mqtt", {})
+        stored = self._outbox.outbox.stats().get("mqtt", {})
         since = self._connected_since
         return {"connected": self.connected, "connected_since": since.isoformat(timespec="seconds") if since else None,
                 "backlog": stored.get("pending", 0), "dropped": stored.get("dropped", 0),

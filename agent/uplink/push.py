@@ -148,7 +148,7 @@ class Pusher:
         """Per destination: ``pending`` and ``dropped`` (from the store; dropped counts
         across restarts), ``delivered`` (since start), ``last_error`` (None after a
         success), ``failing_since`` (epoch of the first failure in a row, or None)."""
-        stored = self._store.outbox_stats()
+        stored = self._store.outbox.stats()
         out = {}
         for state in self._states:
             counts = stored.get(state.destination.name, {})
@@ -198,13 +198,13 @@ class Pusher:
     def _serve(self, state: _State) -> float:
         """Deliver a batch of ``state``'s due items in order; return when to look again."""
         name = state.destination.name
-        expired = self._store.outbox_expire(name, self._config.max_age_hours * 3600)
+        expired = self._store.outbox.expire(name, self._config.max_age_hours * 3600)
         if expired:
             log.warning("%s: %d push(es) older than %g h given up", name, expired, self._config.max_age_hours)
-        items = self._store.outbox_next(name, self._batch)
+        items = self._store.outbox.next(name, self._batch)
         if not items:
             # The first item may wait for a retry planned before a restart.
-            head = self._store.outbox_next_attempt(name)
+            head = self._store.outbox.next_attempt(name)
             now = self._clock()
             return min(head, now + self._poll) if head is not None else now + self._poll
         for item in items:
@@ -224,19 +224,19 @@ class Pusher:
             request = state.destination.format(item.kind, item.payload)
         except Exception:
             log.exception("%s: outbox item %d (%s) cannot be formatted: given up", name, item.id, item.kind)
-            self._store.outbox_drop([item.id], f"{name}: formatter failed")
+            self._store.outbox.drop([item.id], f"{name}: formatter failed")
             return None
         if request is None:
-            self._store.outbox_done([item.id])
+            self._store.outbox.done([item.id])
             return None
         if urlsplit(request.url).scheme.lower() not in ("http", "https"):
             log.error("%s: outbox item %d asks for a %r URL, not http(s): given up", name, item.id,
                       urlsplit(request.url).scheme)
-            self._store.outbox_drop([item.id], f"{name}: not an http(s) URL")
+            self._store.outbox.drop([item.id], f"{name}: not an http(s) URL")
             return None
         error = self._send(request)
         if error is None:
-            self._store.outbox_done([item.id])
+            self._store.outbox.done([item.id])
             state.delivered += 1
             if state.failing_since is not None:
                 log.info("%s: pushes delivered again after %.0f s of failures", name,
@@ -245,7 +245,7 @@ class Pusher:
             return None
         delay = min(self._config.backoff_max, self._config.backoff * 2 ** min(item.attempts, 30))
         retry_at = self._clock() + delay
-        self._store.outbox_retry(item.id, retry_at, error)
+        self._store.outbox.retry(item.id, retry_at, error)
         if state.failing_since is None:
             state.failing_since = self._clock()
             log.warning("%s: push failed (%s); retrying in %g s, later pushes to it wait", name, error, delay)

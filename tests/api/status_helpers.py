@@ -146,7 +146,7 @@ def five_lines(make_api: Any, sim_setup: dict) -> Scenario:
     states = lambda: {s.name: s for s in api.core.bank.states()}  # noqa: E731
     wait_until(lambda: not states()["sim4"].registered, what="sim4 losing the network")
     wait_until(lambda: states()["sim5"].state in ("recovering", "offline"), what="sim5 noticed hung")
-    wait_until(lambda: api.core.store.recent_received(1), what="the SMS stored")
+    wait_until(lambda: api.core.store.status.recent_received(1), what="the SMS stored")
     return Scenario(api, sim)
 
 

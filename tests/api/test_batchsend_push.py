@@ -150,7 +150,7 @@ def test_reports_failures_and_mo_are_pushed_with_the_seed_parameters(start_agent
     # Nothing about the quiet message, nothing left to push.
     assert all(dict(q)["mobile"] != "13800000009" for q in reports())
     assert len(reports()) == 6
-    wait_until(lambda: app.store.outbox_stats().get("batch-report", {}).get("pending", 0) == 0, what="outbox empty")
+    wait_until(lambda: app.store.outbox.stats().get("batch-report", {}).get("pending", 0) == 0, what="outbox empty")
 
 
 def test_receiver_and_pswd_default_to_the_credentials_and_mo_is_off_without_mo_url(start_agent, receiver):

@@ -95,7 +95,7 @@ def test_a_crashing_handler_counts_as_500(api, monkeypatch):
     def broken() -> list:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(api.core.store, "recent_received", lambda limit=20: broken())
+    monkeypatch.setattr(api.core.store.status, "recent_received", lambda limit=20: broken())
     assert api.get("/status.json").status == 500
     assert scrape(api)["sms_agent_http_requests_total"][(("code", "500"), ("dialect", "status"))] == 1
 

@@ -65,7 +65,7 @@ def test_mo_line_has_every_field_and_is_returned_once(api):
     api.stack.sim[0].deliver("+8613700000001", "Hi 你好 😀")
     received(api, 1)
     [line] = poll(api)
-    [row] = api.stack.store.read_inbox("check")
+    [row] = api.stack.store.reads.read_inbox("check")
     number = next(info.number for info in api.core.lines_view() if info.name == "sim1")
     hex_text = "Hi 你好 😀".encode("utf-16-be").hex().upper()
     assert number  # the simulated SIM knows its number (AT+CNUM)

@@ -173,7 +173,7 @@ def test_healthz_says_whether_the_database_is_writable(api):
         locker.rollback()
         locker.close()
     assert api.get("/healthz").status == 200
-    assert api.core.store.writable() == ""
+    assert api.core.store.status.writable() == ""
 
 
 @pytest.mark.parametrize("text, kind, code, words", [

@@ -96,7 +96,7 @@ def test_no_line_able_to_send_is_red(api):
 
 def _received_one(api) -> None:
     api.stack.sim.by_name("sim1").deliver(SENDER, "secret meter text")
-    wait_until(lambda: api.core.store.recent_received(1), what="the SMS stored")
+    wait_until(lambda: api.core.store.status.recent_received(1), what="the SMS stored")
 
 
 def test_numbers_masked_and_texts_hidden_until_login(make_api, serve_status):
@@ -145,7 +145,7 @@ def test_login_and_actions_need_the_csrf_token(make_api, serve_status):
     api.stack.wait_rows([sent], lambda r: r["status"] == "S")
     assert browser.post("/status/lines/sim2/reset-daily", csrf=token)[0] == 303
     iccid = api.core.bank["sim2"].state.iccid
-    assert api.core.store.sim_counters([iccid])[iccid].daily_sent == 0
+    assert api.core.store.sims.sim_counters([iccid])[iccid].daily_sent == 0
     status, _, headers = browser.post("/status/logout", csrf=token)
     assert status == 303
     assert browser.post("/status/lines/sim2/disable", csrf=token)[0] == 403  # the session is gone

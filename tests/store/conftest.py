@@ -73,8 +73,8 @@ def send(store: Store, *messages: NewMessage, line: str = "G1", iccid: str = "89
     """Enqueue, queue on ``line`` and record an outcome; return the ids."""
     ids = store.enqueue(list(messages)).ids
     rows = [store.message(i) for i in ids]
-    store.mark_queued([Assignment(r["id"], line, iccid, r["parts"]) for r in rows])
-    store.record_outcomes([
+    store.dispatch.mark_queued([Assignment(r["id"], line, iccid, r["parts"]) for r in rows])
+    store.dispatch.record_outcomes([
         Outcome(r["id"], line, iccid, outcome,
                 tuple(refs[k] if refs else range(r["parts"])) if outcome == "sent" else (), r["parts"])
         for k, r in enumerate(rows)])

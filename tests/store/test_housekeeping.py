@@ -20,14 +20,14 @@ def test_purge_removes_old_finished_rows_only(store, clock):
     old_sent = send(store, NewMessage("1"), NewMessage("2"))
     old_failed = send(store, NewMessage("3"), outcome="failed")
     [old_waiting] = store.enqueue([NewMessage("4")]).ids
-    store.store_sms(deliver("old")[0])
-    store.store_call(CallRecord("G1", "1", datetime.fromtimestamp(clock(), SHANGHAI)))
+    store.inbox.store_sms(deliver("old")[0])
+    store.inbox.store_call(CallRecord("G1", "1", datetime.fromtimestamp(clock(), SHANGHAI)))
     parts = deliver("p" * 300, ref=3)
-    store.store_sms(parts[0])
-    store.store_sms(parts[1])
+    store.inbox.store_sms(parts[0])
+    store.inbox.store_sms(parts[1])
     clock.advance(31 * 86400)
     recent = send(store, NewMessage("5"))
-    store.store_sms(deliver("new")[0])
+    store.inbox.store_sms(deliver("new")[0])
     assert count(store, "sent_parts") == 3
     assert store.purge(30) == 3 + 2 + 1  # out rows, received rows (old + long), calls
     left = {r: store.message(r) is not None for r in [*old_sent, *old_failed, old_waiting, *recent]}
@@ -39,11 +39,11 @@ def test_purge_removes_old_finished_rows_only(store, clock):
 
 
 def test_line_snapshots(store, clock):
-    store.update_line(LineState("G2", "/dev/ttyUSB1", "ready", registered=True, signal_dbm=-71, operator="CMCC",
+    store.sims.update_line(LineState("G2", "/dev/ttyUSB1", "ready", registered=True, signal_dbm=-71, operator="CMCC",
                                 iccid="8986", imei="86", imsi="46000", number="+86138", model="SIM7600"),
                       provider="cm")
-    store.update_line(LineState("G1", "/dev/ttyUSB0", "offline", last_error="port gone"))
-    rows = store.lines()
+    store.sims.update_line(LineState("G1", "/dev/ttyUSB0", "offline", last_error="port gone"))
+    rows = store.sims.lines()
     assert [r["name"] for r in rows] == ["G1", "G2"]
     assert rows[1] == {"name": "G2", "device": "/dev/ttyUSB1", "state": "ready", "signal_dbm": -71,
                        "registered": True, "operator": "CMCC", "iccid": "8986", "imei": "86", "imsi": "46000",
@@ -52,7 +52,7 @@ def test_line_snapshots(store, clock):
     assert rows[0]["last_error"] == "port gone" and rows[0]["registered"] is False
     # another process (the CLI) reads the same snapshot
     other = Store(store.path, timezone=SHANGHAI)
-    assert [r["state"] for r in other.lines()] == ["offline", "ready"]
+    assert [r["state"] for r in other.sims.lines()] == ["offline", "ready"]
     other.close()
 
 
@@ -84,15 +84,15 @@ def test_concurrent_writers_lose_nothing(store, clock):
     def receiver():
         for n in range(20):
             for sms in deliver(f"mo {n} " * 40, sender=f"+8613{n:09d}", ref=n, line="G9"):
-                store.store_sms(sms)
+                store.inbox.store_sms(sms)
 
     def router():
         while True:
             finished = done.is_set()
-            cands = store.candidates(now=clock(), lines=["G1", "G2"], providers=[], limit=50)
+            cands = store.dispatch.candidates(now=clock(), lines=["G1", "G2"], providers=[], limit=50)
             if cands:
-                queued = store.mark_queued([Assignment(c.id, "G1", "sim", c.parts) for c in cands])
-                store.record_outcomes([Outcome(i, "G1", "sim", "sent", (i % 256,), 1) for i in queued])
+                queued = store.dispatch.mark_queued([Assignment(c.id, "G1", "sim", c.parts) for c in cands])
+                store.dispatch.record_outcomes([Outcome(i, "G1", "sim", "sent", (i % 256,), 1) for i in queued])
             elif finished:
                 return
 
@@ -111,7 +111,7 @@ def test_concurrent_writers_lose_nothing(store, clock):
     assert store.queue_depths() == {"U": 0, "Q": 0, "S": total, "F": 0, "sent_today": total, "failed_today": 0}
     assert count(store, "sent_parts") == total
     assert count(store, "tasks") == n_threads * batches
-    assert store.sim_counters(["sim"])["sim"].total_sent == total
+    assert store.sims.sim_counters(["sim"])["sim"].total_sent == total
     assert count(store, "smsserver_in") == 20
     with sqlite3.connect(store.path) as conn:  # every task's ids are consecutive
         gaps = conn.execute("SELECT task_id FROM smsserver_out WHERE task_id IS NOT NULL GROUP BY task_id"

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from agent.store import models
 from agent.errors import StoreError
 from agent.store.db import SCHEMA_VERSION
 from agent.model import NewMessage
@@ -66,16 +65,9 @@ def test_documented_raw_insert_works_and_is_a_candidate(store):
     assert (row["status"], row["gateway_id"], row["errors"], row["priority"], row["parts"]) == ("U", "*", 0, 0, None)
     created = datetime.strptime(row["create_date"], "%Y-%m-%d %H:%M:%S")
     assert abs((created - datetime.now()).total_seconds()) < 60  # SQLite's localtime is the system's
-    [c] = store.candidates(now=store._t.now(), lines=["G1"], providers=[])
+    [c] = store.dispatch.candidates(now=store._t.now(), lines=["G1"], providers=[])
     assert (c.id, c.recipient, c.text, c.encoding, c.gateway, c.parts) == (1, "13601019694", "hello", "U", "*", 1)
     assert store.message(1)["parts"] == 1  # counted once, on first sight
-
-
-def test_models_mirror_the_schema(store):
-    bound = models.bind(store._db)
-    for model in vars(bound).values():
-        columns = [c[1] for c in table_info(store.path, model._meta.table_name)]
-        assert [f.column_name for f in model._meta.sorted_fields] == columns, model._meta.table_name
 
 
 def test_every_table_and_wal(store):

@@ -68,7 +68,7 @@ def test_parts_counted_per_encoding(store):
 def test_text_not_fit_for_its_encoding_fails_at_routing(store, clock):
     [i] = store.enqueue([NewMessage("1", "中文", "8")]).ids
     assert store.message(i)["parts"] is None
-    assert store.candidates(now=clock(), lines=["G1"], providers=[]) == []
+    assert store.dispatch.candidates(now=clock(), lines=["G1"], providers=[]) == []
     assert (store.message(i)["status"], store.message(i)["failure_cause"]) == ("F", "BAD_FORMAT")
 
 

@@ -157,7 +157,7 @@ def test_stats_and_events_carry_the_outbox_order(broker, make_agent, make_client
     watcher = make_client(broker, f"{p}/calls")
     wait_until(lambda: agent.uplink.connected, what="the uplink to connect")
     for i in range(20):
-        agent.store.store_call(CallRecord("x", f"100{i:02d}", _now()))
+        agent.store.inbox.store_call(CallRecord("x", f"100{i:02d}", _now()))
     agent.uplink.wake()
     got = [m.json() for m in watcher.wait_count(f"{p}/calls", 20)]
     assert [g["caller"] for g in got] == [f"100{i:02d}" for i in range(20)]

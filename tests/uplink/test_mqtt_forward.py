@@ -18,7 +18,7 @@ def calls(agent, first: int, n: int) -> list[str]:
     """Record ``n`` incoming calls (each one ``call`` event in the outbox); return the callers."""
     callers = [f"1390000{i:04d}" for i in range(first, first + n)]
     for caller in callers:
-        agent.store.store_call(CallRecord("x", caller, datetime.now()))
+        agent.store.inbox.store_call(CallRecord("x", caller, datetime.now()))
     agent.uplink.wake()
     return callers
 
@@ -115,7 +115,7 @@ def test_the_outbox_is_bounded_while_the_broker_is_away(make_broker, make_agent,
     broker.start()
     got = centre.wait_count("sms-agent/box1/calls", 100, timeout=30)
     assert callers_of(got) == callers[30:]  # the newest kept, in order
-    assert agent.core.store.outbox_stats()[DESTINATION]["dropped"] == 30
+    assert agent.core.store.outbox.stats()[DESTINATION]["dropped"] == 30
 
 
 def test_events_older_than_the_age_bound_are_given_up(broker, make_agent):
@@ -149,7 +149,7 @@ def test_a_refused_event_is_retried_and_credentials_are_used(make_broker, make_a
     wait_until(lambda: agent.uplink.connected, what="the uplink to connect")
     calls(agent, 0, 1)  # the broker refuses this topic to the box: PUBACK "Not authorized"
     wait_until(lambda: "refused" in (agent.uplink.stats()["last_error"] or ""), what="the PUBACK refusal")
-    rows = agent.store.outbox_after(DESTINATION, 0, 10)
+    rows = agent.store.outbox.after(DESTINATION, 0, 10)
     assert len(rows) == 1 and "PUBACK" in (rows[0].last_error or "")
     assert centre.on("sms-agent/box1/calls") == []
 

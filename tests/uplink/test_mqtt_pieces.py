@@ -24,22 +24,22 @@ def store(tmp_path):
 
 def test_outbox_cursor_and_bound(store):
     for i in range(10):
-        store.store_call(CallRecord("x", f"{i}", datetime.now()))
-    ids = [item.id for item in store.outbox_after(DESTINATION, 0, 100)]
+        store.inbox.store_call(CallRecord("x", f"{i}", datetime.now()))
+    ids = [item.id for item in store.outbox.after(DESTINATION, 0, 100)]
     assert len(ids) == 10 and ids == sorted(ids)
-    assert store.outbox_last_id(DESTINATION) == ids[-1]
-    assert [i.id for i in store.outbox_after(DESTINATION, ids[3], 3)] == ids[4:7]
-    assert [i.id for i in store.outbox_after(DESTINATION, ids[3], 100, upto=ids[5])] == ids[4:6]
-    store.outbox_retry(ids[0], 4e9, "later")  # a retry time does not hide a row from the cursor
-    assert store.outbox_after(DESTINATION, 0, 1)[0].id == ids[0]
+    assert store.outbox.last_id(DESTINATION) == ids[-1]
+    assert [i.id for i in store.outbox.after(DESTINATION, ids[3], 3)] == ids[4:7]
+    assert [i.id for i in store.outbox.after(DESTINATION, ids[3], 100, upto=ids[5])] == ids[4:6]
+    store.outbox.retry(ids[0], 4e9, "later")  # a retry time does not hide a row from the cursor
+    assert store.outbox.after(DESTINATION, 0, 1)[0].id == ids[0]
 
-    assert store.outbox_trim(DESTINATION, 4) == 6
-    assert [i.id for i in store.outbox_after(DESTINATION, 0, 100)] == ids[6:]
-    assert store.outbox_trim(DESTINATION, 4) == 0
-    stats = store.outbox_stats()
+    assert store.outbox.trim(DESTINATION, 4) == 6
+    assert [i.id for i in store.outbox.after(DESTINATION, 0, 100)] == ids[6:]
+    assert store.outbox.trim(DESTINATION, 4) == 0
+    stats = store.outbox.stats()
     assert stats[DESTINATION]["dropped"] == 6 and stats[DESTINATION]["pending"] == 4
     assert stats["other"] == {"pending": 10, "dropped": 0, "oldest": stats["other"]["oldest"]}  # untouched
-    assert store.outbox_last_id("nobody") == 0
+    assert store.outbox.last_id("nobody") == 0
 
 
 def test_somp_send_requests():

@@ -49,7 +49,7 @@ def json_post(url: str) -> Callable[[str, dict], PushRequest]:
 def calls(store: Store, n: int, line: str = "G1", first: int = 0) -> None:
     """Record n calls; their callers '0', '1'... tell the order."""
     for i in range(first, first + n):
-        store.store_call(CallRecord(line, str(i), datetime.now()))
+        store.inbox.store_call(CallRecord(line, str(i), datetime.now()))
 
 
 def callers(bodies: list[dict]) -> list[int]:
