@@ -58,7 +58,7 @@ username = box-user
 password = Mqtt-Secret-17
 [line:sim1]
 device = /dev/null
-pin = 4711
+pin = 97315864
 """
 
 
@@ -158,7 +158,7 @@ def test_names_that_look_like_credentials():
 def test_masked_config_shows_no_secret_value_and_keeps_the_rest(tmp_path):
     config = every_secret_config(tmp_path)
     secrets = redact.secret_values(config)
-    assert {"Auth-Secret-1", "Very-Code-2", "Push-Pswd-12", "Admin-Secret-16", "4711", "Goip-Url-Pass-4",
+    assert {"Auth-Secret-1", "Very-Code-2", "Push-Pswd-12", "Admin-Secret-16", "97315864", "Goip-Url-Pass-4",
             "Jindi-Pw-9", "Report-Pswd-13"} <= secrets
     shown = redact.masked(config)
     text = json.dumps(shown, ensure_ascii=False)
@@ -225,7 +225,7 @@ def test_the_log_shows_no_secret_value_in_any_spelling(tmp_path, agent_log):
     logged = agent_log(secrets=redact.secret_values(config))
     push = f"http://app.local/report?receiver=admin&pswd={quote('Push-Pswd-12')}&msgid=7"
     logging.getLogger("agent.uplink.push").warning("batchsend-report: push to %s failed (%s)", push, "HTTP 500")
-    logging.getLogger("agent.modem.channel").debug("%s -> %r", "sim1", b'AT+CPIN="4711"\r')
+    logging.getLogger("agent.modem.channel").debug("%s -> %r", "sim1", b'AT+CPIN="97315864"\r')
     logging.getLogger("agent.api.server").info("GET /send?password=%s&recipient=13800138000",
                                                quote_plus("Jindi-Secret-7"))
     logging.getLogger("agent.uplink.mqtt").info("mqtt: connect as %s", {"password": "Mqtt-Secret-17"})
