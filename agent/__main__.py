@@ -25,9 +25,10 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 from . import __version__, logs, redact, systemd
-from .config import Config, load
+from .config import SYSTEM_DIRS, Config, load
 from .errors import ConfigError, StoreError
 
 EX_CONFIG = 78
@@ -46,6 +47,7 @@ def _run(config: Config) -> int:
     signal.pthread_sigmask(signal.SIG_BLOCK, signals)
     app = App(config)
     log.info("sms-agent %s starting (box %s, config %s)", __version__, config.agent.id, config.source)
+    log.info("database %s (state directory: %s)", config.agent.database, config.agent.state_dir_source)
     t0 = time.monotonic()
     try:
         app.start()
@@ -80,8 +82,15 @@ def _run(config: Config) -> int:
 
 
 def _check_config(config: Config) -> int:
+    """Print what ``config`` describes: its box, the state directory and database it
+    means (absolute, with the rule that chose them, and whether the database exists
+    yet), the lines; return 0."""
+    agent = config.agent
     print(f"config {config.source}: OK")
-    print(f"box id: {config.agent.id}; state dir: {config.agent.state_dir}")
+    print(f"box id: {agent.id}")
+    print(f"state dir: {os.path.abspath(agent.state_dir)} ({agent.state_dir_source})")
+    exists = "exists" if agent.database.exists() else "not there yet: `run` creates it"
+    print(f"database: {os.path.abspath(agent.database)} ({exists})")
     if config.simulated:
         print(f"no [line:*] section: {config.simulator.lines} simulated modems "
               f"(profiles {', '.join(config.simulator.profiles)}, send delay {config.simulator.send_delay:g}s)")
@@ -90,7 +99,10 @@ def _check_config(config: Config) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, system_dirs: tuple[Path, Path] = SYSTEM_DIRS) -> int:
+    """Given the arguments (default: ``sys.argv[1:]``), run the command; return the exit
+    status (see the module docstring).  ``system_dirs``: the packaged (config, state)
+    folders that choose the default state directory (:mod:`agent.config`; tests pass theirs)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     # Subcommands with their own parsers take the rest of the line as is.
     if argv and argv[0] == "pdu":
@@ -111,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
-        config = load(args.config)
+        config = load(args.config, system_dirs=system_dirs)
     except ConfigError as exc:
         print(f"sms-agent: configuration error: {exc}", file=sys.stderr)
         return EX_CONFIG

@@ -16,6 +16,26 @@ Sections
                  everywhere: logs, APIs, MQTT topics).  No ``[line:*]`` section
                  means: run on the simulated modem bank.
 ``[simulator]``  the simulated bank used when no line is configured.
+
+The state directory
+-------------------
+The service (``systemd/sms-agent.service``) and a technician's shell
+(``sms-agent --config /etc/sms-agent/config.ini send ...``) must mean the same
+database, though only the service has ``$STATE_DIRECTORY``.  So the state
+directory is, first that applies:
+
+1. ``[agent] state_dir`` (relative to the config file's folder);
+2. ``/var/lib/sms-agent`` (the unit's ``StateDirectory=``) when the config file
+   lives in ``/etc/sms-agent`` (its ``ConfigurationDirectory=``): a shell
+   resolves it as the service does, with no environment to copy;
+3. ``$STATE_DIRECTORY`` (its first entry), for a unit whose config lives elsewhere;
+4. ``var`` beside the config file (a checkout: ``scripts/run``).
+
+Rule 2 comes before 3 on purpose: a unit whose ``StateDirectory=`` differs
+from ``/var/lib/sms-agent`` while its config is in ``/etc/sms-agent`` then fails
+at start naming the directory it cannot write (exit 73), instead of writing a
+database that the shell never sees; such a box sets ``state_dir``.
+:attr:`AgentConfig.state_dir_source` says which rule chose.
 """
 
 from __future__ import annotations
@@ -48,6 +68,8 @@ PROFILES = ("auto", "generic", "simcom", "huawei", "quectel", "zte", "wavecom")
 SIM_PROFILES = ("generic", "simcom", "huawei", "quectel", "zte", "wavecom")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SEND_MODES = ("direct", "store")
+# The packaged layout: the unit's ConfigurationDirectory= and StateDirectory= (see the module docstring).
+SYSTEM_DIRS = (Path("/etc/sms-agent"), Path("/var/lib/sms-agent"))
 
 
 @dataclass(frozen=True)
@@ -59,6 +81,8 @@ class AgentConfig:
     database: Path
     # Seconds a stop may take in all: sends in flight finish within it (below the unit's TimeoutStopSec=30).
     stop_timeout: float = 20.0
+    # Which rule chose state_dir, in words for check-config (see the module docstring).
+    state_dir_source: str = field(default="", compare=False)
 
     @property
     def tz(self) -> ZoneInfo | None:
@@ -154,14 +178,11 @@ class Config:
 # --- sections -------------------------------------------------------------------
 
 
-def _agent(s: Section, base_dir: Path) -> AgentConfig:
+def _agent(s: Section, base_dir: Path, system_dirs: tuple[Path, Path]) -> AgentConfig:
     box_id = s.text("id") or socket.gethostname()
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", box_id):
         raise ConfigError("agent.id", f"only letters, digits, '_', '.', '-' allowed, not {box_id!r}")
-    # systemd's StateDirectory= exports $STATE_DIRECTORY: the natural default under the unit.
-    state_dir = Path(s.text("state_dir", os.environ.get("STATE_DIRECTORY", "").split(":")[0] or "var"))
-    if not state_dir.is_absolute():
-        state_dir = base_dir / state_dir
+    state_dir, state_dir_source = _state_dir(s.text("state_dir"), base_dir, system_dirs)
     timezone = s.text("timezone")
     if timezone:
         _check_timezone(timezone)
@@ -175,7 +196,32 @@ def _agent(s: Section, base_dir: Path) -> AgentConfig:
         log_level=s.choice("log_level", "INFO", LOG_LEVELS),
         database=database,
         stop_timeout=s.number("stop_timeout", 20.0, minimum=1),
+        state_dir_source=state_dir_source,
     )
+
+
+def _state_dir(configured: str, base_dir: Path, system_dirs: tuple[Path, Path]) -> tuple[Path, str]:
+    """Given ``[agent] state_dir`` (empty when unset), the config file's folder and the
+    packaged (config, state) folders, return the state directory and the rule that
+    chose it, in words (the rules are in the module docstring)."""
+    if configured:
+        path = Path(configured)
+        return (path if path.is_absolute() else base_dir / path), "[agent] state_dir"
+    system_config, system_state = system_dirs
+    if _same_dir(base_dir, system_config):
+        return system_state, f"the service's state directory, as the config is in {system_config}"
+    from_systemd = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if from_systemd:
+        return Path(from_systemd), "$STATE_DIRECTORY"
+    return base_dir / "var", "default: var beside the config file"
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    """True when ``a`` and ``b`` name one folder (through symlinks too)."""
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
 
 
 def _check_timezone(name: str) -> None:
@@ -265,10 +311,13 @@ KNOWN_SECTIONS = ("agent", "modems", "simulator", "queue", "http", "auth", "goip
                   "somp", "batchsend", "httpinterface", "templates")
 
 
-def parse(text: str, *, base_dir: Path | str = ".", source: str = "<string>") -> Config:
+def parse(text: str, *, base_dir: Path | str = ".", source: str = "<string>",
+          system_dirs: tuple[Path, Path] = SYSTEM_DIRS) -> Config:
     """Given INI text, return the validated :class:`Config`.
 
     Relative paths are resolved against ``base_dir`` (the config file's folder).
+    ``system_dirs`` is the packaged (config, state) folder pair that chooses the
+    default state directory (tests pass their own; see the module docstring).
     Raise :class:`ConfigError` naming the first bad key.
     """
     parser = configparser.ConfigParser(interpolation=None, default_section="\x00none")
@@ -295,7 +344,7 @@ def parse(text: str, *, base_dir: Path | str = ".", source: str = "<string>") ->
     sections = {n: Section(parser, n) for n in KNOWN_SECTIONS}
     goip, jindi = read_dialects(sections["auth"], sections["goip"], sections["jindi"])
     config = Config(
-        agent=_agent(sections["agent"], base),
+        agent=_agent(sections["agent"], base, system_dirs),
         modems=_modems(sections["modems"]),
         lines=tuple(lines),
         simulator=_simulator(sections["simulator"]),
@@ -316,8 +365,9 @@ def parse(text: str, *, base_dir: Path | str = ".", source: str = "<string>") ->
     return config
 
 
-def load(path: str | os.PathLike[str]) -> Config:
-    """Read and parse the config file at ``path``; ConfigError if unreadable or invalid."""
+def load(path: str | os.PathLike[str], *, system_dirs: tuple[Path, Path] = SYSTEM_DIRS) -> Config:
+    """Read and parse the config file at ``path`` (``system_dirs`` as :func:`parse`);
+    ConfigError if unreadable or invalid."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -325,4 +375,4 @@ def load(path: str | os.PathLike[str]) -> Config:
         raise ConfigError(str(p), f"cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(str(p), "not UTF-8 text") from None
-    return parse(text, base_dir=p.resolve().parent, source=str(p))
+    return parse(text, base_dir=p.resolve().parent, source=str(p), system_dirs=system_dirs)

@@ -50,22 +50,26 @@ def running_agent(directory: Path, config_text: str, *, ready_timeout: float = 2
 
 
 class AgentProcess:
-    """``python -m agent --config <directory>/config.ini run`` as a child process
-    whose output (stdout and stderr together) is collected as it comes."""
+    """``python -m agent --config <directory>/config.ini run`` (or ``command``, with
+    ``env``) as a child process whose output (stdout and stderr together) is
+    collected as it comes."""
 
-    def __init__(self, directory: Path, config_text: str | None = None) -> None:
+    def __init__(self, directory: Path, config_text: str | None = None, *, command: list[str] | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.directory = directory
         self.config = directory / "config.ini"
         if config_text is not None:
             self.config.write_text(config_text)
+        self.command = command or [sys.executable, "-m", "agent", "--config", str(self.config), "run"]
+        self.env = env
         self.proc: subprocess.Popen[str] | None = None
         self.lines: list[str] = []
         self._reader: threading.Thread | None = None
 
     def start(self) -> AgentProcess:
         self.lines = []
-        self.proc = subprocess.Popen([sys.executable, "-m", "agent", "--config", str(self.config), "run"],
-                                     cwd=self.directory, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(self.command, cwd=self.directory, env=self.env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         return self

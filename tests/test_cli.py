@@ -11,7 +11,9 @@ import pytest
 from agent import cli
 from agent.config import parse
 
+from . import cli_process
 from .queue_harness import Stack
+from .waiting import wait_until
 
 
 @pytest.fixture
@@ -85,3 +87,37 @@ def test_commands_through_the_entry_point(tmp_path):
     assert sent.returncode == 0 and "queued as message 1" in sent.stdout
     status = run("status")
     assert status.returncode == 0 and "unsent 1" in status.stdout
+
+
+def test_a_shell_send_goes_into_the_services_database(tmp_path):
+    """The unit runs the agent with $STATE_DIRECTORY and the config in /etc/sms-agent; a
+    technician's shell has no $STATE_DIRECTORY: both mean one database, so the shell's
+    message is sent."""
+    import signal
+
+    from .agent_process import AgentProcess
+
+    etc, state = tmp_path / "etc" / "sms-agent", tmp_path / "var" / "lib" / "sms-agent"
+    etc.mkdir(parents=True)
+    state.mkdir(parents=True)  # systemd's StateDirectory=
+    dirs = (etc, state)
+    service = AgentProcess(etc, "[agent]\nid = branch\n[http]\nport = 0\n[queue]\npoll_interval = 0.1\n"
+                                "[simulator]\nlines = 1\nsend_delay = 0\n",
+                           command=cli_process.command("--config", etc / "config.ini", "run", system_dirs=dirs),
+                           env=cli_process.environment(STATE_DIRECTORY=str(state)))
+    try:
+        service.start()
+        wait_until(service.running, 30, what=lambda: service.output)
+        shell = cli_process.run("--config", service.config, "send", "10086", "from the shell", "--wait", "20",
+                                system_dirs=dirs, cwd=tmp_path)
+        assert shell.returncode == 0, shell.stdout + shell.stderr
+        assert "message 1: sent on sim1" in shell.stdout
+        check = cli_process.run("--config", service.config, "check-config", system_dirs=dirs, cwd=tmp_path)
+        assert f"state dir: {state} (the service's state directory" in check.stdout
+        assert f"database: {state / 'sms-agent.db'} (exists)" in check.stdout
+        assert not (etc / "var").exists()
+        service.signal(signal.SIGTERM)
+        assert service.wait(30) == 0, service.output
+    finally:
+        service.stop()
+    assert f"database {state / 'sms-agent.db'}" in service.output

@@ -35,6 +35,52 @@ def test_state_directory_from_systemd(tmp_path, monkeypatch):
     assert parse("", base_dir=tmp_path).agent.state_dir == Path("/var/lib/sms-agent")
 
 
+@pytest.fixture
+def system_dirs(tmp_path):
+    """Stand-ins for /etc/sms-agent and /var/lib/sms-agent."""
+    etc, state = tmp_path / "etc" / "sms-agent", tmp_path / "var" / "lib" / "sms-agent"
+    etc.mkdir(parents=True)
+    return etc, state
+
+
+def test_a_config_in_the_packaged_folder_means_the_services_state_directory(system_dirs, monkeypatch):
+    etc, state = system_dirs
+    (etc / "config.ini").write_text("[agent]\nid = b\n")
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)  # a shell
+    shell = load(etc / "config.ini", system_dirs=system_dirs).agent
+    monkeypatch.setenv("STATE_DIRECTORY", str(state))  # the unit
+    service = load(etc / "config.ini", system_dirs=system_dirs).agent
+    assert shell.state_dir == service.state_dir == state
+    assert shell.database == service.database == state / "sms-agent.db"
+    assert f"config is in {etc}" in shell.state_dir_source
+    # A unit with another StateDirectory= does not split the database: the config decides.
+    monkeypatch.setenv("STATE_DIRECTORY", str(state.parent / "other"))
+    assert load(etc / "config.ini", system_dirs=system_dirs).agent.state_dir == state
+
+
+def test_the_packaged_folder_is_recognised_through_a_symlink(system_dirs, tmp_path, monkeypatch):
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    etc, state = system_dirs
+    (etc / "config.ini").write_text("")
+    (tmp_path / "link").symlink_to(etc)
+    assert load(tmp_path / "link" / "config.ini", system_dirs=system_dirs).agent.state_dir == state
+
+
+def test_a_configured_state_dir_wins_and_other_folders_keep_var(system_dirs, tmp_path, monkeypatch):
+    monkeypatch.setenv("STATE_DIRECTORY", "/somewhere")
+    etc, state = system_dirs
+    (etc / "config.ini").write_text("[agent]\nstate_dir = /srv/sms\n")
+    explicit = load(etc / "config.ini", system_dirs=system_dirs).agent
+    assert (explicit.state_dir, explicit.state_dir_source) == (Path("/srv/sms"), "[agent] state_dir")
+    (etc / "config.ini").write_text("[agent]\nstate_dir = data\n")
+    assert load(etc / "config.ini", system_dirs=system_dirs).agent.state_dir == etc / "data"
+    (tmp_path / "config.ini").write_text("")
+    assert load(tmp_path / "config.ini", system_dirs=system_dirs).agent.state_dir == Path("/somewhere")
+    monkeypatch.delenv("STATE_DIRECTORY")
+    checkout = load(tmp_path / "config.ini", system_dirs=system_dirs).agent
+    assert checkout.state_dir == tmp_path / "var" and checkout.database == tmp_path / "var" / "sms-agent.db"
+
+
 def test_lines_are_typed():
     cfg = parse(
         """

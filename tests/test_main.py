@@ -30,3 +30,16 @@ def test_check_config_describes_the_shipped_file():
     proc = run("--config", str(REPO / "config.ini"), "check-config")
     assert proc.returncode == 0, proc.stderr
     assert "4 simulated modems" in proc.stdout
+
+
+def test_check_config_names_the_state_directory_and_database(tmp_path):
+    cfg = tmp_path / "config.ini"
+    cfg.write_text("[agent]\nid = b\n")
+    proc = run("--config", str(cfg), "check-config", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"state dir: {tmp_path / 'var'} (default: var beside the config file)" in proc.stdout
+    assert f"database: {tmp_path / 'var' / 'sms-agent.db'} (not there yet" in proc.stdout
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "sms-agent.db").touch()
+    assert f"database: {tmp_path / 'var' / 'sms-agent.db'} (exists)" in run("--config", "config.ini", "check-config",
+                                                                             cwd=tmp_path).stdout
