@@ -1,4 +1,7 @@
-"""Entry point: ``sms-agent [--config FILE] COMMAND``.
+"""Entry point: ``sms-agent [OPTIONS] [COMMAND] [ARGS]``.
+
+The global options (``--config FILE``, ``--version``) go before or after the
+command; ``--help`` works on every command.
 
 Commands
 --------
@@ -24,16 +27,38 @@ import logging
 import os
 import signal
 import sys
+import textwrap
 import time
 from pathlib import Path
 
-from . import __version__, logs, redact, systemd
+from . import __version__, cli, logs, redact, systemd
 from .config import SYSTEM_DIRS, Config, load
 from .errors import ConfigError, StoreError
 
 EX_CONFIG = 78
 READY_WAIT = 30.0  # seconds start-up waits for the lines before telling systemd it is ready
 DEFAULT_CONFIG = "config.ini"
+CONFIG_HELP = "config file (default: $SMS_AGENT_CONFIG or ./config.ini); before or after the command"
+# name -> (one line for the list of commands, the description of its --help)
+COMMANDS = {
+    "run": ("run the agent until SIGTERM/SIGINT (the default command)",
+            "Run the agent until SIGTERM or SIGINT (on the simulated modem bank when no [line:*] is configured)."),
+    "check-config": ("validate the config; print its state directory, database and lines",
+                     "Validate the config file and print what it describes: the box, the state directory and "
+                     "database it means (and whether the database exists), the lines."),
+    **cli.COMMANDS,
+    "pdu": ("decode or encode SMS PDUs (sms-agent pdu --help)", ""),
+    "simulate": ("run the simulated modem bank alone (sms-agent simulate --help)", ""),
+}
+SEPARATE = ("pdu", "simulate")  # commands with their own parsers, which take the rest of the line
+EXIT_CODES = """exit codes:
+  0   ok
+  1   any other failure (send --wait: the message failed or is still waiting)
+  2   usage error or bad input (a bad number to send, an undecodable PDU...)
+  69  the HTTP port cannot be had (in use, or not an address of the box)
+  73  the state directory or the database cannot be created or written
+  75  another agent runs on the same database
+  78  configuration error (the message names the key; a missing config file too)"""
 log = logging.getLogger("agent")
 
 
@@ -99,29 +124,59 @@ def _check_config(config: Config) -> int:
     return 0
 
 
+def _parser() -> argparse.ArgumentParser:
+    """The parser of every command but ``pdu`` and ``simulate`` (whose own parsers take their
+    arguments; they are listed here for the help).  The global options are accepted before
+    and after the command: each command's parser has them too, with no default of its own,
+    so that one given after the command wins and one given before is kept."""
+    parser = argparse.ArgumentParser(prog="sms-agent", description="Edge SMS gateway for a bank of GSM/LTE modems.",
+                                     epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _global_options(parser, default_config=os.environ.get("SMS_AGENT_CONFIG", DEFAULT_CONFIG))
+    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    parser.set_defaults(command="run")
+    for name, (text, description) in COMMANDS.items():
+        if name in SEPARATE:
+            commands.add_parser(name, help=text, add_help=False)
+            continue
+        command = commands.add_parser(name, help=text, description=textwrap.fill(description, 79), epilog=EXIT_CODES,
+                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+        _global_options(command, default_config=argparse.SUPPRESS)
+        if name in cli.COMMANDS:
+            cli.add_arguments(name, command)
+    return parser
+
+
+def _global_options(parser: argparse.ArgumentParser, *, default_config: str) -> None:
+    parser.add_argument("--config", "-c", metavar="FILE", default=default_config, help=CONFIG_HELP)
+    parser.add_argument("--version", action="version", version=f"sms-agent {__version__}")
+
+
+def _separate(argv: list[str]) -> tuple[str, list[str]] | None:
+    """(command, its arguments) when the first word after the global options is a command
+    with its own parser (``pdu``, ``simulate``); else None."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        i += 2 if argv[i] in ("--config", "-c") else 1
+    if i < len(argv) and argv[i] in SEPARATE:
+        return argv[i], argv[i + 1:]
+    return None
+
+
 def main(argv: list[str] | None = None, *, system_dirs: tuple[Path, Path] = SYSTEM_DIRS) -> int:
     """Given the arguments (default: ``sys.argv[1:]``), run the command; return the exit
     status (see the module docstring).  ``system_dirs``: the packaged (config, state)
     folders that choose the default state directory (:mod:`agent.config`; tests pass theirs)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    # Subcommands with their own parsers take the rest of the line as is.
-    if argv and argv[0] == "pdu":
-        from . import pdu_cli
+    separate = _separate(argv)
+    if separate is not None:
+        if separate[0] == "pdu":
+            from . import pdu_cli
 
-        return pdu_cli.main(argv[1:])
-    if argv and argv[0] == "simulate":
+            return pdu_cli.main(separate[1])
         from .sim import cli as sim_cli
 
-        return sim_cli.main(argv[1:])
-
-    parser = argparse.ArgumentParser(prog="sms-agent", description="Edge SMS gateway for a bank of GSM/LTE modems.")
-    parser.add_argument("--config", "-c", default=os.environ.get("SMS_AGENT_CONFIG", DEFAULT_CONFIG),
-                        help="config file (default: $SMS_AGENT_CONFIG or ./config.ini)")
-    parser.add_argument("--version", action="version", version=f"sms-agent {__version__}")
-    parser.add_argument("command", nargs="?", default="run", choices=["run", "check-config", "send", "lines", "status"],
-                        help="run (default), check-config, send, lines, status; also: pdu ..., simulate ...")
-    parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+        return sim_cli.main(separate[1])
+    args = _parser().parse_args(argv)  # usage errors exit 2, --help and --version 0
     try:
         config = load(args.config, system_dirs=system_dirs)
     except ConfigError as exc:
@@ -129,16 +184,12 @@ def main(argv: list[str] | None = None, *, system_dirs: tuple[Path, Path] = SYST
         return EX_CONFIG
     if args.command == "check-config":
         return _check_config(config)
-    if args.command in ("send", "lines", "status"):
-        from . import cli
-
+    if args.command in cli.COMMANDS:
         try:
-            return int(getattr(cli, args.command)(config, args.rest))
+            return cli.run(args.command, config, args)
         except (OSError, StoreError) as exc:
             print(f"sms-agent {args.command}: {exc}", file=sys.stderr)
             return 1
-    if args.rest:
-        parser.error(f"unexpected arguments: {' '.join(args.rest)}")
     return _run(config)
 
 

@@ -7,7 +7,9 @@
 ``status``  the queue by state, and a one-line summary of the lines.
 
 They open the database read-write through the store, never the modems: the
-running agent owns those.
+running agent owns those.  The entry point (:mod:`agent.__main__`) builds one
+parser per command with :func:`add_arguments` and calls :func:`run` with the
+parsed arguments.
 """
 
 from __future__ import annotations
@@ -40,17 +42,41 @@ def _store(config: Config, *, create: bool = False) -> Store:
     return store
 
 
-def send(config: Config, argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="sms-agent send", description="Queue one SMS.")
-    parser.add_argument("number")
-    parser.add_argument("text")
-    parser.add_argument("--line", default="*", help="send on this line only (default: any)")
-    parser.add_argument("--provider", default="", help="send on a line of this provider group")
-    parser.add_argument("--priority", type=int, default=0)
-    parser.add_argument("--no-report", action="store_true", help="do not ask for a status report")
-    parser.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
-                        help="wait up to SECONDS for the result (exit 0 sent, 1 failed or still waiting)")
-    args = parser.parse_args(argv)
+# name -> (one line for the list of commands, the description of its --help)
+COMMANDS = {
+    "send": ("queue one SMS in the agent's database (the running agent sends it)",
+             "Queue one SMS in the agent's database; the running agent sends it."),
+    "lines": ("the lines as the running agent last saw them, with quotas",
+              "Show the lines as the running agent last saw them, with their quotas."),
+    "status": ("the queue by state and how many lines are ready", "Show the queue by state and the lines ready."),
+}
+
+
+def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``command`` (a key of :data:`COMMANDS`) to ``parser``."""
+    if command == "send":
+        parser.add_argument("number", help="the recipient: 3 to 20 digits, optionally after '+'")
+        parser.add_argument("text", help="the message (GSM 7-bit when it can, else UCS-2)")
+        parser.add_argument("--line", default="*", help="send on this line only (default: any)")
+        parser.add_argument("--provider", default="", help="send on a line of this provider group")
+        parser.add_argument("--priority", type=int, default=0)
+        parser.add_argument("--no-report", action="store_true", help="do not ask for a status report")
+        parser.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                            help="wait up to SECONDS for the result (exit 0 sent, 1 failed or still waiting)")
+    else:
+        parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def run(command: str, config: Config, args: argparse.Namespace) -> int:
+    """Run ``command`` (a key of :data:`COMMANDS`) with its parsed ``args``; return the exit status.
+    Raise StoreError or OSError when the database cannot be used."""
+    return {"send": send, "lines": lines, "status": status}[command](config, args)
+
+
+def send(config: Config, args: argparse.Namespace) -> int:
+    """Queue one message (``args``: see :func:`add_arguments`); print its id and, with
+    ``--wait``, its outcome.  Return 0, 1 (failed or still waiting after ``--wait``), or 2
+    (nothing queued) with one line on stderr for a refused request."""
     number = args.number.strip()
     if not number.lstrip("+").isdigit() or len(number.lstrip("+")) > 20:
         print(f"sms-agent send: not a phone number: {number!r}", file=sys.stderr)
@@ -95,10 +121,9 @@ def _stored_views(store: Store, config: Config) -> tuple[list[dict[str, Any]], l
     return rows, views
 
 
-def lines(config: Config, argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="sms-agent lines", description="Show the lines.")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
+def lines(config: Config, args: argparse.Namespace) -> int:
+    """Print the lines as the running agent last stored them (``args.json``: as JSON); return 0.
+    Raise StoreError when there is no database."""
     store = _store(config)
     try:
         rows, views = _stored_views(store, config)
@@ -123,10 +148,9 @@ def lines(config: Config, argv: list[str]) -> int:
     return 0
 
 
-def status(config: Config, argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="sms-agent status", description="Queue and lines summary.")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
+def status(config: Config, args: argparse.Namespace) -> int:
+    """Print the queue by state and the lines ready (``args.json``: as JSON); return 0.
+    Raise StoreError when there is no database."""
     store = _store(config)
     try:
         depths = store.queue_depths()

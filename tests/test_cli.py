@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -14,6 +15,13 @@ from agent.config import parse
 from . import cli_process
 from .queue_harness import Stack
 from .waiting import wait_until
+
+
+def _args(command: str, *argv: str) -> argparse.Namespace:
+    """``argv`` parsed as the entry point parses the arguments of ``command``."""
+    parser = argparse.ArgumentParser(prog=f"sms-agent {command}")
+    cli.add_arguments(command, parser)
+    return parser.parse_args(argv)
 
 
 @pytest.fixture
@@ -31,7 +39,7 @@ def live(make_bank, tmp_path):
 def test_send_queues_and_waits_for_the_result(live, capsys):
     stack, config = live
     stack.router.config = replace(stack.router.config, poll_interval=0.05)
-    assert cli.send(config, ["+8613912345678", "from the technician", "--wait", "10"]) == 0
+    assert cli.send(config, _args("send", "+8613912345678", "from the technician", "--wait", "10")) == 0
     out = capsys.readouterr().out
     assert "queued as message 1" in out and "message 1: sent on sim" in out
     assert [m.text for modem in stack.sim.modems for m in modem.sent] == ["from the technician"]
@@ -39,18 +47,18 @@ def test_send_queues_and_waits_for_the_result(live, capsys):
 
 def test_send_rejects_a_bad_number(live, capsys):
     _, config = live
-    assert cli.send(config, ["call-me", "x"]) == 2
+    assert cli.send(config, _args("send", "call-me", "x")) == 2
     assert "not a phone number" in capsys.readouterr().err
 
 
 def test_lines_shows_each_line_and_its_quota(live, capsys):
     stack, config = live
-    assert cli.lines(config, ["--json"]) == 0
+    assert cli.lines(config, _args("lines", "--json")) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert set(rows) == {"sim1", "sim2"}
     assert rows["sim1"]["daily_left"] == 100 and rows["sim2"]["daily_left"] is None
     assert rows["sim1"]["imei"] == stack.sim[0].imei and rows["sim2"]["iccid"] == stack.sim[1].iccid
-    assert cli.lines(config, []) == 0
+    assert cli.lines(config, _args("lines")) == 0
     table = capsys.readouterr().out
     assert "sim1" in table and "0/  100" in table and "dBm" in table
 
@@ -59,7 +67,7 @@ def test_lines_apply_an_operators_override_and_the_sims_counters(live, capsys):
     stack, config = live
     stack.store.sims.set_line_limits("sim2", daily=3, total=None)  # as the status page or MQTT would
     stack.store.sims.set_sim_counters(stack.sim[1].iccid, daily_sent=1, total_sent=4)
-    assert cli.lines(config, ["--json"]) == 0
+    assert cli.lines(config, _args("lines", "--json")) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert (rows["sim2"]["daily_sent"], rows["sim2"]["daily_left"]) == (1, 2)
     assert (rows["sim2"]["total_sent"], rows["sim2"]["total_left"]) == (4, None)
@@ -68,10 +76,10 @@ def test_lines_apply_an_operators_override_and_the_sims_counters(live, capsys):
 
 def test_status_summarises_queue_and_lines(live, capsys):
     stack, config = live
-    assert cli.status(config, ["--json"]) == 0
+    assert cli.status(config, _args("status", "--json")) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["box"] == "branch-7" and summary["lines"] == 2 and summary["lines_ready"] == 2
-    assert cli.status(config, []) == 0
+    assert cli.status(config, _args("status")) == 0
     assert "2/2 line(s) ready" in capsys.readouterr().out
 
 
