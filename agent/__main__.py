@@ -54,7 +54,7 @@ SEPARATE = ("pdu", "simulate")  # commands with their own parsers, which take th
 EXIT_CODES = """exit codes:
   0   ok
   1   any other failure (send --wait: the message failed or is still waiting)
-  2   usage error or bad input (a bad number to send, an undecodable PDU...)
+  2   usage error or bad input (a send the APIs refuse: unknown line, text too long...; a bad PDU)
   69  the HTTP port cannot be had (in use, or not an address of the box)
   73  the state directory or the database cannot be created or written
   75  another agent runs on the same database

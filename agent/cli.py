@@ -16,16 +16,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import threading
 import time
 from typing import Any
 
-from .config import Config
-from .errors import StoreError
+from .codec.parts import split
+from .config import Config, LineConfig
+from .errors import EncodeError, StoreError, TooManyParts
 from .lineview import LineView, limits_in_force, line_views, stored_state
 from .model import NewMessage
+from .sim.modem import modem_name
 from .store.queue import Store
+
+ANY_LINE = "*"
+_NUMBER = re.compile(r"\+?[0-9]{3,20}")  # as every dialect has it
 
 _STATUS_WORDS = {"U": "unsent", "Q": "sending", "S": "sent", "F": "failed", "sent_today": "sent today",
                  "failed_today": "failed today"}
@@ -45,7 +51,10 @@ def _store(config: Config, *, create: bool = False) -> Store:
 # name -> (one line for the list of commands, the description of its --help)
 COMMANDS = {
     "send": ("queue one SMS in the agent's database (the running agent sends it)",
-             "Queue one SMS in the agent's database; the running agent sends it."),
+             "Queue one SMS in the agent's database; the running agent sends it. Refused like the APIs "
+             "refuse it (exit 2, one line saying why, nothing queued): a bad number, an unknown or disabled "
+             "--line, an unknown --provider group, an empty text or one that cannot be encoded or needs more "
+             "than [modems] max_parts SMS parts."),
     "lines": ("the lines as the running agent last saw them, with quotas",
               "Show the lines as the running agent last saw them, with their quotas."),
     "status": ("the queue by state and how many lines are ready", "Show the queue by state and the lines ready."),
@@ -57,8 +66,8 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
     if command == "send":
         parser.add_argument("number", help="the recipient: 3 to 20 digits, optionally after '+'")
         parser.add_argument("text", help="the message (GSM 7-bit when it can, else UCS-2)")
-        parser.add_argument("--line", default="*", help="send on this line only (default: any)")
-        parser.add_argument("--provider", default="", help="send on a line of this provider group")
+        parser.add_argument("--line", default=ANY_LINE, help="send on this line only (default: any)")
+        parser.add_argument("--provider", default="", help="send on a line of this provider group (--line wins)")
         parser.add_argument("--priority", type=int, default=0)
         parser.add_argument("--no-report", action="store_true", help="do not ask for a status report")
         parser.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
@@ -78,14 +87,18 @@ def send(config: Config, args: argparse.Namespace) -> int:
     ``--wait``, its outcome.  Return 0, 1 (failed or still waiting after ``--wait``), or 2
     (nothing queued) with one line on stderr for a refused request."""
     number = args.number.strip()
-    if not number.lstrip("+").isdigit() or len(number.lstrip("+")) > 20:
-        print(f"sms-agent send: not a phone number: {number!r}", file=sys.stderr)
+    refused = refusal(config, number, args.text, line=args.line, provider=args.provider)
+    if refused:
+        print(f"sms-agent send: {refused}; nothing queued", file=sys.stderr)
         return 2
+    pinned = args.line != ANY_LINE  # a line wins over a provider group, as in the dialects
+    parts = len(split(args.text, max_parts=config.modems.max_parts))
     store = _store(config, create=True)
     try:
-        accepted = store.enqueue([NewMessage(recipient=number, text=args.text, encoding="7", gateway=args.line,
-                                             provider=args.provider, priority=args.priority,
-                                             status_report=not args.no_report)], task=True, source="cli")
+        message = NewMessage(recipient=number, text=args.text, encoding="7", gateway=args.line,
+                             provider="" if pinned else args.provider, priority=args.priority,
+                             status_report=not args.no_report, parts=parts)
+        accepted = store.enqueue([message], task=True, source="cli")
         msg_id = accepted.ids[0]
         print(f"queued as message {msg_id}")
         if args.wait <= 0:
@@ -103,6 +116,47 @@ def send(config: Config, args: argparse.Namespace) -> int:
         return 0 if status == "S" else 1
     finally:
         store.close()
+
+
+def refusal(config: Config, number: str, text: str, *, line: str = ANY_LINE, provider: str = "") -> str:
+    """Why the agent's APIs would refuse to send ``text`` to ``number`` on ``line`` (a name, or
+    ``*`` for any) or provider group ``provider`` ('' for any) under ``config``: one phrase,
+    or '' when they would take it.  No I/O.
+
+    The rules are the dialects' (GoIP ``sendsms``): the number is 3 to 20 ASCII digits after
+    an optional '+'; the text is not empty, is valid Unicode, fits the encoding and needs at
+    most ``[modems] max_parts`` SMS parts (:func:`agent.codec.parts.split`); a line is
+    configured and enabled (the simulated bank's ``sim1``... when no line is configured), and
+    wins over a provider; a provider group has an enabled line."""
+    if not _NUMBER.fullmatch(number):
+        return f"not a phone number: {number!r} (3 to 20 digits, optionally after '+')"
+    if not text:
+        return "the text is empty"
+    try:
+        text.encode("utf-8")
+        split(text, max_parts=config.modems.max_parts)
+    except UnicodeEncodeError:
+        return "the text cannot be encoded: it is not valid Unicode (bytes that are not UTF-8?)"
+    except TooManyParts as exc:
+        return f"the text needs {exc.needed} SMS parts, at most {exc.maximum} allowed ([modems] max_parts)"
+    except EncodeError as exc:
+        return f"the text cannot be encoded: {exc}"
+    configured = config.lines or tuple(LineConfig(name=modem_name(i), device="")
+                                       for i in range(1, config.simulator.lines + 1))
+    enabled = [cfg for cfg in configured if cfg.enabled]
+    if line != ANY_LINE:
+        names = [cfg.name for cfg in configured]
+        if line not in names:
+            return f"unknown line {line!r} (the lines: {', '.join(names)})"
+        if line not in {cfg.name for cfg in enabled}:
+            return f"line {line} is disabled ([line:{line}] enabled = no)"
+        return ""
+    if not enabled:
+        return "no line is enabled"
+    groups = sorted({cfg.provider for cfg in enabled} - {""})
+    if provider and provider not in groups:
+        return f"no enabled line is in provider group {provider!r} (the groups: {', '.join(groups) or 'none'})"
+    return ""
 
 
 def _stored_views(store: Store, config: Config) -> tuple[list[dict[str, Any]], list[LineView]]:

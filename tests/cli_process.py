@@ -18,11 +18,12 @@ _MAIN = ("import sys; from pathlib import Path; from agent.__main__ import main;
          "sys.exit(main(sys.argv[3:], system_dirs=(Path(sys.argv[1]), Path(sys.argv[2]))))")
 
 
-def command(*args: str | os.PathLike[str], system_dirs: tuple[Path, Path] | None = None) -> list[str]:
-    """The argv of ``sms-agent ARGS...`` (with the test's packaged folders when given)."""
+def command(*args: str | bytes | os.PathLike[str], system_dirs: tuple[Path, Path] | None = None) -> list[Any]:
+    """The argv of ``sms-agent ARGS...`` (with the test's packaged folders when given);
+    a bytes argument is passed as those bytes."""
     if system_dirs is None:
-        return [sys.executable, "-m", "agent", *map(str, args)]
-    return [sys.executable, "-c", _MAIN, str(system_dirs[0]), str(system_dirs[1]), *map(str, args)]
+        return [sys.executable, "-m", "agent", *map(os.fspath, args)]
+    return [sys.executable, "-c", _MAIN, str(system_dirs[0]), str(system_dirs[1]), *map(os.fspath, args)]
 
 
 def environment(**changes: str | None) -> dict[str, str]:
@@ -36,7 +37,7 @@ def environment(**changes: str | None) -> dict[str, str]:
     return env
 
 
-def run(*args: str | os.PathLike[str], system_dirs: tuple[Path, Path] | None = None, cwd: Path = REPO,
+def run(*args: str | bytes | os.PathLike[str], system_dirs: tuple[Path, Path] | None = None, cwd: Path = REPO,
         env: dict[str, str] | None = None, timeout: float = 60, **kw: Any) -> subprocess.CompletedProcess[str]:
     """Run ``sms-agent ARGS...`` to its end; its exit status and output, as text."""
     return subprocess.run(command(*args, system_dirs=system_dirs), cwd=cwd, env=env or environment(),

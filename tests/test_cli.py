@@ -129,3 +129,67 @@ def test_a_shell_send_goes_into_the_services_database(tmp_path):
     finally:
         service.stop()
     assert f"database {state / 'sms-agent.db'}" in service.output
+
+
+_LINES = ("[agent]\nid = refusals\n[modems]\nmax_parts = 2\n"
+          "[line:G1]\ndevice = /dev/serial/by-id/usb-one\nprovider = CMCC\n"
+          "[line:G2]\ndevice = /dev/serial/by-id/usb-two\nprovider = CU\nenabled = no\n")
+
+
+@pytest.mark.parametrize("args, reason", [
+    (["--line", "nope", "10086", "hi"], "unknown line 'nope' (the lines: G1, G2)"),
+    (["10086", "hi", "--line", "G2"], "line G2 is disabled"),
+    (["10086", "hi", "--provider", "CT"], "no enabled line is in provider group 'CT' (the groups: CMCC)"),
+    (["10086", "hi", "--provider", "CU"], "no enabled line is in provider group 'CU'"),  # only a disabled line
+    (["10086", "x" * 307], "the text needs 3 SMS parts, at most 2 allowed ([modems] max_parts)"),
+    (["10086", "长" * 135], "the text needs 3 SMS parts"),
+    (["10086", ""], "the text is empty"),
+    ([b"10086", b"caf\xe9"], "the text cannot be encoded"),  # Latin-1 bytes in a UTF-8 shell
+    (["12", "hi"], "not a phone number: '12'"),
+    (["+86 139", "hi"], "not a phone number"),
+    (["\u0661\u0662\u0663\u0664", "hi"], "not a phone number"),  # digits, but not ASCII ones
+], ids=["unknown-line", "disabled-line", "unknown-provider", "provider-of-a-disabled-line", "too-many-parts-gsm7",
+        "too-many-parts-ucs2", "empty", "not-utf8", "short-number", "spaced-number", "arabic-digits"])
+def test_send_refuses_what_the_apis_refuse_and_queues_nothing(args, reason, tmp_path):
+    import sqlite3
+
+    cfg = tmp_path / "config.ini"
+    cfg.write_text(_LINES)
+    first = cli_process.run("send", "10086", "the one queued", "--config", cfg, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    refused = cli_process.run("send", *args, "--config", cfg, cwd=tmp_path)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert reason in refused.stderr and refused.stderr.count("\n") == 1 and refused.stdout == ""
+    assert refused.stderr.startswith("sms-agent send: ") and "nothing queued" in refused.stderr
+    with sqlite3.connect(tmp_path / "var" / "sms-agent.db") as db:
+        assert db.execute("SELECT text FROM smsserver_out").fetchall() == [("the one queued",)]
+
+
+def test_send_takes_what_the_apis_take(tmp_path):
+    import sqlite3
+
+    cfg = tmp_path / "config.ini"
+    cfg.write_text(_LINES)
+    for args in (["+8613912345678", "x" * 306, "--line", "G1"], ["10086", "长" * 134, "--provider", "CMCC"],
+                 ["10086", "on G1, its group named too", "--line", "G1", "--provider", "CU"]):
+        proc = cli_process.run("--config", cfg, "send", *args, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+    with sqlite3.connect(tmp_path / "var" / "sms-agent.db") as db:
+        rows = db.execute("SELECT gateway_id, provider FROM smsserver_out ORDER BY id").fetchall()
+    assert rows == [("G1", ""), ("*", "CMCC"), ("G1", "")]
+
+
+def test_send_on_the_simulated_bank_knows_its_lines(tmp_path):
+    cfg = tmp_path / "config.ini"
+    cfg.write_text("[simulator]\nlines = 2\n")
+    assert cli_process.run("--config", cfg, "send", "10086", "hi", "--line", "sim2", cwd=tmp_path).returncode == 0
+    refused = cli_process.run("--config", cfg, "send", "10086", "hi", "--line", "sim3", cwd=tmp_path)
+    assert refused.returncode == 2 and "unknown line 'sim3' (the lines: sim1, sim2)" in refused.stderr
+
+
+def test_refusal_is_a_pure_check(tmp_path):
+    config = parse(_LINES, base_dir=tmp_path)
+    assert cli.refusal(config, "10086", "hi") == ""
+    assert cli.refusal(config, "10086", "hi", line="G1", provider="nope") == ""  # the line wins
+    assert "disabled" in cli.refusal(config, "10086", "hi", line="G2")
+    assert not (tmp_path / "var").exists()

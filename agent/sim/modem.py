@@ -49,6 +49,11 @@ class Driver(Protocol):
         """Stop watching ``fd``."""
 
 
+def modem_name(index: int) -> str:
+    """The name of the simulated modem (and of the agent's line on it) numbered ``index`` from 1."""
+    return f"sim{index}"
+
+
 class SimModem:
     """A simulated modem named ``sim<index>`` on a pty linked at :attr:`path`.
 
@@ -59,7 +64,7 @@ class SimModem:
     """
 
     def __init__(self, driver: Driver, index: int, profile: Profile, settings: Settings, state_dir: str) -> None:
-        self.name = f"sim{index}"
+        self.name = modem_name(index)
         self.index = index
         self.profile = profile
         self.identity: Identity = identity_for(index, profile.tac)
