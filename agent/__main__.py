@@ -155,7 +155,7 @@ def _separate(argv: list[str]) -> tuple[str, list[str]] | None:
     """(command, its arguments) when the first word after the global options is a command
     with its own parser (``pdu``, ``simulate``); else None."""
     i = 0
-    while i < len(argv) and argv[i].startswith("-"):
+    while i < len(argv) and (argv[i] in ("--config", "-c") or argv[i].startswith(("--config=", "-c"))):
         i += 2 if argv[i] in ("--config", "-c") else 1
     if i < len(argv) and argv[i] in SEPARATE:
         return argv[i], argv[i + 1:]

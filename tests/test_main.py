@@ -119,3 +119,12 @@ def test_usage_errors_exit_2_and_version_goes_anywhere(tmp_path):
     for args in (["--version"], ["status", "--version"]):
         proc = run(*args, cwd=tmp_path)
         assert proc.returncode == 0 and proc.stdout.startswith("sms-agent "), args
+
+
+def test_pdu_takes_the_rest_of_the_line_after_the_global_options(tmp_path):
+    hexpdu = "07911326040000F0040B911346610089F60000208062917314080CC8F71D14969741F977FD07"
+    for before in ([], ["--config", "any.ini"], ["-c=x"]):
+        args = [*before, "pdu", "decode", hexpdu]
+        proc = run(*args, cwd=tmp_path)
+        assert proc.returncode == 0 and '"text": "How are you?"' in proc.stdout, (args, proc.stderr)
+    assert run("--help", "pdu", cwd=tmp_path).stdout.startswith("usage: sms-agent [-h]")  # the top-level help
