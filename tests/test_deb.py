@@ -133,6 +133,11 @@ echo "conf=$(stat -c '%a %U %G' /etc/sms-agent/config.ini)"
 echo "launcher=$(/usr/bin/sms-agent pdu encode --to 10086 hi | tail -n 1)"
 setpriv --reuid=sms-agent --regid=sms-agent --init-groups \
     /usr/bin/sms-agent --config /etc/sms-agent/config.ini check-config >/dev/null && echo "check=ok"
+if systemd-analyze verify /lib/systemd/system/sms-agent.service >/tmp/verify.log 2>&1; then
+    echo "verify=$(cat /tmp/verify.log | tr '\n' ' ')"
+else
+    echo "verify=failed: $(cat /tmp/verify.log | tr '\n' ' ')"
+fi
 systemctl enable sms-agent.service >/dev/null 2>&1
 test -L /etc/systemd/system/multi-user.target.wants/sms-agent.service && echo "enabled=yes"
 # What systemd does before ExecStart: the state directory, the user, the umask, $STATE_DIRECTORY.
@@ -217,6 +222,7 @@ def test_the_package_installs_runs_upgrades_and_purges_cleanly_in_a_throwaway_ov
     assert facts["conf"] == facts["conf_again"] == "640 root sms-agent"
     assert facts["launcher"].startswith("0011")  # the PDU: the venv made by postinst works
     assert facts["check"] == facts["check_again"] == "ok"
+    assert facts["verify"] == ""  # systemd-analyze verify: the installed unit, with its ExecStart there
     assert facts["enabled"] == "yes"
     assert facts["healthz"] == "ok" and facts["agent_exit"] == "0"
     assert facts["db"] == "640 sms-agent sms-agent"

@@ -43,6 +43,10 @@ def test_the_unit_lets_the_modems_and_the_network_through():
     allowed = _settings("DeviceAllow")
     # USB modems (usbserial, cdc-acm); /dev/serial/by-id/* are symlinks to those nodes.
     assert "char-ttyUSB rw" in allowed and "char-ttyACM rw" in allowed
+    # Their majors are looked up in /proc/devices at start: the drivers are loaded before.
+    for driver in ("usbserial", "cdc_acm"):
+        assert f"modprobe@{driver}.service" in " ".join(_settings("Wants")).split()
+        assert f"modprobe@{driver}.service" in " ".join(_settings("After")).split()
     # The simulated bank (the packaged config has no [line:*]) is on pseudo-terminals.
     assert "/dev/ptmx rw" in allowed and "char-pts rw" in allowed
     assert _settings("PrivateDevices") == []  # would hide the modems
