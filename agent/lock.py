@@ -5,7 +5,7 @@ recovery requeues rows left 'Q': a second agent doing that under a live one
 would make it send them twice).  The lock is ``flock`` on ``<database>.lock``:
 the kernel drops it when the process ends, however it ends, so a crash never
 leaves a stale lock behind.  The file holds the PID of the holder, for the
-message a second start prints.  The CLI's read and queue commands do not take
+message a second start prints, and is 0640 like the database.  The CLI's read and queue commands do not take
 it: they work beside the running agent, as applications' SQL does.
 """
 
@@ -41,6 +41,8 @@ class DatabaseLock:
         file cannot be created or opened (an unwritable state directory)."""
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
         try:
+            if os.fstat(fd).st_uid == os.geteuid():
+                os.fchmod(fd, 0o640)  # the database's mode (agent.store.db.FILE_MODE), whatever the umask
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             pid = _read_pid(fd)

@@ -7,12 +7,19 @@ journal shows which line or part spoke.  AT traffic is logged at DEBUG.
 No secret reaches the log: :func:`setup` puts a :class:`RedactFilter` on its
 handler, given the config's secret values, which rewrites every record
 (message, traceback, stack) by the rule of :mod:`agent.redact`.
+
+No line floods it: waitress warns "Task queue depth is N" (logger
+``waitress.queue``) for each request that finds every worker thread busy,
+thousands of lines under load; :func:`setup` lets one through a minute
+(:class:`OncePerInterval`), which says how many it held back.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterable
 
 from .redact import Redactor
@@ -57,6 +64,56 @@ class RedactFilter(logging.Filter):
         return True
 
 
+class OncePerInterval(logging.Filter):
+    """A logger filter that lets one record through per ``interval`` seconds
+    (``clock``: monotonic seconds) and drops the others, counting them; the
+    next record let through ends with ``note`` (if any) and how many were not
+    shown."""
+
+    def __init__(self, interval: float = 60.0, *, note: str = "",
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.interval = interval
+        self._note = note
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._open_at: float | None = None  # when the next record may pass
+        self._held = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = self._clock()
+        with self._lock:
+            if self._open_at is not None and now < self._open_at:
+                self._held += 1
+                return False
+            self._open_at = now + self.interval
+            held, self._held = self._held, 0
+        extra = [self._note] if self._note else []
+        if held:
+            extra.append(f"{held} more such line(s) in the last {self.interval:g} s not shown")
+        if extra:
+            try:
+                message = record.getMessage()
+            except Exception:
+                return True
+            record.msg, record.args = f"{message} ({'; '.join(extra)})", None
+        return True
+
+
+# waitress's logger for "Task queue depth is N" (a request waits for a free worker thread).
+WAITRESS_QUEUE_LOGGER = "waitress.queue"
+
+
+def quiet_waitress_queue(interval: float = 60.0) -> OncePerInterval:
+    """Put (or put again) a :class:`OncePerInterval` on waitress's queue logger; return it."""
+    logger = logging.getLogger(WAITRESS_QUEUE_LOGGER)
+    for old in [f for f in logger.filters if isinstance(f, OncePerInterval)]:
+        logger.removeFilter(old)
+    limit = OncePerInterval(interval, note="requests waiting for a free HTTP worker thread: [http] threads")
+    logger.addFilter(limit)
+    return limit
+
+
 def setup(level: str = "INFO", *, journal: bool | None = None, secrets: Iterable[str] = ()) -> None:
     """Configure the root logger to write to stderr at ``level``.
 
@@ -64,7 +121,7 @@ def setup(level: str = "INFO", *, journal: bool | None = None, secrets: Iterable
     ``<priority>`` prefix format understood by systemd-journald.  ``secrets``
     (:func:`agent.redact.secret_values` of the config) are replaced by ``***``
     in every line, and so are URL credentials (``user:pass@``, ``pswd=``...)
-    whatever their value.
+    whatever their value.  waitress's queue warnings come once a minute at most.
     """
     import os
 
@@ -78,3 +135,4 @@ def setup(level: str = "INFO", *, journal: bool | None = None, secrets: Iterable
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    quiet_waitress_queue()

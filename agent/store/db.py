@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +37,12 @@ from ..errors import StoreError
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
+
+# The database and the files SQLite makes beside it (-wal, -shm, -journal: SQLite
+# gives them the database file's mode) are readable by the agent's group, which
+# local applications join for SQL access, and by nobody else: message texts and
+# numbers are in them.
+FILE_MODE = 0o640
 
 
 _JINDI_OUT = """
@@ -300,6 +307,34 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def prepare_file(path: str | Path) -> None:
+    """Before SQLite opens ``path``: create it empty with :data:`FILE_MODE`
+    whatever the umask (SQLite would make it 0644 less the umask, and the files
+    beside it with the same mode), or take the world's bits off a file (and its
+    -wal, -shm, -journal) that an older agent made world-readable.  A file of
+    another owner is left as it is (chmod would fail); a path that is not a
+    regular file is left for SQLite to refuse.  Raise OSError when the file
+    cannot be created."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    except FileExistsError:
+        pass
+    else:
+        try:
+            os.fchmod(fd, FILE_MODE)
+        finally:
+            os.close(fd)
+        return
+    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm", f"{path.name}-journal"):
+        try:
+            status = os.stat(path.with_name(name))
+            if stat.S_ISREG(status.st_mode) and status.st_mode & 0o007 and status.st_uid == os.geteuid():
+                os.chmod(path.with_name(name), stat.S_IMODE(status.st_mode) & ~0o007)
+        except OSError:
+            continue
 
 
 def open_database(path: str | Path) -> SqliteDatabase:

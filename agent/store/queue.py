@@ -52,7 +52,7 @@ from peewee import OperationalError
 
 from ..errors import DuplicateRequest, StoreError
 from ..model import EXPIRED, Accepted, NewMessage
-from .db import migrate, open_database, write
+from .db import migrate, open_database, prepare_file, write
 from .dispatch import Dispatch, count_parts
 from .inbox import Inbox
 from .housekeeping import Housekeeping
@@ -137,6 +137,10 @@ class Store:
     def open(self) -> None:
         """Create or migrate the schema (idempotent).  Raise StoreError naming the
         file when it cannot be opened or its schema is newer than this agent."""
+        try:
+            prepare_file(self.path)
+        except OSError as exc:
+            raise StoreError(f"cannot create the database {self.path}: {exc.strerror or exc}") from None
         try:
             migrate(self._db, now=self._t.now())
         except OperationalError as exc:
