@@ -48,7 +48,7 @@ from urllib.parse import urlencode
 
 import bottle
 
-from ..config import StatusConfig
+from ..config import StatusConfig, weak_credentials
 from ..errors import LineOffline, ModemError
 from . import metrics, status_data
 from .i18n import Translator
@@ -151,6 +151,7 @@ class StatusPage:
                  clock: Callable[[], float] = time.time, throttle: LoginThrottle | None = None) -> None:
         self.core = core
         self.settings: StatusConfig = config.status
+        self.weak = weak_credentials(config)  # shown in a banner on every page until changed
         self.tr = Translator(self.settings.language)
         self.box_id = config.agent.id
         self.tz = config.agent.tz
@@ -248,7 +249,7 @@ class StatusPage:
         return self._template.render(
             m=m, tr=self.tr, user=user, login_enabled=self.login_enabled, csrf=self.form_token(), flash=flash,
             refresh=self.settings.refresh, nonce=nonce, when=_When(m["box"]["now"]), bytes=status_data.human_bytes,
-            shown_state=status_data.shown_state,
+            shown_state=status_data.shown_state, weak=self.weak,
             lang="zh-CN" if self.settings.language == "zh" else "en")
 
     def json(self) -> str:

@@ -5,6 +5,7 @@ hung; plus login, CSRF, masking and the Chinese strings over plain HTTP."""
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import replace
@@ -13,8 +14,9 @@ from agent.config import StatusConfig
 
 from ..conftest import FAST
 from ..queue_harness import msg
+from .conftest import CONFIG
 from .status_helpers import (ARTIFACTS, RECIPIENT, SENDER, Browser, banner, chromium, five_lines, make_bank,  # noqa: F401
-                             png_pixel, serve_status, sim_setup, text_of, tiles, wait_until)
+                             png_pixel, serve_status, sim_setup, tab, text_of, tiles, wait_until)
 
 PHONE, DESKTOP = (360, 740), (1280, 900)
 AMBER = (0xFF, 0xC2, 0x1A)
@@ -196,3 +198,24 @@ def test_chromium_refreshes_the_page_in_place(make_api, serve_status, tmp_path):
     # ...and is gone once the page has fetched itself again and swapped its body in.
     dom = chromium(ticking + "/?msg=logged_out", tmp_path, size=PHONE, budget_ms=2500)
     assert "Logged out." not in dom and 'data-line="sim1"' in dom
+
+
+def test_shipped_passwords_warn_once_at_start_and_on_the_page(make_api, caplog, tmp_path):
+    caplog.set_level(logging.WARNING, logger="agent.app")
+    shipped = CONFIG.replace("s3cret", "change-me") + "[status]\nadmin_password = change-me\n"
+    api = make_api(config_text=shipped)
+    warned = [r.getMessage() for r in caplog.records if "passwords" in r.getMessage()]
+    assert warned == ["change these passwords in <string> before real use: [auth] password (the shipped default),"
+                      " [status] admin_password (the shipped default)"], warned
+    page = api.get("/").text
+    found = re.search(r'<p class="weak" id="weak"[^>]*>(.*?)</p>', page, re.S)
+    assert found and text_of(found.group(1)) == (
+        "Change these passwords in the config before real use: [auth] password (the shipped default),"
+        " [status] admin_password (the shipped default).")
+    assert "change-me" not in page
+    with tab(tmp_path) as phone:
+        weak = phone.go(api.url + "/").boxes("#weak")["#weak"]
+        assert len(weak) == 1 and weak[0]["y"] + weak[0]["h"] < PHONE[1], weak  # seen without scrolling
+    caplog.clear()
+    assert 'id="weak"' not in make_api().get("/").text  # passwords of its own: no banner
+    assert not [r for r in caplog.records if "passwords" in r.getMessage()]

@@ -20,6 +20,7 @@ h2{font-size:1.15rem;margin:20px 0 8px}
 .h-green{background:#0b6b2b;color:#fff}
 .h-amber{background:#ffc21a;color:#000}
 .h-red{background:#b00020;color:#fff}
+.weak{margin:0;padding:8px 14px;background:#000;color:#ffc21a;font-weight:700;border-bottom:4px solid #ffc21a}
 .flash,.stale{margin:10px 0 0;padding:8px 10px;border:2px solid #000;background:#fff;font-weight:600}
 .stale{background:#ffe08a}
 .facts{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:6px;margin:10px 0 0}
@@ -103,6 +104,10 @@ a{color:#003a8c}
 <p>{{h['summary']}}</p>
 % end
 </header>
+% if weak:
+% keys = ', '.join('%s (%s)' % (key, tr('weak_' + why)) for key, why in weak)
+<p class="weak" id="weak" role="alert">{{tr('weak_banner', keys=keys)}}</p>
+% end
 <main>
 <p id="stale" class="stale" hidden data-text="{{tr('stale', time='{time}')}}"></p>
 % if flash:
