@@ -97,6 +97,9 @@ SCHEMA: dict[str, Any] = _obj({
     "received": {"type": "array", "maxItems": RECENT, "items": _obj({
         "id": _INT, "line": _null(_STR), "originator": _STR, "text": _null(_STR), "received_at": _TIME,
         "parts": _INT, "error": _null(_STR)})},
+    "calls": {"type": "array", "maxItems": RECENT, "items": _obj({
+        "id": _INT, "line": _null(_STR), "caller": {**_STR, "description": "'' when withheld"}, "at": _TIME,
+        "rings": {**_INT, "minimum": 1}})},
     "failures": {"type": "array", "maxItems": RECENT, "items": _obj({
         "id": _INT, "line": _null(_STR), "recipient": _STR, "text": _null(_STR), "error_code": _null(_INT),
         "error_meaning": _null(_STR), "failure_cause": _null(_STR), "in_doubt": _BOOL, "at": _TIME})},
@@ -285,6 +288,7 @@ def build(core: Core, ctx: Context) -> dict[str, Any]:
         "lines": lines,
         "received": [_received(row, ctx, clock) for row in core.recent_received(RECENT)],
         "failures": [_failure(row, ctx, clock) for row in core.recent_failures(RECENT)],
+        "calls": [_call(row, ctx, clock) for row in core.recent_calls(RECENT)],
     }
 
 
@@ -355,3 +359,9 @@ def _failure(row: dict[str, Any], ctx: Context, clock: _Clock) -> dict[str, Any]
             "text": (row["text"] or "") if ctx.unmasked else None, "error_code": code,
             "error_meaning": None if code is None else cms_errors.meaning("CMS", code, ctx.language),
             "failure_cause": row["failure_cause"], "in_doubt": row["in_doubt"], "at": clock.epoch(row["at"])}
+
+
+def _call(row: dict[str, Any], ctx: Context, clock: _Clock) -> dict[str, Any]:
+    caller = row["caller"] or ""
+    return {"id": row["id"], "line": row["line"], "caller": caller if ctx.unmasked else mask_number(caller),
+            "at": clock.local_text(row["at"]), "rings": max(1, int(row["rings"] or 1))}

@@ -56,6 +56,7 @@ def test_page_in_chromium_at_phone_and_desktop_sizes(make_api, sim_setup, tmp_pa
         chromium(api.url + "/", tmp_path, size=size if name == "desktop" else (360, 1900), screenshot=shot)
         assert _close(png_pixel(shot, 20, 10), AMBER), png_pixel(shot, 20, 10)
     assert "Unsent" in page.text and "Last received (1)" in page.text and "Last failures (1)" in page.text
+    assert "Last calls (0)" in page.text
     assert list(tiles(page.text)) == list(seen)  # the same tiles over plain HTTP
 
 
@@ -68,8 +69,11 @@ def test_page_stays_light_with_full_lists(make_api, serve_status):
                       " VALUES ('I', ?, ?, datetime('now', 'localtime'), 'sim1', 'sim1')", (f"+86139{i:08d}", text))
         api.stack.sql("INSERT INTO smsserver_out (recipient, text, create_date, status, line, error_code, updated)"
                       " VALUES (?, ?, datetime('now', 'localtime'), 'F', 'sim2', 21, ?)", (f"+86138{i:08d}", text, now))
+        api.stack.sql("INSERT INTO smsserver_calls (call_date, gateway_id, caller_id, rings)"
+                      " VALUES (datetime('now', 'localtime'), 'sim1', ?, 3)", (f"+86137{i:08d}",))
     page = api.get("/").text
-    assert page.count("<li>") == 40 and "Last received (20)" in page and "Last failures (20)" in page
+    assert page.count("<li>") == 60 and "Last received (20)" in page and "Last failures (20)" in page
+    assert "Last calls (20)" in page
     assert len(page.encode()) < 30_000, len(page.encode())
     browser = Browser(serve_status(api, StatusConfig(admin_password="pw")))
     browser.post("/status/login", username="admin", password="pw", csrf=browser.csrf(browser.get("/")[1]))

@@ -248,6 +248,17 @@ a{color:#003a8c}
 <li class="muted">{{tr('no_entries')}}</li>
 % end
 </ol>
+<h2>{{tr('calls', n=len(m['calls']))}}</h2>
+<ol class="msgs" id="calls">
+% for c in m['calls']:
+% rang = tr('rings', n=c['rings']) if c['rings'] > 1 else tr('ring_one')
+<li><span class="t">{{when(c['at'])}}</span><b>{{c['line'] or '?'}}</b> {{c['caller'] or tr('withheld')}}
+· {{rang}}</li>
+% end
+% if not m['calls']:
+<li class="muted">{{tr('no_entries')}}</li>
+% end
+</ol>
 <h2>{{tr('failures', n=len(m['failures']))}}</h2>
 <ol class="msgs" id="failures">
 % for f in m['failures']:
