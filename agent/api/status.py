@@ -151,6 +151,7 @@ class StatusPage:
                  clock: Callable[[], float] = time.time, throttle: LoginThrottle | None = None) -> None:
         self.core = core
         self.settings: StatusConfig = config.status
+        self.modems = config.modems  # its timings say when a modem that does not answer is tried again
         self.weak = weak_credentials(config)  # shown in a banner on every page until changed
         self.tr = Translator(self.settings.language)
         self.box_id = config.agent.id
@@ -249,7 +250,8 @@ class StatusPage:
         return self._template.render(
             m=m, tr=self.tr, user=user, login_enabled=self.login_enabled, csrf=self.form_token(), flash=flash,
             refresh=self.settings.refresh, nonce=nonce, when=_When(m["box"]["now"]), bytes=status_data.human_bytes,
-            shown_state=status_data.shown_state, weak=self.weak,
+            badge=lambda line: status_data.badge(line, self.tr), weak=self.weak,
+            recovery=lambda step: status_data.recovery_text(step, self.tr, self.modems),
             lang="zh-CN" if self.settings.language == "zh" else "en")
 
     def json(self) -> str:

@@ -48,7 +48,7 @@ def test_page_in_chromium_at_phone_and_desktop_sizes(make_api, sim_setup, tmp_pa
         assert "Sent today 1 (no limit)" in ok and "Messages today: 1 sent, 1 failed" in ok
         assert "Last error Short message transfer rejected (CMS 21)" in ok
         assert "Last send never" not in ok
-        assert "SIM not inserted: insert a SIM card." in seen["sim2"] and "offline" in seen["sim2"]
+        assert "SIM not inserted: insert a SIM card." in seen["sim2"] and "no SIM" in seen["sim2"]
         assert "Daily quota reached, resets at 00:00." in seen["sim3"] and "Sent today 1 / 1" in seen["sim3"]
         assert "No network: check antenna." in seen["sim4"] and "NOT registered" in seen["sim4"]
         assert "Modem not answering: replug USB." in seen["sim5"] and "Last known values" in seen["sim5"]

@@ -29,14 +29,16 @@ h2{font-size:1.15rem;margin:20px 0 8px}
 .bad{color:#b00020;font-weight:700}
 .tiles{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:10px}
 .tile{background:#fff;border:1px solid #666;border-left:10px solid #666;padding:8px 10px}
-.l-ok{border-left-color:#0b6b2b}.l-warn{border-left-color:#e0a000}.l-bad{border-left-color:#b00020}.l-off{border-left-color:#777;background:#e6e6e6}
+.l-ok{border-left-color:#0b6b2b}.l-warn{border-left-color:#e0a000}.l-bad{border-left-color:#b00020}
+.l-off{border-left-color:#555;background:#e6e6e6}
 .tile h3{font-size:1.15rem;display:flex;flex-wrap:wrap;gap:6px;align-items:baseline}
 .prov{font-size:.85rem;font-weight:400;color:#333}
-.badge{margin-left:auto;font-size:.85rem;padding:1px 8px;border-radius:3px;background:#b00020;color:#fff}
-.b-ready,.b-busy{background:#0b6b2b}.b-starting{background:#ffc21a;color:#000}.b-disabled,.b-stopped{background:#555}
+.badge{margin-left:auto;font-size:.85rem;padding:1px 8px;border-radius:3px;color:#fff}
+.b-ok{background:#0b6b2b}.b-warn{background:#e0a000;color:#000}.b-bad{background:#b00020}.b-off{background:#555}
 .hint{margin:6px 0;padding:6px 8px;font-weight:700;background:#fde2e4;border:2px solid #b00020}
 .l-warn .hint{background:#fff2c6;border-color:#e0a000}.l-off .hint{background:#fff;border-color:#555}
 .step{margin:0 0 4px;font-size:.9rem}
+.dev{margin:2px 0 4px;font-size:.85rem;color:#333;overflow-wrap:anywhere}
 dl.kv{display:grid;grid-template-columns:auto 1fr;gap:2px 10px;margin:6px 0}
 dl.kv dt{color:#333}
 dl.kv dd{margin:0;font-weight:600;overflow-wrap:anywhere}
@@ -164,13 +166,14 @@ a{color:#003a8c}
 % if ln['provider']:
 <span class="prov">{{tr('provider')}}: {{ln['provider']}}</span>
 % end
-% state = shown_state(ln)
-<span class="badge b-{{state}}">{{tr('state_' + state)}}</span></h3>
+<span class="badge b-{{ln['level']}}">{{badge(ln)}}</span></h3>
+<p class="dev">{{tr('modem_on', model=ln['model'] or tr('model_unknown'), device=ln['device'] or tr('unknown'))}}</p>
 % if ln['hint']:
 <p class="hint" data-hint="{{ln['hint']['code']}}">{{ln['hint']['text']}}</p>
 % end
-% if ln['recovery_step'] and ln['state'] in ('recovering', 'offline'):
-<p class="step">{{tr('recovery_step', step=ln['recovery_step'])}}</p>
+% step = recovery(ln['recovery_step']) if ln['state'] in ('recovering', 'offline') else ''
+% if step:
+<p class="step">{{step}}</p>
 % end
 % if ln['hint'] and ln['hint']['code'] == 'not_answering':
 <p class="step">{{tr('last_known')}}</p>
