@@ -138,9 +138,13 @@ def test_login_and_actions_need_the_csrf_token(make_api, serve_status):
     token = browser.csrf(page)
     assert 'action="/status/lines/sim2/disable"' in page
     assert browser.post("/status/lines/sim2/disable")[0] == 403
-    assert browser.post("/status/lines/sim2/disable", csrf="0" * 64)[0] == 403
+    assert browser.post("/status/lines/sim2/disable", csrf="0" * 64, confirm="yes")[0] == 403
     assert api.core.bank["sim2"].state.state != "disabled"
-    status, _, headers = browser.post("/status/lines/sim2/disable", csrf=token)
+    # Without a script: the first POST answers the page that asks, the second does it.
+    status, page, _ = browser.post("/status/lines/sim2/disable", csrf=token)
+    assert status == 200 and "Disable line sim2?" in page and 'name="confirm" value="yes"' in page
+    assert browser.csrf(page) == token and api.core.bank["sim2"].state.state != "disabled"
+    status, _, headers = browser.post("/status/lines/sim2/disable", csrf=token, confirm="yes")
     assert status == 303 and headers["Location"].endswith("/?msg=disabled&line=sim2")
     wait_until(lambda: api.core.bank["sim2"].state.state == "disabled", what="sim2 disabled")
     _, page, _ = browser.get("/?msg=disabled&line=sim2")
@@ -149,12 +153,13 @@ def test_login_and_actions_need_the_csrf_token(make_api, serve_status):
     wait_until(lambda: api.core.bank["sim2"].state.state == "ready", what="sim2 back")
     (sent,) = api.stack.send(msg(RECIPIENT, "count me", gateway="sim2"))
     api.stack.wait_rows([sent], lambda r: r["status"] == "S")
-    assert browser.post("/status/lines/sim2/reset-daily", csrf=token)[0] == 303
+    assert browser.post("/status/lines/sim2/reset-daily", csrf=token)[0] == 200  # asks first
+    assert browser.post("/status/lines/sim2/reset-daily", csrf=token, confirm="yes")[0] == 303
     iccid = api.core.bank["sim2"].state.iccid
     assert api.core.store.sims.sim_counters([iccid])[iccid].daily_sent == 0
     status, _, headers = browser.post("/status/logout", csrf=token)
     assert status == 303
-    assert browser.post("/status/lines/sim2/disable", csrf=token)[0] == 403  # the session is gone
+    assert browser.post("/status/lines/sim2/disable", csrf=token, confirm="yes")[0] == 403  # the session is gone
 
 
 def test_login_is_impossible_without_a_password_and_throttled_after_failures(make_api, serve_status):

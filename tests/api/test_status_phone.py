@@ -2,7 +2,7 @@
 headless Chromium at a true 360 x 740 CSS px (DevTools device metrics), with
 element boxes from getBoundingClientRect.  Each tile names its modem and
 device, its badge takes the tile's colour, recovery is told in plain words,
-and the last calls are listed."""
+disruptive actions ask first, and the last calls are listed."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from .status_helpers import (Browser, five_lines, make_bank, serve_status, sim_s
                              wait_until)
 
 PHONE = (360, 740)
+TARGET = 44  # px: the smallest tap target (WCAG 2.5.5, Apple and Android guidelines)
 CALLER = "+8613700137000"
 
 # The colour of each tile's left edge and of its badge, by tile.
@@ -70,6 +71,37 @@ def test_tiles_name_modem_and_device_badges_agree_and_calls_are_listed(make_api,
         assert CALLER in phone.boxes("#calls li")["#calls li"][0]["text"]  # logged in: the whole number
     shown = _logged_in(url).get("/status.json", headers={})[1]
     assert CALLER in shown and '"calls":[{' in shown
+
+
+def test_disruptive_actions_ask_first_with_big_buttons(make_api, serve_status, tmp_path):
+    api = make_api()
+    url = serve_status(api, StatusConfig(admin_password="pw", refresh=0))
+    browser = _logged_in(url)
+    with tab(tmp_path, PHONE) as phone:
+        phone.go(url + "/", browser.jar)
+        forms = phone.boxes("article[data-line=sim2] form")["article[data-line=sim2] form"]
+        assert [f["text"] for f in forms] == ["Disable", "Restart modem", "Reset today's counter"]
+        phone.click("form[action='/status/lines/sim2/disable'] button")
+        asked = phone.boxes("#question", "#what", "#yes", "#no")
+        assert asked["#question"][0]["text"] == "Disable line sim2?"
+        assert "until it is enabled again" in asked["#what"][0]["text"]
+        for key in ("#yes", "#no"):
+            (box,) = asked[key]
+            assert box["h"] >= TARGET and box["w"] >= TARGET and box["y"] + box["h"] <= PHONE[1], (key, box)
+        assert asked["#yes"][0]["text"] == "Yes, disable sim2"
+        assert api.core.line_state("sim2") != "disabled"  # asking changed nothing
+        phone.click("#yes")
+        assert phone.js("document.getElementById('flash').textContent") == "sim2: disabled."
+        wait_until(lambda: api.core.line_state("sim2") == "disabled", what="sim2 disabled")
+        phone.go(url + "/")
+        phone.click("form[action='/status/lines/sim2/enable'] button")  # enabling asks nothing
+        wait_until(lambda: api.core.line_state("sim2") == "ready", what="sim2 back")
+        phone.go(url + "/", browser.jar)
+        phone.click("form[action='/status/lines/sim1/reset'] button")
+        assert phone.js("document.getElementById('question').textContent") == "Restart the modem of sim1?"
+        phone.click("#no")
+        assert phone.js("location.pathname") == "/" and phone.js("document.getElementById('flash')") is None
+    assert api.core.line_state("sim1") == "ready"
 
 
 def test_recovery_steps_in_plain_words():
