@@ -145,6 +145,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "username": ("User", "用户名"),
     "password": ("Password", "密码"),
     "logged_in_as": ("Logged in as {user}.", "已登录：{user}。"),
+    "read_only_view": ("Read-only view", "只读视图"),
     "read_only": ("Read-only: no admin password is configured ([status] admin_password).",
                   "只读：未配置管理员密码（[status] admin_password）。"),
     "act_enable": ("Enable", "启用"),

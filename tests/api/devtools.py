@@ -156,13 +156,15 @@ class Tab:
         where each element a selector matches is drawn (page coordinates, CSS px)."""
         return self.js(_BOXES % json.dumps(list(selectors)))
 
-    def click(self, selector: str, index: int = 0) -> Tab:
-        """Click the ``index``-th element ``selector`` matches and wait for the page it loads."""
+    def click(self, selector: str, index: int = 0, *, loads: bool = True) -> Tab:
+        """Click the ``index``-th element ``selector`` matches; with ``loads``, wait
+        for the page that click loads (a form's answer, a link's target)."""
         self._events.clear()
         clicked = self.js(f"(function (e) {{ if (!e) return false; e.click(); return true; }})"
                           f"(document.querySelectorAll({json.dumps(selector)})[{index}])")
         assert clicked, f"nothing matches {selector!r} [{index}]"
-        self._wait_event("Page.loadEventFired")
+        if loads:
+            self._wait_event("Page.loadEventFired")
         return self
 
     def screenshot(self, path: Path) -> Path:

@@ -2,11 +2,13 @@
 headless Chromium at a true 360 x 740 CSS px (DevTools device metrics), with
 element boxes from getBoundingClientRect.  Each tile names its modem and
 device, its badge takes the tile's colour, recovery is told in plain words,
-disruptive actions ask first, and the last calls are listed."""
+disruptive actions ask first, every tap target is at least 44 px, the login
+is reachable from the top, and the last calls are listed."""
 
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import replace
 
 from agent.api import status_data
@@ -37,6 +39,11 @@ def _logged_in(url: str) -> Browser:
     status, _, _ = browser.post("/status/login", username="admin", password="pw", csrf=browser.csrf(page))
     assert status == 303
     return browser
+
+
+def _small(boxes: list[dict]) -> list[dict]:
+    """The boxes (drawn ones) smaller than a tap target either way."""
+    return [b for b in boxes if b["w"] and b["h"] and (b["w"] < TARGET or b["h"] < TARGET)]
 
 
 def test_tiles_name_modem_and_device_badges_agree_and_calls_are_listed(make_api, sim_setup, serve_status, tmp_path):
@@ -102,6 +109,43 @@ def test_disruptive_actions_ask_first_with_big_buttons(make_api, serve_status, t
         phone.click("#no")
         assert phone.js("location.pathname") == "/" and phone.js("document.getElementById('flash')") is None
     assert api.core.line_state("sim1") == "ready"
+
+
+def test_tap_targets_and_the_login_from_the_top_on_a_phone(make_api, sim_setup, serve_status, tmp_path):
+    api = five_lines(make_api, sim_setup).api
+    url = serve_status(api, StatusConfig(admin_password="pw", refresh=0))
+    targets = ("button", "input:not([type=hidden])", "a")
+    with tab(tmp_path, PHONE) as phone:
+        seen = phone.go(url + "/").boxes("#to-login", "#login", *targets)
+        assert seen["page_height"] > 3 * PHONE[1]  # a long page: the login form is far down...
+        (link,) = seen["#to-login"]
+        assert link["text"] == "Log in" and link["y"] + link["h"] < 260  # ...and a link to it is at the top
+        assert seen["#login"][0]["y"] > 2 * PHONE[1]
+        for selector in targets:
+            assert seen[selector] and not _small(seen[selector]), (selector, _small(seen[selector]))
+        phone.click("#to-login", loads=False)
+        top = phone.js("document.getElementById('login').getBoundingClientRect().top")
+        assert phone.js("location.hash") == "#login" and 0 <= top < PHONE[1] - 100, top
+        phone.go(url + "/", _logged_in(url).jar)
+        seen = phone.boxes(".top button", *targets)
+        (logout,) = seen[".top button"]
+        assert logout["text"] == "Log out" and logout["y"] < 260
+        assert len(seen["button"]) == 1 + 5 * 3  # log out, three actions on each of five lines
+        for selector in targets:
+            assert not _small(seen[selector]), (selector, _small(seen[selector]))
+
+
+def test_the_refresh_keeps_what_was_typed_into_the_login_form(make_api, serve_status, tmp_path):
+    url = serve_status(make_api(), StatusConfig(admin_password="pw", refresh=1))
+    with tab(tmp_path, PHONE) as phone:
+        phone.go(url + "/").js("document.body.dataset.old = 'yes'")
+        wait_until(lambda: phone.js("document.body.dataset.old") is None, what="the page refreshed in place")
+        # A user name typed, then a tap elsewhere (the field lost focus): the refresh waits.
+        phone.js("document.querySelector('#login input[name=username]').value = 'adm';"
+                 " document.body.dataset.old = 'yes'")
+        threading.Event().wait(2.5)
+        assert phone.js("document.body.dataset.old") == "yes"
+        assert phone.js("document.querySelector('#login input[name=username]').value") == "adm"
 
 
 def test_recovery_steps_in_plain_words():

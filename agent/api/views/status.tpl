@@ -51,7 +51,11 @@ dl.kv dd{margin:0;font-weight:600;overflow-wrap:anywhere}
 .bar i.full{background:#b00020}
 .small{font-size:.85rem;color:#333;margin:4px 0 0}
 .acts{display:flex;flex-wrap:wrap;gap:6px;margin-top:8px}
-button{font:inherit;font-size:.9rem;padding:6px 10px;border:2px solid #000;background:#fff;cursor:pointer}
+button,.btn{display:inline-flex;align-items:center;justify-content:center;min-height:44px;min-width:44px;
+ padding:6px 14px;font:inherit;font-size:.95rem;border:2px solid #000;background:#fff;color:#000;cursor:pointer;
+ text-decoration:none}
+.top{display:flex;flex-wrap:wrap;align-items:center;justify-content:space-between;gap:6px;margin:8px 0 0}
+.top span{font-weight:600}
 .nums{display:grid;grid-template-columns:repeat(4,1fr);gap:6px}
 .nums div{background:#fff;border:1px solid #888;padding:6px;text-align:center}
 .nums b{display:block;font-size:1.5rem}
@@ -62,7 +66,9 @@ ol.msgs li:first-child{border-top:0}
 .muted{color:#444;font-style:italic}
 footer{margin-top:20px;padding-top:10px;border-top:1px solid #888}
 footer form{display:flex;flex-wrap:wrap;gap:6px;align-items:center;margin:6px 0}
-input{font:inherit;padding:5px;border:2px solid #000;max-width:160px}
+#login:target{outline:3px solid #003a8c;outline-offset:4px}
+input{font:inherit;min-height:44px;padding:5px 8px;border:2px solid #000;max-width:160px}
+.machine a{display:inline-flex;align-items:center;min-height:44px;min-width:44px;padding:0 6px}
 a{color:#003a8c}
 @media (max-width:420px){.nums{grid-template-columns:repeat(2,1fr)}.banner h1{font-size:1.4rem}}
 </style>
@@ -76,6 +82,8 @@ a{color:#003a8c}
   setInterval(function () {
     var a = document.activeElement;
     if (a && /^(INPUT|BUTTON|SELECT|TEXTAREA)$/.test(a.tagName)) return;
+    var typed = document.querySelector("#login input[name=username]");
+    if (typed && typed.value) return;
     fetch(location.pathname, {credentials: "same-origin", cache: "no-store"}).then(function (r) {
       if (!r.ok) throw new Error(r.status);
       return r.text();
@@ -111,6 +119,17 @@ a{color:#003a8c}
 <p class="weak" id="weak" role="alert">{{tr('weak_banner', keys=keys)}}</p>
 % end
 <main>
+<nav class="top" id="top">
+% if user:
+<span>{{tr('logged_in_as', user=user)}}</span>
+<form method="post" action="/status/logout"><input type="hidden" name="csrf" value="{{csrf}}">
+<button type="submit">{{tr('logout')}}</button></form>
+% elif login_enabled:
+<span>{{tr('read_only_view')}}</span><a class="btn" id="to-login" href="#login">{{tr('login')}}</a>
+% else:
+<span>{{tr('read_only')}}</span>
+% end
+</nav>
 <p id="stale" class="stale" hidden data-text="{{tr('stale', time='{time}')}}"></p>
 % if flash:
 <p class="flash" id="flash">{{flash}}</p>
@@ -279,17 +298,15 @@ a{color:#003a8c}
 % end
 </ol>
 <footer>
-% if user:
-<form method="post" action="/status/logout"><span>{{tr('logged_in_as', user=user)}}</span><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">{{tr('logout')}}</button></form>
-% elif login_enabled:
+% if not user and login_enabled:
 <form method="post" action="/status/login" id="login"><input type="hidden" name="csrf" value="{{csrf}}">
 <input name="username" autocomplete="username" placeholder="{{tr('username')}}" aria-label="{{tr('username')}}">
 <input name="password" type="password" autocomplete="current-password" placeholder="{{tr('password')}}" aria-label="{{tr('password')}}">
 <button type="submit">{{tr('login')}}</button></form>
-% else:
-<p class="small">{{tr('read_only')}}</p>
 % end
-<p class="small">{{tr('updated', time=b['now'][11:19])}} · {{tr('machine')}} <a href="/status.json">status.json</a> · <a href="/metrics">metrics</a> · <a href="/healthz">healthz</a></p>
+<p class="small">{{tr('updated', time=b['now'][11:19])}}</p>
+<p class="small machine">{{tr('machine')}} <a href="/status.json">status.json</a> <a href="/metrics">metrics</a>
+<a href="/healthz">healthz</a></p>
 </footer>
 </main>
 </body>
