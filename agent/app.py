@@ -29,7 +29,7 @@ from . import __version__, systemd
 from .api import mqtt_dialects
 from .api.web import create_app
 from .api.server import HttpServer
-from .config import Config, LineConfig
+from .config import Config, LineConfig, weak_credentials
 from .core import Core
 from .jobs import Jobs
 from .errors import StoreError
@@ -118,7 +118,8 @@ class App:
         self._parts: list[Part] = []  # what start() started, in order: stop() stops them in reverse
 
     def start(self) -> None:
-        """Take the database's lock, recover from a crash, build and start every part.
+        """Take the database's lock, log the passwords still to change (one line, see
+        :func:`agent.config.weak_credentials`), recover from a crash, build and start every part.
 
         Raise StartError (``exit_code`` and one line naming the path or port)
         when the state directory or database cannot be written, another agent
@@ -139,6 +140,7 @@ class App:
             raise StartError(EX_CANTCREAT, f"cannot write beside the database {cfg.agent.database}"
                                            f" ({self.lock.path}): {exc.strerror or exc}") from None
         self._parts.append(Part("lock", lambda deadline: self.lock.release()))
+        _warn_weak_credentials(cfg)
         self.events.started_at = time.time()
         given = self._given_lines()
         store_lines = [line.name for line in (given or cfg.lines) if line.send_mode == "store" and line.enabled]
@@ -294,6 +296,15 @@ class App:
             if part.name in parts:
                 part.stop(deadline)
         self._parts.clear()
+
+
+def _warn_weak_credentials(config: Config) -> None:
+    """Log one warning naming the passwords still to change (never their values), if any."""
+    weak = weak_credentials(config)
+    if weak:
+        why = {"default": "the shipped default", "empty": "empty: that API accepts anyone"}
+        log.warning("change these passwords in %s before real use: %s", config.source or "the config",
+                    ", ".join(f"{key} ({why[problem]})" for key, problem in weak))
 
 
 def _join(thread_owner: Any, deadline: float) -> None:

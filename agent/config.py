@@ -60,7 +60,7 @@ from .redact import SECRET
 __all__ = [
     "AgentConfig", "BatchSendConfig", "Config", "Credentials", "GoipConfig", "HttpConfig", "HttpInterfaceConfig",
     "JindiConfig", "LineConfig", "ModemsConfig", "MqttConfig", "PushConfig", "QueueConfig", "SimulatorConfig",
-    "SompConfig", "StatusConfig", "load", "parse",
+    "SompConfig", "StatusConfig", "load", "parse", "weak_credentials",
 ]
 
 LINE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
@@ -156,6 +156,7 @@ class Config:
     simulator: SimulatorConfig
     queue: QueueConfig = field(default_factory=QueueConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    auth: Credentials = field(default_factory=Credentials)  # [auth] as written; each dialect has its own copy
     goip: GoipConfig = field(default_factory=GoipConfig)
     jindi: JindiConfig = field(default_factory=JindiConfig)
     push: PushConfig = field(default_factory=PushConfig)
@@ -307,6 +308,33 @@ def _simulator(s: Section) -> SimulatorConfig:
     )
 
 
+# The passwords the shipped config.ini sets (README's quick start uses them): fine for a
+# first try, a hole on a real box.
+SHIPPED_PASSWORDS = frozenset({"change-me"})
+
+
+def weak_credentials(config: Config) -> list[tuple[str, str]]:
+    """Given a config, return the passwords to change before real use, as
+    ``(key, why)`` in a fixed order, never their values: ``why`` is
+    'default' for a password of the shipped config.ini
+    (:data:`SHIPPED_PASSWORDS`) and 'empty' for an API password left empty
+    (that API then accepts anyone).  An API password equal to ``[auth]``'s is
+    reported once, as ``[auth] password``; an empty ``[status]
+    admin_password`` is not reported (nobody can log in: the page is
+    read-only and masked)."""
+    found: dict[str, str] = {}
+    apis = (("goip", config.goip.credentials.password), ("jindi", config.jindi.password),
+            ("somp", config.somp.credentials.password), ("batchsend", config.batchsend.credentials.password),
+            ("httpinterface", config.httpinterface.credentials.password))
+    for section, password in apis:
+        key = "[auth] password" if password == config.auth.password else f"[{section}] password"
+        if password in SHIPPED_PASSWORDS or not password:
+            found.setdefault(key, "default" if password else "empty")
+    if config.status.admin_password in SHIPPED_PASSWORDS:
+        found["[status] admin_password"] = "default"
+    return list(found.items())
+
+
 KNOWN_SECTIONS = ("agent", "modems", "simulator", "queue", "http", "auth", "goip", "jindi", "push", "mqtt", "status",
                   "somp", "batchsend", "httpinterface", "templates")
 
@@ -350,6 +378,7 @@ def parse(text: str, *, base_dir: Path | str = ".", source: str = "<string>",
         simulator=_simulator(sections["simulator"]),
         queue=_queue(sections["queue"]),
         http=read_http(sections["http"]),
+        auth=Credentials(sections["auth"].text("username"), sections["auth"].text("password")),
         goip=goip,
         jindi=jindi,
         push=read_push(sections["push"]),

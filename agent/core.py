@@ -108,6 +108,10 @@ class Core:
         """The ``limit`` most recently failed messages of the last week, newest first."""
         return self.store.status.recent_failures(limit)
 
+    def recent_calls(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest ``limit`` incoming calls, newest first (see :mod:`agent.store.status`)."""
+        return self.store.status.recent_calls(limit)
+
     def check_database(self, timeout: float = 2.0) -> str:
         """The health check: '' when the database takes a write (nothing is changed),
         else why not; waits at most ``timeout`` seconds for another writer."""

@@ -228,3 +228,22 @@ def test_every_key_the_agent_reads_is_shipped_in_config_ini(monkeypatch):
     parse("[line:G101]\ndevice = /dev/ttyUSB0\n")
     missing = read - set(_shipped_keys())
     assert not missing, f"keys the agent reads but config.ini does not show: {sorted(missing)}"
+
+
+def test_the_shipped_passwords_are_reported_by_key_never_by_value():
+    from agent.config import weak_credentials
+
+    shipped = load(REPO / "config.ini")
+    # README's quick start logs in with them: the APIs and the status page take admin / change-me.
+    assert shipped.auth == shipped.goip.credentials and shipped.auth.username == "admin"
+    assert (shipped.status.admin_username, shipped.status.admin_password) == ("admin", shipped.auth.password)
+    assert weak_credentials(shipped) == [("[auth] password", "default"), ("[status] admin_password", "default")]
+    assert weak_credentials(parse("[auth]\npassword = s3cret\n[status]\nadmin_password = pw\n")) == []
+    # Empty where it protects an API: that API is open.  An empty admin password protects nothing (read-only).
+    assert weak_credentials(parse("")) == [("[auth] password", "empty")]
+    mixed = parse("[auth]\npassword = change-me\n[jindi]\npassword = change-me\n[somp]\npassword = s3cret\n")
+    assert weak_credentials(mixed) == [("[auth] password", "default")]  # [jindi]'s is the same: one key to name
+    mixed = parse("[auth]\npassword = s3cret\n[jindi]\npassword = change-me\n")
+    assert weak_credentials(mixed) == [("[jindi] password", "default")]
+    own = "".join(f"[{s}]\npassword = p-{s}\n" for s in ("goip", "jindi", "somp", "batchsend", "httpinterface"))
+    assert weak_credentials(parse(own)) == []  # an empty [auth] that no API uses protects nothing

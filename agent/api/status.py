@@ -8,9 +8,15 @@
                                                database, else 503 and the reason
 ``POST /status/login``                         form ``username, password, csrf``
 ``POST /status/logout``                        form ``csrf``
-``POST /status/lines/<line>/<action>``         form ``csrf``; action ``enable``, ``disable``,
-                                               ``reset`` (restart the modem), ``reset-daily``
+``POST /status/lines/<line>/<action>``         form ``csrf``, ``confirm``; action ``enable``,
+                                               ``disable``, ``reset`` (restart the modem),
+                                               ``reset-daily``
 =============================================  =============================================
+
+The disruptive actions (``disable``, ``reset``, ``reset-daily``) take two
+steps, without any script: a POST without ``confirm=yes`` answers a page
+that says what the action does, with a form that posts it again with
+``confirm=yes`` and a link back.
 
 Without a login the page is read-only: numbers are partly masked and texts
 hidden.  With ``[status] admin_password`` set, a technician may log in; the
@@ -48,7 +54,7 @@ from urllib.parse import urlencode
 
 import bottle
 
-from ..config import StatusConfig
+from ..config import StatusConfig, weak_credentials
 from ..errors import LineOffline, ModemError
 from . import metrics, status_data
 from .i18n import Translator
@@ -67,6 +73,7 @@ MAX_SESSIONS = 64
 FAILS_ALLOWED, FAIL_WINDOW = 5, 300.0
 RESET_TIMEOUT = 30.0  # a technician waits for the modem to come back, but not forever
 ACTIONS = ("enable", "disable", "reset", "reset-daily")
+CONFIRMED = ("disable", "reset", "reset-daily")  # asked again before they are done
 MESSAGES = ("login_failed", "throttled", "logged_in", "logged_out", "enabled", "disabled", "reset", "reset_failed",
             "reset_daily", "sim_unknown", "offline")
 
@@ -151,6 +158,8 @@ class StatusPage:
                  clock: Callable[[], float] = time.time, throttle: LoginThrottle | None = None) -> None:
         self.core = core
         self.settings: StatusConfig = config.status
+        self.modems = config.modems  # its timings say when a modem that does not answer is tried again
+        self.weak = weak_credentials(config)  # shown in a banner on every page until changed
         self.tr = Translator(self.settings.language)
         self.box_id = config.agent.id
         self.tz = config.agent.tz
@@ -162,6 +171,7 @@ class StatusPage:
         self.throttle = throttle or LoginThrottle()
         self._secret = secrets.token_bytes(32)
         self._template = bottle.SimpleTemplate(name="status", lookup=[str(VIEWS)])
+        self._confirm = bottle.SimpleTemplate(name="confirm", lookup=[str(VIEWS)])
 
     # --- who is asking ------------------------------------------------------------
 
@@ -248,7 +258,8 @@ class StatusPage:
         return self._template.render(
             m=m, tr=self.tr, user=user, login_enabled=self.login_enabled, csrf=self.form_token(), flash=flash,
             refresh=self.settings.refresh, nonce=nonce, when=_When(m["box"]["now"]), bytes=status_data.human_bytes,
-            shown_state=status_data.shown_state,
+            badge=lambda line: status_data.badge(line, self.tr), weak=self.weak,
+            recovery=lambda step: status_data.recovery_text(step, self.tr, self.modems),
             lang="zh-CN" if self.settings.language == "zh" else "en")
 
     def json(self) -> str:
@@ -298,7 +309,10 @@ class StatusPage:
         bottle.response.delete_cookie(SESSION_COOKIE, path="/")
         _back(msg="logged_out")
 
-    def action(self, line: str, action: str) -> None:
+    def action(self, line: str, action: str) -> str | None:
+        """Do ``action`` on ``line`` and answer 303 back to the page with its
+        outcome; a disruptive action without ``confirm=yes`` is not done: the
+        answer is the page that asks (see the module doc)."""
         user = self.user()
         if user is None:
             _forbidden("log in first")
@@ -306,6 +320,8 @@ class StatusPage:
             _forbidden("missing or wrong CSRF token: reload the page and try again")
         if line not in self.core.lines or action not in ACTIONS:
             bottle.abort(404, f"no line {line!r} or action {action!r}")
+        if action in CONFIRMED and bottle.request.forms.get("confirm") != "yes":
+            return self.confirm(line, action)
         log.info("status page: %s asks %s on line %s", user, action, line)
         try:
             if action in ("enable", "disable"):
@@ -324,6 +340,16 @@ class StatusPage:
             log.warning("status page: %s on %s failed: %s", action, line, exc or "timed out")
             msg = "reset_failed"
         _back(msg=msg, line=line)
+
+
+    def confirm(self, line: str, action: str) -> str:
+        """The page that asks before ``action`` on ``line``: what it does, a
+        button that does it, a link back."""
+        _headers(secrets.token_urlsafe(12))
+        key = action.replace("-", "_")
+        return self._confirm.render(
+            tr=self.tr, line=line, action=action, key=key, csrf=self.form_token(),
+            wait=self.tr.duration(self.modems.reset_wait), lang="zh-CN" if self.settings.language == "zh" else "en")
 
 
 def mount(app: bottle.Bottle, core: Core, config: Config, *,

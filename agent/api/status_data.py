@@ -24,10 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..model import BUSY, DISABLED, READY, STARTING
+from ..modem import recovery
 from . import cms_errors
-from .i18n import Translator
+from .i18n import STRINGS, Translator
 
 if TYPE_CHECKING:
+    from ..config import ModemsConfig
     from ..core import Core
     from ..lineview import LineView
 
@@ -97,6 +99,9 @@ SCHEMA: dict[str, Any] = _obj({
     "received": {"type": "array", "maxItems": RECENT, "items": _obj({
         "id": _INT, "line": _null(_STR), "originator": _STR, "text": _null(_STR), "received_at": _TIME,
         "parts": _INT, "error": _null(_STR)})},
+    "calls": {"type": "array", "maxItems": RECENT, "items": _obj({
+        "id": _INT, "line": _null(_STR), "caller": {**_STR, "description": "'' when withheld"}, "at": _TIME,
+        "rings": {**_INT, "minimum": 1}})},
     "failures": {"type": "array", "maxItems": RECENT, "items": _obj({
         "id": _INT, "line": _null(_STR), "recipient": _STR, "text": _null(_STR), "error_code": _null(_INT),
         "error_meaning": _null(_STR), "failure_cause": _null(_STR), "in_doubt": _BOOL, "at": _TIME})},
@@ -168,15 +173,28 @@ def line_hint(line: LineView) -> tuple[str, str]:
     return "", "ok"
 
 
-SIM_HINTS = frozenset({"no_sim", "sim_pin", "sim_puk", "sim_failure"})
+def badge(line: dict[str, Any], tr: Translator) -> str:
+    """The word on a line's badge, which takes the tile's colour (its ``level``):
+    the state ('online', 'online, sending') while the line is fine, else the
+    short form of its hint ('no network', 'no SIM'...), as the banner names it."""
+    if line["hint"] is None:
+        return tr(f"state_{line['state']}")
+    return tr(f"short_{line['hint']['code']}")
 
 
-def shown_state(line: dict[str, Any]) -> str:
-    """The state word for a line of the model: its worker's state, except that a
-    line retrying with a bad SIM reads 'offline' during each brief retry."""
-    if line["hint"] and line["hint"]["code"] in SIM_HINTS and line["state"] == STARTING:
-        return "offline"
-    return str(line["state"])
+def recovery_text(step: str, tr: Translator, modems: ModemsConfig) -> str:
+    """Given a line's recovery step ('' when none), what the agent is doing
+    about its modem in plain words, with when it tries next from the
+    ``[modems]`` timings ('' for no step)."""
+    if not step:
+        return ""
+    waits = {recovery.RESET: modems.reset_wait, recovery.REOPEN: modems.reopen_backoff_max,
+             recovery.QUARANTINE: modems.quarantine_retry}
+    key = f"recovery_{step}"
+    if key not in STRINGS:  # a step this page has no words for yet
+        return tr("recovery_other")
+    # A wait below a second (tests' timings) reads "1 s", not "0 s".
+    return tr(key, wait=tr.duration(max(1.0, waits[step]))) if step in waits else tr(key)
 
 
 def health(lines: list[dict[str, Any]], *, db_error: str, clock_ok: bool, now_text: str,
@@ -285,6 +303,7 @@ def build(core: Core, ctx: Context) -> dict[str, Any]:
         "lines": lines,
         "received": [_received(row, ctx, clock) for row in core.recent_received(RECENT)],
         "failures": [_failure(row, ctx, clock) for row in core.recent_failures(RECENT)],
+        "calls": [_call(row, ctx, clock) for row in core.recent_calls(RECENT)],
     }
 
 
@@ -355,3 +374,9 @@ def _failure(row: dict[str, Any], ctx: Context, clock: _Clock) -> dict[str, Any]
             "text": (row["text"] or "") if ctx.unmasked else None, "error_code": code,
             "error_meaning": None if code is None else cms_errors.meaning("CMS", code, ctx.language),
             "failure_cause": row["failure_cause"], "in_doubt": row["in_doubt"], "at": clock.epoch(row["at"])}
+
+
+def _call(row: dict[str, Any], ctx: Context, clock: _Clock) -> dict[str, Any]:
+    caller = row["caller"] or ""
+    return {"id": row["id"], "line": row["line"], "caller": caller if ctx.unmasked else mask_number(caller),
+            "at": clock.local_text(row["at"]), "rings": max(1, int(row["rings"] or 1))}

@@ -61,6 +61,15 @@ class StatusQueries:
             row["in_doubt"] = bool(row["in_doubt"])
         return out
 
+    def recent_calls(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Return the newest ``limit`` incoming calls (``smsserver_calls`` rows),
+        newest first, as dicts: ``id, line, caller`` ('' when withheld),
+        ``at`` (local text ``YYYY-MM-DD HH:MM:SS``), ``rings``."""
+        rows = self._db.execute_sql(
+            "SELECT id, gateway_id, caller_id, call_date, rings FROM smsserver_calls ORDER BY id DESC LIMIT ?",
+            (limit,)).fetchall()
+        return [dict(zip(("id", "line", "caller", "at", "rings"), row)) for row in rows]
+
     def line_counts_today(self) -> dict[str, dict[str, int]]:
         """Return messages sent and failed since local midnight, by line:
         ``{line: {"sent_today": n, "failed_today": n}}`` (lines without any are

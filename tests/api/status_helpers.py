@@ -31,6 +31,7 @@ from agent.config import Config
 
 from ..conftest import FAST
 from ..queue_harness import msg
+from .devtools import Tab
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -167,6 +168,14 @@ def chromium(url: str, tmp: Path, *, size: tuple[int, int], screenshot: Path | N
     if screenshot:
         assert screenshot.exists() and screenshot.stat().st_size > 1000, done.stderr[-2000:]
     return done.stdout
+
+
+def tab(tmp: Path, size: tuple[int, int] = (360, 740), *, mobile: bool = True) -> Tab:
+    """A DevTools-driven Chromium page of ``size`` CSS px (see :mod:`.devtools`);
+    use it as a context manager.  Skips when Chromium is missing."""
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (scripts/test installs it)")
+    return Tab(CHROMIUM, tmp / f"chromium-{time.monotonic_ns()}", width=size[0], height=size[1], mobile=mobile)
 
 
 def text_of(fragment: str) -> str:

@@ -5,6 +5,7 @@ hung; plus login, CSRF, masking and the Chinese strings over plain HTTP."""
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import replace
@@ -13,8 +14,9 @@ from agent.config import StatusConfig
 
 from ..conftest import FAST
 from ..queue_harness import msg
+from .conftest import CONFIG
 from .status_helpers import (ARTIFACTS, RECIPIENT, SENDER, Browser, banner, chromium, five_lines, make_bank,  # noqa: F401
-                             png_pixel, serve_status, sim_setup, text_of, tiles, wait_until)
+                             png_pixel, serve_status, sim_setup, tab, text_of, tiles, wait_until)
 
 PHONE, DESKTOP = (360, 740), (1280, 900)
 AMBER = (0xFF, 0xC2, 0x1A)
@@ -46,7 +48,7 @@ def test_page_in_chromium_at_phone_and_desktop_sizes(make_api, sim_setup, tmp_pa
         assert "Sent today 1 (no limit)" in ok and "Messages today: 1 sent, 1 failed" in ok
         assert "Last error Short message transfer rejected (CMS 21)" in ok
         assert "Last send never" not in ok
-        assert "SIM not inserted: insert a SIM card." in seen["sim2"] and "offline" in seen["sim2"]
+        assert "SIM not inserted: insert a SIM card." in seen["sim2"] and "no SIM" in seen["sim2"]
         assert "Daily quota reached, resets at 00:00." in seen["sim3"] and "Sent today 1 / 1" in seen["sim3"]
         assert "No network: check antenna." in seen["sim4"] and "NOT registered" in seen["sim4"]
         assert "Modem not answering: replug USB." in seen["sim5"] and "Last known values" in seen["sim5"]
@@ -54,6 +56,7 @@ def test_page_in_chromium_at_phone_and_desktop_sizes(make_api, sim_setup, tmp_pa
         chromium(api.url + "/", tmp_path, size=size if name == "desktop" else (360, 1900), screenshot=shot)
         assert _close(png_pixel(shot, 20, 10), AMBER), png_pixel(shot, 20, 10)
     assert "Unsent" in page.text and "Last received (1)" in page.text and "Last failures (1)" in page.text
+    assert "Last calls (0)" in page.text
     assert list(tiles(page.text)) == list(seen)  # the same tiles over plain HTTP
 
 
@@ -66,8 +69,11 @@ def test_page_stays_light_with_full_lists(make_api, serve_status):
                       " VALUES ('I', ?, ?, datetime('now', 'localtime'), 'sim1', 'sim1')", (f"+86139{i:08d}", text))
         api.stack.sql("INSERT INTO smsserver_out (recipient, text, create_date, status, line, error_code, updated)"
                       " VALUES (?, ?, datetime('now', 'localtime'), 'F', 'sim2', 21, ?)", (f"+86138{i:08d}", text, now))
+        api.stack.sql("INSERT INTO smsserver_calls (call_date, gateway_id, caller_id, rings)"
+                      " VALUES (datetime('now', 'localtime'), 'sim1', ?, 3)", (f"+86137{i:08d}",))
     page = api.get("/").text
-    assert page.count("<li>") == 40 and "Last received (20)" in page and "Last failures (20)" in page
+    assert page.count("<li>") == 60 and "Last received (20)" in page and "Last failures (20)" in page
+    assert "Last calls (20)" in page
     assert len(page.encode()) < 30_000, len(page.encode())
     browser = Browser(serve_status(api, StatusConfig(admin_password="pw")))
     browser.post("/status/login", username="admin", password="pw", csrf=browser.csrf(browser.get("/")[1]))
@@ -132,9 +138,13 @@ def test_login_and_actions_need_the_csrf_token(make_api, serve_status):
     token = browser.csrf(page)
     assert 'action="/status/lines/sim2/disable"' in page
     assert browser.post("/status/lines/sim2/disable")[0] == 403
-    assert browser.post("/status/lines/sim2/disable", csrf="0" * 64)[0] == 403
+    assert browser.post("/status/lines/sim2/disable", csrf="0" * 64, confirm="yes")[0] == 403
     assert api.core.bank["sim2"].state.state != "disabled"
-    status, _, headers = browser.post("/status/lines/sim2/disable", csrf=token)
+    # Without a script: the first POST answers the page that asks, the second does it.
+    status, page, _ = browser.post("/status/lines/sim2/disable", csrf=token)
+    assert status == 200 and "Disable line sim2?" in page and 'name="confirm" value="yes"' in page
+    assert browser.csrf(page) == token and api.core.bank["sim2"].state.state != "disabled"
+    status, _, headers = browser.post("/status/lines/sim2/disable", csrf=token, confirm="yes")
     assert status == 303 and headers["Location"].endswith("/?msg=disabled&line=sim2")
     wait_until(lambda: api.core.bank["sim2"].state.state == "disabled", what="sim2 disabled")
     _, page, _ = browser.get("/?msg=disabled&line=sim2")
@@ -143,12 +153,13 @@ def test_login_and_actions_need_the_csrf_token(make_api, serve_status):
     wait_until(lambda: api.core.bank["sim2"].state.state == "ready", what="sim2 back")
     (sent,) = api.stack.send(msg(RECIPIENT, "count me", gateway="sim2"))
     api.stack.wait_rows([sent], lambda r: r["status"] == "S")
-    assert browser.post("/status/lines/sim2/reset-daily", csrf=token)[0] == 303
+    assert browser.post("/status/lines/sim2/reset-daily", csrf=token)[0] == 200  # asks first
+    assert browser.post("/status/lines/sim2/reset-daily", csrf=token, confirm="yes")[0] == 303
     iccid = api.core.bank["sim2"].state.iccid
     assert api.core.store.sims.sim_counters([iccid])[iccid].daily_sent == 0
     status, _, headers = browser.post("/status/logout", csrf=token)
     assert status == 303
-    assert browser.post("/status/lines/sim2/disable", csrf=token)[0] == 403  # the session is gone
+    assert browser.post("/status/lines/sim2/disable", csrf=token, confirm="yes")[0] == 403  # the session is gone
 
 
 def test_login_is_impossible_without_a_password_and_throttled_after_failures(make_api, serve_status):
@@ -196,3 +207,24 @@ def test_chromium_refreshes_the_page_in_place(make_api, serve_status, tmp_path):
     # ...and is gone once the page has fetched itself again and swapped its body in.
     dom = chromium(ticking + "/?msg=logged_out", tmp_path, size=PHONE, budget_ms=2500)
     assert "Logged out." not in dom and 'data-line="sim1"' in dom
+
+
+def test_shipped_passwords_warn_once_at_start_and_on_the_page(make_api, caplog, tmp_path):
+    caplog.set_level(logging.WARNING, logger="agent.app")
+    shipped = CONFIG.replace("s3cret", "change-me") + "[status]\nadmin_password = change-me\n"
+    api = make_api(config_text=shipped)
+    warned = [r.getMessage() for r in caplog.records if "passwords" in r.getMessage()]
+    assert warned == ["change these passwords in <string> before real use: [auth] password (the shipped default),"
+                      " [status] admin_password (the shipped default)"], warned
+    page = api.get("/").text
+    found = re.search(r'<p class="weak" id="weak"[^>]*>(.*?)</p>', page, re.S)
+    assert found and text_of(found.group(1)) == (
+        "Change these passwords in the config before real use: [auth] password (the shipped default),"
+        " [status] admin_password (the shipped default).")
+    assert "change-me" not in page
+    with tab(tmp_path) as phone:
+        weak = phone.go(api.url + "/").boxes("#weak")["#weak"]
+        assert len(weak) == 1 and weak[0]["y"] + weak[0]["h"] < PHONE[1], weak  # seen without scrolling
+    caplog.clear()
+    assert 'id="weak"' not in make_api().get("/").text  # passwords of its own: no banner
+    assert not [r for r in caplog.records if "passwords" in r.getMessage()]

@@ -20,6 +20,7 @@ h2{font-size:1.15rem;margin:20px 0 8px}
 .h-green{background:#0b6b2b;color:#fff}
 .h-amber{background:#ffc21a;color:#000}
 .h-red{background:#b00020;color:#fff}
+.weak{margin:0;padding:8px 14px;background:#000;color:#ffc21a;font-weight:700;border-bottom:4px solid #ffc21a}
 .flash,.stale{margin:10px 0 0;padding:8px 10px;border:2px solid #000;background:#fff;font-weight:600}
 .stale{background:#ffe08a}
 .facts{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:6px;margin:10px 0 0}
@@ -28,14 +29,16 @@ h2{font-size:1.15rem;margin:20px 0 8px}
 .bad{color:#b00020;font-weight:700}
 .tiles{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:10px}
 .tile{background:#fff;border:1px solid #666;border-left:10px solid #666;padding:8px 10px}
-.l-ok{border-left-color:#0b6b2b}.l-warn{border-left-color:#e0a000}.l-bad{border-left-color:#b00020}.l-off{border-left-color:#777;background:#e6e6e6}
+.l-ok{border-left-color:#0b6b2b}.l-warn{border-left-color:#e0a000}.l-bad{border-left-color:#b00020}
+.l-off{border-left-color:#555;background:#e6e6e6}
 .tile h3{font-size:1.15rem;display:flex;flex-wrap:wrap;gap:6px;align-items:baseline}
 .prov{font-size:.85rem;font-weight:400;color:#333}
-.badge{margin-left:auto;font-size:.85rem;padding:1px 8px;border-radius:3px;background:#b00020;color:#fff}
-.b-ready,.b-busy{background:#0b6b2b}.b-starting{background:#ffc21a;color:#000}.b-disabled,.b-stopped{background:#555}
+.badge{margin-left:auto;font-size:.85rem;padding:1px 8px;border-radius:3px;color:#fff}
+.b-ok{background:#0b6b2b}.b-warn{background:#e0a000;color:#000}.b-bad{background:#b00020}.b-off{background:#555}
 .hint{margin:6px 0;padding:6px 8px;font-weight:700;background:#fde2e4;border:2px solid #b00020}
 .l-warn .hint{background:#fff2c6;border-color:#e0a000}.l-off .hint{background:#fff;border-color:#555}
 .step{margin:0 0 4px;font-size:.9rem}
+.dev{margin:2px 0 4px;font-size:.85rem;color:#333;overflow-wrap:anywhere}
 dl.kv{display:grid;grid-template-columns:auto 1fr;gap:2px 10px;margin:6px 0}
 dl.kv dt{color:#333}
 dl.kv dd{margin:0;font-weight:600;overflow-wrap:anywhere}
@@ -48,7 +51,11 @@ dl.kv dd{margin:0;font-weight:600;overflow-wrap:anywhere}
 .bar i.full{background:#b00020}
 .small{font-size:.85rem;color:#333;margin:4px 0 0}
 .acts{display:flex;flex-wrap:wrap;gap:6px;margin-top:8px}
-button{font:inherit;font-size:.9rem;padding:6px 10px;border:2px solid #000;background:#fff;cursor:pointer}
+button,.btn{display:inline-flex;align-items:center;justify-content:center;min-height:44px;min-width:44px;
+ padding:6px 14px;font:inherit;font-size:.95rem;border:2px solid #000;background:#fff;color:#000;cursor:pointer;
+ text-decoration:none}
+.top{display:flex;flex-wrap:wrap;align-items:center;justify-content:space-between;gap:6px;margin:8px 0 0}
+.top span{font-weight:600}
 .nums{display:grid;grid-template-columns:repeat(4,1fr);gap:6px}
 .nums div{background:#fff;border:1px solid #888;padding:6px;text-align:center}
 .nums b{display:block;font-size:1.5rem}
@@ -59,7 +66,9 @@ ol.msgs li:first-child{border-top:0}
 .muted{color:#444;font-style:italic}
 footer{margin-top:20px;padding-top:10px;border-top:1px solid #888}
 footer form{display:flex;flex-wrap:wrap;gap:6px;align-items:center;margin:6px 0}
-input{font:inherit;padding:5px;border:2px solid #000;max-width:160px}
+#login:target{outline:3px solid #003a8c;outline-offset:4px}
+input{font:inherit;min-height:44px;padding:5px 8px;border:2px solid #000;max-width:160px}
+.machine a{display:inline-flex;align-items:center;min-height:44px;min-width:44px;padding:0 6px}
 a{color:#003a8c}
 @media (max-width:420px){.nums{grid-template-columns:repeat(2,1fr)}.banner h1{font-size:1.4rem}}
 </style>
@@ -73,6 +82,8 @@ a{color:#003a8c}
   setInterval(function () {
     var a = document.activeElement;
     if (a && /^(INPUT|BUTTON|SELECT|TEXTAREA)$/.test(a.tagName)) return;
+    var typed = document.querySelector("#login input[name=username]");
+    if (typed && typed.value) return;
     fetch(location.pathname, {credentials: "same-origin", cache: "no-store"}).then(function (r) {
       if (!r.ok) throw new Error(r.status);
       return r.text();
@@ -103,7 +114,22 @@ a{color:#003a8c}
 <p>{{h['summary']}}</p>
 % end
 </header>
+% if weak:
+% keys = ', '.join('%s (%s)' % (key, tr('weak_' + why)) for key, why in weak)
+<p class="weak" id="weak" role="alert">{{tr('weak_banner', keys=keys)}}</p>
+% end
 <main>
+<nav class="top" id="top">
+% if user:
+<span>{{tr('logged_in_as', user=user)}}</span>
+<form method="post" action="/status/logout"><input type="hidden" name="csrf" value="{{csrf}}">
+<button type="submit">{{tr('logout')}}</button></form>
+% elif login_enabled:
+<span>{{tr('read_only_view')}}</span><a class="btn" id="to-login" href="#login">{{tr('login')}}</a>
+% else:
+<span>{{tr('read_only')}}</span>
+% end
+</nav>
 <p id="stale" class="stale" hidden data-text="{{tr('stale', time='{time}')}}"></p>
 % if flash:
 <p class="flash" id="flash">{{flash}}</p>
@@ -159,13 +185,14 @@ a{color:#003a8c}
 % if ln['provider']:
 <span class="prov">{{tr('provider')}}: {{ln['provider']}}</span>
 % end
-% state = shown_state(ln)
-<span class="badge b-{{state}}">{{tr('state_' + state)}}</span></h3>
+<span class="badge b-{{ln['level']}}">{{badge(ln)}}</span></h3>
+<p class="dev">{{tr('modem_on', model=ln['model'] or tr('model_unknown'), device=ln['device'] or tr('unknown'))}}</p>
 % if ln['hint']:
 <p class="hint" data-hint="{{ln['hint']['code']}}">{{ln['hint']['text']}}</p>
 % end
-% if ln['recovery_step'] and ln['state'] in ('recovering', 'offline'):
-<p class="step">{{tr('recovery_step', step=ln['recovery_step'])}}</p>
+% step = recovery(ln['recovery_step']) if ln['state'] in ('recovering', 'offline') else ''
+% if step:
+<p class="step">{{step}}</p>
 % end
 % if ln['hint'] and ln['hint']['code'] == 'not_answering':
 <p class="step">{{tr('last_known')}}</p>
@@ -243,6 +270,17 @@ a{color:#003a8c}
 <li class="muted">{{tr('no_entries')}}</li>
 % end
 </ol>
+<h2>{{tr('calls', n=len(m['calls']))}}</h2>
+<ol class="msgs" id="calls">
+% for c in m['calls']:
+% rang = tr('rings', n=c['rings']) if c['rings'] > 1 else tr('ring_one')
+<li><span class="t">{{when(c['at'])}}</span><b>{{c['line'] or '?'}}</b> {{c['caller'] or tr('withheld')}}
+· {{rang}}</li>
+% end
+% if not m['calls']:
+<li class="muted">{{tr('no_entries')}}</li>
+% end
+</ol>
 <h2>{{tr('failures', n=len(m['failures']))}}</h2>
 <ol class="msgs" id="failures">
 % for f in m['failures']:
@@ -260,17 +298,15 @@ a{color:#003a8c}
 % end
 </ol>
 <footer>
-% if user:
-<form method="post" action="/status/logout"><span>{{tr('logged_in_as', user=user)}}</span><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">{{tr('logout')}}</button></form>
-% elif login_enabled:
+% if not user and login_enabled:
 <form method="post" action="/status/login" id="login"><input type="hidden" name="csrf" value="{{csrf}}">
 <input name="username" autocomplete="username" placeholder="{{tr('username')}}" aria-label="{{tr('username')}}">
 <input name="password" type="password" autocomplete="current-password" placeholder="{{tr('password')}}" aria-label="{{tr('password')}}">
 <button type="submit">{{tr('login')}}</button></form>
-% else:
-<p class="small">{{tr('read_only')}}</p>
 % end
-<p class="small">{{tr('updated', time=b['now'][11:19])}} · {{tr('machine')}} <a href="/status.json">status.json</a> · <a href="/metrics">metrics</a> · <a href="/healthz">healthz</a></p>
+<p class="small">{{tr('updated', time=b['now'][11:19])}}</p>
+<p class="small machine">{{tr('machine')}} <a href="/status.json">status.json</a> <a href="/metrics">metrics</a>
+<a href="/healthz">healthz</a></p>
 </footer>
 </main>
 </body>
