@@ -35,6 +35,7 @@ from .jobs import Jobs
 from .errors import StoreError
 from .limits import LineLimits
 from .lock import DatabaseLock, LockHeld
+from .metrics_recorder import Recorder
 from .modem.bank import ModemBank
 from .router import Router
 from .sim.bank import SimBank
@@ -91,6 +92,7 @@ class App:
         self._clock = clock or time.time
         self._mqtt_options = dict(mqtt_options or {})
         self.stop_event = threading.Event()
+        self.metrics = Recorder()  # what the router and the HTTP app measure, shown in /metrics
         self.watchdog = watchdog or Watchdog(grace=systemd.watchdog_interval() or DEFAULT_GRACE)
         self.lock = DatabaseLock(config.agent.database)
         self._gateway_ids: dict[str, str] = {}  # line name -> Jindi gateway id, known once the lines are
@@ -177,7 +179,7 @@ class App:
         limits = LineLimits(self.store, by_name)
         self.router = Router(self.store, self.bank, by_name, cfg.queue, self.stop_event,
                              validity_minutes=modems.validity_minutes, status_report=modems.status_report,
-                             timezone=cfg.agent.tz, limits=limits, clock=self._clock)
+                             timezone=cfg.agent.tz, limits=limits, clock=self._clock, recorder=self.metrics)
         self.pusher = Pusher(self.store, [d.destination for d in self.destinations], cfg.push, self.stop_event)
         core = self.core = Core(self.store, self.bank, lines, wake_router=self.router.wake, sim=self.sim,
                                 limits=limits, max_parts=modems.max_parts)

@@ -18,6 +18,12 @@ ends the thread: the lines cut the sends still running short, and those
 (``SendResult.interrupted`` with ``in_doubt``) stay 'Q', so the next start
 treats them like the sends of a crash (in doubt, or resolved from the modem's
 memory); a send a line had not started yet goes back to waiting as it was.
+
+What it sees is measured in the :class:`~agent.metrics_recorder.Recorder`
+it is given: how long each line took from being handed a message to its
+result (a send the stop cut short, or one that never started, is not
+counted), how long each message took from its ``create_date`` to being
+recorded sent, and the final outcomes it wrote (sent, failed, expired).
 """
 
 from __future__ import annotations
@@ -30,13 +36,14 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo
 
 from .config import LineConfig, QueueConfig
 from .errors import LineOffline
 from .limits import LineLimits
+from .metrics_recorder import EXPIRED, Recorder
 from .modem.bank import ModemBank
 from .model import FAILED, RETRY, SENT, OutgoingSms, SendResult
 from .routing import Candidate, LineSlot, remaining, retry_delay, route
@@ -55,13 +62,14 @@ class _InFlight:
     msg: Candidate
     line: str
     iccid: str
+    handed: float = 0.0  # time.monotonic() when the line was given the message
 
 
 class Router:
     def __init__(self, store: Store, bank: ModemBank, lines: Mapping[str, LineConfig], config: QueueConfig,
                  stop: threading.Event, *, validity_minutes: int | None = 1440, status_report: bool = True,
                  clock: Callable[[], float] = time.time, timezone: ZoneInfo | None = None,
-                 limits: LineLimits | None = None) -> None:
+                 limits: LineLimits | None = None, recorder: Recorder | None = None) -> None:
         self.store = store
         self.bank = bank
         self.lines = lines
@@ -72,6 +80,7 @@ class Router:
         self._status_report = status_report
         self._clock = clock
         self._tz = timezone
+        self.recorder = recorder or Recorder()
         # wake() counts; the thread compares the count with the one it last acted on,
         # so no wake-up can be lost between a wait ending and the next turn.
         self._wakes = 0
@@ -165,6 +174,7 @@ class Router:
             plan = route(cands, idle, now)
             if plan.expired:
                 self.store.expire([m.id for m in plan.expired])
+                self.recorder.messages.inc(EXPIRED, n=len(plan.expired))
                 if self.pusher is not None:
                     self.pusher.wake()
                 log.info("%d message(s) expired before they could be sent", len(plan.expired))
@@ -208,6 +218,7 @@ class Router:
             # A line that sends goes to the back of the round robin.
             self._order.remove(f.line)
             self._order.append(f.line)
+            f = replace(f, handed=time.monotonic())
             self._busy[f.line] = f
             try:
                 future = self.bank[f.line].submit(self._outgoing(f.msg))
@@ -230,6 +241,8 @@ class Router:
             result = fut.result()
         except Exception as exc:  # the future never fails by contract; be safe
             result = SendResult(flight.msg.id, flight.line, RETRY, error=str(exc), in_doubt=True)
+        if not result.interrupted:  # cut short by the stop, or never started: not a send's duration
+            self.recorder.send_duration.observe(time.monotonic() - flight.handed, flight.line)
         self._done.put((flight, result))
         self.wake()
 
@@ -239,8 +252,9 @@ class Router:
         """Write the outcomes the lines reported; True when there were any.
         Copies a line keeps in its modem (send_mode = store) are deleted once
         the outcome is on disk."""
-        outcomes = []
+        outcomes: list[Outcome] = []
         copies: list[tuple[str, tuple[str, ...]]] = []
+        created: dict[int, float | None] = {}  # message id -> its create_date
         while True:
             try:
                 flight, result = self._done.get_nowait()
@@ -252,10 +266,12 @@ class Router:
                             " left in doubt, settled at the next start", flight.msg.id, flight.line, result.error)
                 continue
             outcomes.append(self._outcome(flight, result))
+            created[flight.msg.id] = flight.msg.created
             if result.stored:
                 copies.append((flight.line, result.stored))
         if outcomes:
             self.store.dispatch.record_outcomes(outcomes, durable=bool(copies))
+            self._measure(outcomes, created)
             if self.pusher is not None:
                 self.pusher.wake()
         for line, locations in copies:
@@ -266,6 +282,20 @@ class Router:
         with self._idle:
             self._idle.notify_all()
         return bool(outcomes)
+
+    def _measure(self, outcomes: list[Outcome], created: Mapping[int, float | None]) -> None:
+        """Count the final outcomes just written, and how long each message sent
+        waited since its create_date (skipped when that is unreadable or, set by
+        an application in another time zone, after the sending)."""
+        now = self._clock()
+        for o in outcomes:
+            if o.outcome == SENT:
+                self.recorder.messages.inc(SENT)
+                since = created.get(o.id)
+                if since is not None and now >= since:
+                    self.recorder.queue_to_sent.observe(now - since)
+            elif o.outcome == FAILED or (o.outcome == RETRY and o.give_up):
+                self.recorder.messages.inc(FAILED)
 
     def _outcome(self, f: _InFlight, r: SendResult) -> Outcome:
         if r.interrupted:  # never started: the line stopped first

@@ -50,6 +50,7 @@ class Candidate:
     expires: float | None = None
     not_before: float | None = None
     last_line: str = ""  # the line that last failed it
+    created: float | None = None  # epoch of its create_date (to the second; None unreadable)
 
 
 @dataclass(frozen=True)

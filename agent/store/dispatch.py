@@ -49,7 +49,7 @@ _GATEWAY = frozenset({8, 10, 50}) | TEMPORARY_CMS
 _ENCODINGS = {"7": None, "U": "ucs2", "8": "8bit"}
 _GATEWAY_EXPR = "(CASE WHEN parts IS NULL THEN gateway_id ELSE requested_gateway END)"
 _CANDIDATE_COLUMNS = (f"id, type, recipient, text, encoding, {_GATEWAY_EXPR}, provider, priority, parts, errors,"
-                      " status_report, flash_sms, in_doubt, scheduled, expires, not_before, line")
+                      " status_report, flash_sms, in_doubt, scheduled, expires, not_before, line, create_date")
 
 
 def failure_cause(error_code: int | None, *, gave_up: bool = False) -> str:
@@ -113,13 +113,13 @@ class Dispatch:
             if parts is None:
                 continue
             (id_, _, recipient, text, encoding, gateway, provider, priority, _, errors, status_report, flash,
-             in_doubt, scheduled, expires, not_before, line) = row
+             in_doubt, scheduled, expires, not_before, line, created) = row
             out.append(Candidate(
                 id=id_, recipient=recipient, text=text or "", encoding=(encoding or "7").upper(),
                 gateway=gateway or "*", provider=provider or "", priority=priority, parts=parts, errors=errors,
                 status_report=bool(status_report), flash=bool(flash), in_doubt=bool(in_doubt),
                 scheduled=self._t.epoch(scheduled), expires=self._t.epoch(expires), not_before=not_before,
-                last_line=line or ""))
+                last_line=line or "", created=self._t.epoch(created, quiet=True)))
         return out
 
     def _complete(self, rows: list[tuple]) -> dict[int, int]:

@@ -57,15 +57,16 @@ class LocalTime:
         """Return the local text of ``seconds`` before now."""
         return self.text(self.now() - seconds)
 
-    def epoch(self, text: str | None) -> float | None:
+    def epoch(self, text: str | None, *, quiet: bool = False) -> float | None:
         """Given a stored DATETIME (any ISO-8601 form; naive means local), return
-        its epoch, or None when it is NULL or unreadable (logged)."""
+        its epoch, or None when it is NULL or unreadable (logged unless ``quiet``)."""
         if text is None or text == "":
             return None
         try:
             parsed = datetime.fromisoformat(str(text).strip())
         except ValueError:
-            log.warning("unreadable date %r ignored", text)
+            if not quiet:
+                log.warning("unreadable date %r ignored", text)
             return None
         if parsed.tzinfo is not None:
             return parsed.timestamp()

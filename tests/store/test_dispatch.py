@@ -46,6 +46,14 @@ def test_schedule_and_backoff_hold_messages_back(store, clock):
     assert store.dispatch.pending_wakeup(now=clock() + 601) is None
 
 
+def test_candidates_carry_their_create_date_quietly(store, clock, caplog):
+    store.enqueue([NewMessage("1")])
+    raw(store, "INSERT INTO smsserver_out (recipient, text, create_date) VALUES ('2', 'app', 'soon')")
+    first, second = store.dispatch.candidates(now=clock(), lines=LINES, providers=[])
+    assert first.created == int(clock())  # kept to the second
+    assert second.created is None and "soon" not in caplog.text  # unreadable: not measured, not logged
+
+
 def test_pins_and_providers(store, clock):
     store.enqueue([NewMessage("1", gateway="G2"), NewMessage("2", provider="cm"),
                    NewMessage("3", provider="cm", gateway="G1"), NewMessage("4")])
