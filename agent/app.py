@@ -191,7 +191,7 @@ class App:
         # Whoever writes outbox rows wakes every consumer of the outbox.
         self.router.pusher = _Wake([self.pusher, self.mqtt])
         try:
-            self.http = HttpServer(create_app(core, cfg), host=cfg.http.host, port=cfg.http.port,
+            self.http = HttpServer(create_app(core, cfg, recorder=self.metrics), host=cfg.http.host, port=cfg.http.port,
                                    threads=cfg.http.threads, max_body=cfg.http.max_body, timeout=cfg.http.timeout)
         except OSError as exc:
             raise StartError(EX_UNAVAILABLE, f"cannot listen on {cfg.http.host}:{cfg.http.port} ([http] host/port):"

@@ -72,7 +72,7 @@ def test_the_package_holds_the_launcher_the_wheels_the_config_and_the_unit(deb):
     assert "/usr/share/doc/sms-agent/copyright" in entries
     wheels = sorted(p.rsplit("/", 1)[1] for p in entries if p.startswith("/opt/sms-agent/wheels/"))
     assert f"sms_agent-{VERSION}-py3-none-any.whl" in wheels
-    for dependency in ("pyserial", "paho_mqtt", "bottle", "peewee", "schedule", "waitress"):
+    for dependency in ("pyserial", "paho_mqtt", "bottle", "peewee", "schedule", "waitress", "prometheus_client"):
         assert [w for w in wheels if w.startswith(dependency + "-")], (dependency, wheels)
     assert all(w.endswith("-none-any.whl") for w in wheels), wheels  # pure Python: architecture all
     # Nothing else: no venv (postinst makes it on the target), no bytecode, no build scratch.

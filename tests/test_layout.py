@@ -13,6 +13,7 @@ OWNERS = {
     "bottle": {"api/"},
     "paho": {"uplink/mqtt.py"},
     "schedule": {"jobs.py"},
+    "prometheus_client": {"api/metrics.py"},
 }
 IMPURE = {"os", "socket", "serial", "threading", "subprocess", "select", "logging.handlers"}
 

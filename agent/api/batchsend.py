@@ -138,8 +138,8 @@ def mount(app: bottle.Bottle, core: Core, config: BatchSendConfig, *, tz: tzinfo
             code = wire.BUSY
         return _reply(wire.send_reply(datetime.now(tz), code))
 
-    app.route(SEND_PATH, ["GET", "POST"], send_route, changes=True)
-    app.route(SINGLE_SEND_PATH, ["GET", "POST"], send_route, changes=True)
+    app.route(SEND_PATH, ["GET", "POST"], send_route, changes=True, sends=True)
+    app.route(SINGLE_SEND_PATH, ["GET", "POST"], send_route, changes=True, sends=True)
     app.route(BALANCE_PATH, ["GET", "POST"], balance_route)
 
 

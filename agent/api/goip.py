@@ -120,7 +120,7 @@ def mount(app: bottle.Bottle, core: Core, config: GoipConfig) -> None:
     for name, handler in handlers.items():
         endpoint = _endpoint(name, handler, config.credentials)
         for path in (f"/goip/{name}/", f"/goip/{name}"):
-            app.route(path, "POST", endpoint)
+            app.route(path, "POST", endpoint, sends=name == "sendsms")
 
 
 def _endpoint(name: str, handler: Handler, credentials: Credentials) -> Callable[[], bytes]:

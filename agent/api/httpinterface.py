@@ -59,7 +59,7 @@ from . import httpinterface_wire as wire
 from .access import AllowList, RateLimit
 from .forms import UnreadableBody
 from .auth import credentials_ok, password_ok
-from .request import client_address, raw_fields
+from .request import client_address, mark_send, raw_fields
 
 if TYPE_CHECKING:
     from datetime import tzinfo
@@ -143,6 +143,8 @@ def mount(app: bottle.Bottle, core: Core, config: HttpInterfaceConfig, *, tz: tz
         try:
             fields, unreadable = _fields(bottle.request)
             method = wire.method_of(fields)
+            if method in wire.SEND_METHODS:
+                mark_send()
             text = handle(method, fields, unreadable)
         except Refused as refused:
             if refused.reason not in (wire.NONE_WAITING, wire.BAD_LOGIN):

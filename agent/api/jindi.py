@@ -161,7 +161,7 @@ def mount(app: bottle.Bottle, core: Core, config: JindiConfig, *, tz: tzinfo | N
         ("/sendstatus", lambda v, b: _status(core, config, v, b), _status_refused, False),
         ("/read", lambda v, b: _read(core, config, v, b, tz), _read_refused, True),  # moves the read cursor
     ):
-        app.route(path, ["GET", "POST"], endpoint(handler, refusal), changes=changes)
+        app.route(path, ["GET", "POST"], endpoint(handler, refusal), changes=changes, sends=path == "/send")
 
 
 # --- requests ---------------------------------------------------------------------------

@@ -9,7 +9,9 @@ why); :func:`request_id` refuses an ``X-Request-Id`` that is not UTF-8.
 Safe methods are safe: bottle answers HEAD with the GET handler, so a route
 that changes something (a send, a read cursor) is mounted with
 ``changes=True`` and :class:`SafeMethods` refuses a HEAD on it with 405 and
-an ``Allow`` header, before its handler runs.
+an ``Allow`` header, before its handler runs.  A route that sends is
+mounted with ``sends=True`` (or, where one path serves sends and queries,
+its handler calls :func:`mark_send`): /metrics times its replies.
 
 Helpers: :func:`request_id`, :func:`raw_header`, :func:`client_address`,
 :func:`raw_fields` (the fields' raw bytes, see :mod:`agent.api.forms`),
@@ -30,6 +32,13 @@ log = logging.getLogger(__name__)
 
 _ORIGINALS = "agent.original_headers"  # environ key: the header values that were not UTF-8, as sent
 _UNREADABLE = "agent.unreadable_form"  # environ key: why bottle could not read the multipart form
+SENDS = "agent.sends"  # environ key: set when the request is a send (see mark_send)
+
+
+def mark_send() -> None:
+    """Mark the request being served as a send (its reply is timed for /metrics),
+    for a route whose path serves sends and other requests."""
+    bottle.request.environ[SENDS] = True
 
 
 def prepare_request() -> None:

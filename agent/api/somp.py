@@ -186,7 +186,7 @@ def mount(app: bottle.Bottle, core: Core, config: SompConfig, *, tz: tzinfo | No
         return route
 
     app.route("/mt", ["GET", "POST"], endpoint(lambda p, rf: _mt(core, guard, p, rf, tz=tz, max_parts=max_parts)),
-              changes=True)
+              changes=True, sends=True)
     app.route("/mo", ["GET", "POST"], endpoint(lambda p, rf: _mo(core, guard, p, rf)), changes=True)
 
 

@@ -56,6 +56,7 @@ import bottle
 
 from ..config import StatusConfig, weak_credentials
 from ..errors import LineOffline, ModemError
+from ..metrics_recorder import Recorder
 from . import metrics, status_data
 from .i18n import Translator
 
@@ -154,7 +155,7 @@ class StatusPage:
     """The routes' state: the Core, the settings, the sessions, the login
     throttle (a new one unless given) and the CSRF secret."""
 
-    def __init__(self, core: Core, config: Config, requests: metrics.RequestCounter | None,
+    def __init__(self, core: Core, config: Config, recorder: Recorder | None,
                  clock: Callable[[], float] = time.time, throttle: LoginThrottle | None = None) -> None:
         self.core = core
         self.settings: StatusConfig = config.status
@@ -164,8 +165,8 @@ class StatusPage:
         self.box_id = config.agent.id
         self.tz = config.agent.tz
         self.tz_name = config.agent.timezone or datetime.now().astimezone().tzname() or "local"
-        self.requests = requests
         self.clock = clock
+        self.registry = metrics.registry(core, recorder or Recorder(), box_id=self.box_id, clock=clock)
         self.started = clock()
         self.sessions = _Sessions(clock)
         self.throttle = throttle or LoginThrottle()
@@ -268,9 +269,9 @@ class StatusPage:
         bottle.response.set_header("Cache-Control", "no-store")
         return json.dumps(self.model(unmasked=unmasked), ensure_ascii=False, separators=(",", ":"))
 
-    def metrics(self) -> str:
-        bottle.response.content_type = metrics.CONTENT_TYPE
-        return metrics.render(self.core, self.requests, box_id=self.box_id, started=self.started, now=self.clock())
+    def metrics(self) -> bytes:
+        body, bottle.response.content_type = metrics.exposition(self.registry, bottle.request.get_header("Accept"))
+        return body
 
     def healthz(self) -> str:
         bottle.response.content_type = "text/plain; charset=utf-8"
@@ -353,14 +354,14 @@ class StatusPage:
 
 
 def mount(app: bottle.Bottle, core: Core, config: Config, *,
-          requests: metrics.RequestCounter | None = None, throttle: LoginThrottle | None = None) -> StatusPage:
+          recorder: Recorder | None = None, throttle: LoginThrottle | None = None) -> StatusPage:
     """Add the page, /status.json, /metrics, /healthz and the POST actions to
     ``app`` (see the module doc); settings from ``config.status`` when the
-    config has that section, else :class:`StatusConfig` defaults.  ``requests``
-    is the app's request counter, shown in /metrics; ``throttle`` the failed
+    config has that section, else :class:`StatusConfig` defaults.  ``recorder``
+    holds the app's measurements, shown in /metrics; ``throttle`` the failed
     logins' memory (a new :class:`LoginThrottle` when not given).  Return the
     page object."""
-    page = StatusPage(core, config, requests, throttle=throttle)
+    page = StatusPage(core, config, recorder, throttle=throttle)
     app.route("/", "GET", page.page, dialect="status")
     app.route("/status.json", "GET", page.json, dialect="status")
     app.route("/metrics", "GET", page.metrics, dialect="metrics")

@@ -10,12 +10,14 @@ controls under ``/sim/`` when the agent runs on the simulated bank.
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import bottle
 
-from . import batchsend, goip, httpinterface, jindi, metrics, simctl, somp, status
-from .request import SafeMethods, prepare_request
+from ..metrics_recorder import Recorder
+from . import batchsend, goip, httpinterface, jindi, simctl, somp, status
+from .request import SENDS, SafeMethods, prepare_request
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -23,20 +25,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_STARTED = "sms_agent.started"  # environ key: time.monotonic() when the request reached the app
 
-def create_app(core: Core, config: Config) -> bottle.Bottle:
+
+def create_app(core: Core, config: Config, *, recorder: Recorder | None = None) -> bottle.Bottle:
     """The agent's WSGI app: every dialect mounted on its own paths, and the
     simulator's controls under ``/sim/`` when the agent runs on the simulated bank,
     and the status page, /status.json, /metrics and /healthz.  Texts may need
     at most ``core.max_parts`` SMS parts in every dialect.  Every request
-    is counted by dialect and status code for /metrics."""
+    is counted by dialect and status code in ``recorder`` (a new one when not
+    given), and a request to a sending endpoint timed, for /metrics."""
     app = bottle.Bottle(catchall=True)
     app.config["json.enable"] = False  # each dialect writes its own bodies
+    app.add_hook("before_request", _arrived)  # first: a request refused while being prepared is timed too
     app.add_hook("before_request", prepare_request)
     app.install(SafeMethods(app))
-    requests = metrics.RequestCounter()
-    _count_requests(app, requests)
-    status.mount(app, core, config, requests=requests)
+    recorder = recorder or Recorder()
+    _measure_requests(app, recorder)
+    status.mount(app, core, config, recorder=recorder)
     goip.mount(app, core, config.goip)
     jindi.mount(app, core, config.jindi, tz=config.agent.tz)
     somp.mount(app, core, config.somp, tz=config.agent.tz)
@@ -65,11 +71,18 @@ def create_app(core: Core, config: Config) -> bottle.Bottle:
     return app
 
 
-def _count_requests(app: bottle.Bottle, counter: Any) -> None:
-    """Count every answered request in ``counter`` (a metrics.RequestCounter) by
-    dialect and status code.  The dialect is the route's ``dialect`` config, else
-    the module that defined its callback (``goip``, ``jindi``...); ``none`` when
-    no route matched (404)."""
+def _arrived() -> None:
+    bottle.request.environ[_STARTED] = time.monotonic()
+
+
+def _measure_requests(app: bottle.Bottle, recorder: Recorder) -> None:
+    """Count every answered request in ``recorder.http_requests`` by dialect and
+    status code, and time those to a sending endpoint (a route mounted with
+    ``sends=True``, or a request its handler marked with
+    :func:`agent.api.request.mark_send`) in ``recorder.http_accept``, from the
+    request's arrival in the app to its reply.  The dialect is the route's
+    ``dialect`` config, else the module that defined its callback (``goip``,
+    ``jindi``...); ``none`` when no route matched (404)."""
 
     def dialect() -> str:
         route = bottle.request.environ.get("bottle.route")
@@ -79,7 +92,13 @@ def _count_requests(app: bottle.Bottle, counter: Any) -> None:
 
     @app.hook("after_request")
     def _count() -> None:
-        counter.count(dialect(), bottle.response.status_code)
+        environ = bottle.request.environ
+        name = dialect()
+        recorder.http_requests.inc(name, str(bottle.response.status_code))
+        route = environ.get("bottle.route")
+        started = environ.get(_STARTED)
+        if started is not None and ((route is not None and route.config.get("sends")) or environ.get(SENDS)):
+            recorder.http_accept.observe(time.monotonic() - started, name)
 
     def crashes_are_500(callback: Any) -> Any:
         # after_request runs before bottle turns an uncaught exception into its
