@@ -2,8 +2,10 @@
 
 Pure, no I/O.  Each GoIP channel (line) is its own client with its own ``id``
 and password; :func:`parse` turns one datagram into a :class:`Keepalive`,
-an :class:`Event` or a :class:`Reply`, and the other functions build the
-bytes of one datagram to a line.
+an :class:`Event` or a :class:`Reply`, :func:`ack` answers an event, and
+the other functions tell what a reply means.  The packets that start
+exchanges (reg, MSG/PASSWORD/SEND/DONE, USSD, commands) are built by
+:mod:`goip_udp_out`, whose builders this module re-exports.
 
 Reading a datagram (:func:`parse`):
 
@@ -24,8 +26,8 @@ Reading a datagram (:func:`parse`):
   counter, keys, ``id``, password, a reply's verb and sid.  Other values are
   UTF-8 with invalid bytes replaced by U+FFFD.
 * An event's id and counter, a keepalive's count and a reply's sid are
-  opaque text (a recvid can be negative); ``id``, the count and the recvid
-  must pass :func:`token_ok` since acks and replies echo them.
+  opaque text (a recvid can be negative); ``id``, the count, the recvid and
+  the sid must pass :func:`token_ok` since acks and replies echo them.
 
 Decisions where devices and documents differ:
 
@@ -39,16 +41,10 @@ Decisions where devices and documents differ:
 * USSD replies: trailing ``@`` (GSM 7-bit NUL padding) is cut, so a reply
   truly ending in ``@`` loses it; ``USSD <sid> USSD send failed!`` is a
   failure like ``USSDERROR`` (:func:`ussd_failed`).
-* :func:`reg` answers ``reg:`` (never ``req:``) with status 200 by default;
-  the device acts on no status value, only on the count coming back.
+* Replies echo whatever command name was sent (``get_gsm_num`` or
+  ``get_gsm_number``); any name of letters, digits and ``_`` is read.
 * :func:`ack` follows the manual: ``\\n`` after the verbs of
   :data:`ACK_NEWLINE`, ``HANGUP`` acked as ``HANGUP``, no ack for ``AT``.
-* ``MSG`` counts the text in UTF-8 bytes, never in characters.
-* Commands put the password last (:func:`command`): for ``module_ctl_i`` use
-  1 to enable and 0 to disable (some firmware reads 2 as disable); replies
-  echo whatever name was sent (``get_gsm_num`` or ``get_gsm_number``).
-* The single-packet ``SMS <sid> <telid> <pw> <number> <text>`` form is not
-  built here: its replies are unconfirmed; the MSG/PASSWORD/SEND session is.
 """
 
 from __future__ import annotations
@@ -59,9 +55,16 @@ from dataclasses import dataclass, field
 
 from ..errors import DatagramError
 from ..model import TEMPORARY_CMS
+from .goip_udp_out import (MAX_TEXT_BYTES, WORD_RE, command, done, msg, password, reg, send, token_ok, ussd,
+                           ussd_exit)
+
+__all__ = [
+    "MAX_DATAGRAM", "MAX_TEXT_BYTES", "ACK_NEWLINE", "USSD_SEND_FAILED", "RETRY_SESSION", "LINE_DOWN", "TEMPORARY",
+    "PERMANENT", "Keepalive", "Event", "Reply", "parse", "ack", "sms_no", "error_status", "classify_error",
+    "ussd_failed", "token_ok", "reg", "msg", "password", "send", "done", "ussd", "ussd_exit", "command",
+]
 
 MAX_DATAGRAM = 4096
-MAX_TEXT_BYTES = 3000
 
 #: Verbs whose OK / error ack ends in a newline.
 ACK_NEWLINE = frozenset({"RECEIVE", "DELIVER", "CELLS", "CELLINFO", "BCCH", "CGATT", "HANGUP", "USSN"})
@@ -78,7 +81,6 @@ LINE_DOWN = "line_down"
 TEMPORARY = "temporary"
 PERMANENT = "permanent"
 
-_WORD_RE = re.compile(r"[A-Za-z0-9_]+")
 _HEAD_RE = re.compile(r"[^:;\s]*")
 _REPLY_RE = re.compile(r"(\S+)\s+(\S+)(?:\s(.*))?", re.S)
 _INT_RE = re.compile(r"-?[0-9]{1,18}")
@@ -203,7 +205,7 @@ def _parse_pairs(text: str) -> Keepalive | Event | Reply:
     name, _, rest = text.partition(":")
     counter, _, rest = rest.partition(";")
     _strict(name, "verb")
-    if not _WORD_RE.fullmatch(name):
+    if not WORD_RE.fullmatch(name):
         raise DatagramError("verb is not letters, digits and '_'")
     counter = counter.strip()
     _strict(counter, "counter")
@@ -222,7 +224,7 @@ def _parse_pairs(text: str) -> Keepalive | Event | Reply:
     if upper == "GSM":
         answer: dict[str, str] = {}
         for key, value in pairs:
-            answer.setdefault(key, value)
+            answer.setdefault(key, _clean(value))
         return Reply(name, counter, fields=answer)
     ident = password = None
     fields: dict[str, str] = {}
@@ -237,8 +239,8 @@ def _parse_pairs(text: str) -> Keepalive | Event | Reply:
             if password is not None and value != password:
                 raise DatagramError(f"{name}: two different passwords")
             password = value
-        else:
-            fields.setdefault(key, value)
+        elif key not in fields:
+            fields[key] = _clean(value)
     if ident is None or not token_ok(ident):
         raise DatagramError(f"{name}: missing or unusable id")
     if tail is not None:
@@ -253,6 +255,7 @@ def _parse_pairs(text: str) -> Keepalive | Event | Reply:
 
 
 def _pairs(rest: str) -> list[tuple[str, str]]:
+    """The ``key:value`` pairs of ``rest``; values as decoded (not yet cleaned), ``(null)`` as ""."""
     out = []
     for segment in rest.split(";"):
         if not segment.strip():
@@ -262,7 +265,6 @@ def _pairs(rest: str) -> list[tuple[str, str]]:
         if not colon or not key:
             raise DatagramError("a pair without a key and ':'")
         _strict(key, "key")
-        value = _clean(value)
         out.append((key, "" if value in _NULLS else value))
     return out
 
@@ -274,8 +276,10 @@ def _parse_reply(text: str) -> Reply:
     verb, sid, rest = m.group(1), m.group(2), _clean(m.group(3) or "")
     _strict(verb, "verb")
     _strict(sid, "sid")
-    if not _WORD_RE.fullmatch(verb):
+    if not WORD_RE.fullmatch(verb):
         raise DatagramError("verb is not letters, digits and '_'")
+    if not token_ok(sid):
+        raise DatagramError(f"{verb}: sid holds ';' or ':'")
     body = rest.rstrip("@\r\n\x00") if verb.upper() in ("USSD", "USSDERROR") else ""
     return Reply(verb, sid, tuple(rest.split()), body)
 
@@ -354,22 +358,7 @@ def ussd_failed(reply: Reply) -> bool:
     return verb == "USSDERROR" or (verb == "USSD" and reply.text.strip() == USSD_SEND_FAILED)
 
 
-# --- building -----------------------------------------------------------------------------
-
-
-def token_ok(value: str) -> bool:
-    """True when ``value`` can be an id, password, number or counter in a packet:
-    not empty, UTF-8 encodable, no ``;``, ``:``, whitespace or NUL."""
-    return (isinstance(value, str) and bool(value)
-            and not any(c in ";:\x00" or c.isspace() or "\ud800" <= c <= "\udfff" for c in value))
-
-
-def reg(count: str, status: int = 200) -> bytes:
-    """The answer to a keepalive: ``reg:<count>;status:<status>;`` (200 = accepted)."""
-    _need_token("count", count)
-    if type(status) is not int:
-        raise ValueError(f"status must be an int, got {status!r}")
-    return f"reg:{count};status:{status};".encode()
+# --- answering an event -------------------------------------------------------------------
 
 
 def ack(event: Event, *, error: str = "") -> bytes:
@@ -389,85 +378,3 @@ def ack(event: Event, *, error: str = "") -> bytes:
     else:
         line = f"{event.verb} {event.recvid} ERROR {error}"
     return (line + "\n" if upper in ACK_NEWLINE else line).encode("utf-8", "replace")
-
-
-def msg(sid: int, text: str) -> bytes:
-    """``MSG <sid> <length> <text>\\n``, the length in UTF-8 bytes: opens a send
-    session.  The text may hold newlines (it is length-delimited).  Raise
-    ValueError when ``sid`` is not a positive 31-bit int, or ``text`` is longer
-    than MAX_TEXT_BYTES in UTF-8, holds NUL or a lone surrogate."""
-    _need_id("sid", sid)
-    if not isinstance(text, str) or "\x00" in text:
-        raise ValueError("the text must be a str without NUL")
-    try:
-        data = text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("the text holds a lone surrogate") from None
-    if len(data) > MAX_TEXT_BYTES:
-        raise ValueError(f"text of {len(data)} UTF-8 bytes, the device takes {MAX_TEXT_BYTES} at most")
-    return f"MSG {sid} {len(data)} ".encode() + data + b"\n"
-
-
-def password(sid: int, pw: str) -> bytes:
-    """``PASSWORD <sid> <pw>\\n``, the answer to the line's ``PASSWORD <sid>``."""
-    _need_id("sid", sid)
-    _need_token("password", pw, quote=False)
-    return f"PASSWORD {sid} {pw}\n".encode()
-
-
-def send(sid: int, telid: int, number: str) -> bytes:
-    """``SEND <sid> <telid> <number>\\n``.  Resending (to poll after WAIT, or after
-    a lost reply) reuses the telid, which the device answers from its outcome
-    cache; a new number in the session takes a new telid."""
-    _need_id("sid", sid)
-    _need_id("telid", telid)
-    _need_token("number", number)
-    return f"SEND {sid} {telid} {number}\n".encode()
-
-
-def done(sid: int) -> bytes:
-    """``DONE <sid>\\n``: ends a send session (or a command's exchange)."""
-    _need_id("sid", sid)
-    return f"DONE {sid}\n".encode()
-
-
-def ussd(sendid: int, pw: str, code: str) -> bytes:
-    """``USSD <sendid> <pw> <code>``, no newline (it would join the code).  A new
-    USSD needs a sendid larger than the line's last one (the device answers a
-    smaller or equal one from its cache); a resend reuses its sendid."""
-    _need_id("sendid", sendid)
-    _need_token("password", pw, quote=False)
-    _need_token("code", code)
-    return f"USSD {sendid} {pw} {code}".encode()
-
-
-def ussd_exit(sendid: int, pw: str) -> bytes:
-    """``USSDEXIT <sendid> <pw>``, no newline: closes the line's USSD session."""
-    _need_id("sendid", sendid)
-    _need_token("password", pw, quote=False)
-    return f"USSDEXIT {sendid} {pw}".encode()
-
-
-def command(name: str, sendid: int, pw: str, *args: str) -> bytes:
-    """``<name> <sendid> <args...> <pw>``, no newline: ``svr_reboot_module``,
-    ``get_gsm_num``, ``module_ctl_i`` and the other control commands.  Raise
-    ValueError for a name not made of letters, digits and ``_``, or an argument
-    or password that fails token_ok."""
-    if not isinstance(name, str) or not _WORD_RE.fullmatch(name):
-        raise ValueError(f"command name {name!r} is not letters, digits and '_'")
-    _need_id("sendid", sendid)
-    for arg in args:
-        _need_token("argument", arg)
-    _need_token("password", pw, quote=False)
-    return " ".join((name, str(sendid), *args, pw)).encode()
-
-
-def _need_id(what: str, value: int) -> None:
-    if type(value) is not int or not 0 < value < 2**31:
-        raise ValueError(f"{what} must be a positive 31-bit int, got {value!r}")
-
-
-def _need_token(what: str, value: str, *, quote: bool = True) -> None:
-    if not token_ok(value):
-        shown = f" {value!r}" if quote else ""
-        raise ValueError(f"{what}{shown} cannot go in a packet (empty, or holds ';', ':', whitespace or NUL)")
