@@ -123,7 +123,7 @@ def main() -> int:
     start = time.perf_counter()
     for data in inputs:
         try:
-            result = goip_udp.parse(data)
+            goip_udp.parse(data)
         except DatagramError as exc:
             refused += 1
             refusals.append(exc.reason)

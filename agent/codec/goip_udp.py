@@ -243,7 +243,7 @@ def _parse_pairs(text: str) -> Keepalive | Event | Reply:
             fields[key] = _clean(value)
     if ident is None or not token_ok(ident):
         raise DatagramError(f"{name}: missing or unusable id")
-    if tail is not None:
+    if tail_key is not None and tail is not None:
         fields.setdefault(tail_key, tail)
     if upper == "REQ":
         return Keepalive(counter, ident, password or "", fields)
