@@ -6,7 +6,11 @@ The server here knows the protocol only as the spec writes it
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -487,7 +491,7 @@ def test_queries_gsm_and_unknown_commands(server, goip):
     assert box.wait_for(lambda b: b.view(0).unknown == (b"set_base_cell 6 1 secret",), 2)
 
 
-# --- cost ------------------------------------------------------------------------------------------
+# --- cost and the command line ------------------------------------------------------------------------
 
 
 def test_idle_box_of_32_channels_uses_no_cpu(server, goip):
@@ -498,3 +502,24 @@ def test_idle_box_of_32_channels_uses_no_cpu(server, goip):
     before = box.cpu_time()
     threading.Event().wait(1.0)  # the idle window being measured
     assert box.cpu_time() - before < 0.02
+
+
+def test_cli_runs_a_goip_box_until_sigterm(server):
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from agent.sim.cli import main; sys.exit(main(sys.argv[1:]))",
+         "--goip", f"127.0.0.1:{server.addr[1]}", "--channels", "2", "--password", "s3"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )
+    try:
+        lines = [proc.stdout.readline().decode().split() for _ in range(2)]
+        assert [line[:2] for line in lines] == [["goip01", "s3"], ["goip02", "s3"]]
+        for line in lines:
+            host, port = line[2].rsplit(":", 1)
+            data, addr = server.expect(b"req:1;id:" + line[0].encode() + b";")
+            assert addr == (host, int(port)) and b";pass:s3;" in data
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
