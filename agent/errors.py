@@ -55,6 +55,16 @@ class AtParseError(CodecError):
     """An AT information line does not have the shape its command promises."""
 
 
+class DatagramError(CodecError):
+    """A GoIP UDP datagram cannot be read: empty, oversize, bad framing,
+    missing id.  ``reason`` says why (it never quotes the datagram, which may
+    carry a password)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 # --- store -------------------------------------------------------------------
 
 
