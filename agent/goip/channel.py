@@ -48,41 +48,22 @@ from collections import OrderedDict, deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Callable, Protocol
+from typing import Any
 
 from ..codec import goip_udp as wire
 from ..codec.gsm7 import can_encode
 from ..codec.pdu import Deliver
 from ..config import GoipUdpConfig, LineConfig
-from ..errors import CommandError, CommandTimeout, LineOffline
+from ..errors import LineOffline
 from ..model import (BUSY, DISABLED, FAILED, OFFLINE, READY, RETRY, SENT, CallRecord, DeliveryReport, IncomingSms,
                      LineEvents, LineState, OutgoingSms, PartSent, SendResult, UssdReply)
 from ..watchdog import NO_BEAT
+from .commands import Commands, Request
+from .listener import Listener, Timer
 
 log = logging.getLogger(__name__)
 
 RECENT_EVENTS = 256  # receive ids remembered per line, to recognise a repeated event
-USSD_RESENDS = 1
-
-
-class Timer(Protocol):
-    def cancel(self) -> None: ...
-
-
-class Listener(Protocol):
-    """What a line uses of the listener that owns the socket and the thread."""
-
-    clock: Callable[[], float]
-
-    def call(self, task: Callable[[], None]) -> None: ...
-
-    def later(self, delay: float, task: Callable[[], None]) -> Timer: ...
-
-    def new_id(self, owner: Any) -> int: ...
-
-    def release_id(self, value: int) -> None: ...
-
-    def send_to(self, address: tuple[str, int] | None, data: bytes) -> None: ...
 
 
 @dataclass
@@ -97,19 +78,6 @@ class _Send:
     sent_send: bool = False  # the SEND went out at least once: from now on it may have been sent
     wait_until: float | None = None
     timer: Timer | None = None
-
-
-@dataclass
-class _Command:
-    kind: str  # "ussd" or "reset"
-    future: Future[Any]
-    packet: bytes = b""
-    sendid: int = 0
-    code: str = ""
-    tries: int = 0
-    timer: Timer | None = None
-    deadline: float = 0.0
-    started: float = 0.0
 
 
 @dataclass
@@ -148,8 +116,8 @@ class GoipLine:
         self._offline_timer: Timer | None = None
         self._queue: deque[_Send] = deque()
         self._job: _Send | None = None
-        self._commands: deque[_Command] = deque()
-        self._command: _Command | None = None
+        self.commands = Commands(line.name, line.goip_password, config, listener, lambda: self._address,
+                                 lambda: self._offline_timer is not None)
         self._recent = _Recent()
         self._stopping = False
         if not self._enabled:
@@ -185,13 +153,13 @@ class GoipLine:
     def ussd(self, code: str, timeout: float = 30.0) -> Future[UssdReply]:
         """Run a USSD code on the channel; the future gets the network's :class:`UssdReply`."""
         future: Future[UssdReply] = Future()
-        self._listener.call(lambda: self._queue_command(_Command("ussd", future, code=code), timeout))
+        self._listener.call(lambda: self.commands.add(Request("ussd", future, code=code), timeout))
         return future
 
     def reset_modem(self) -> Future[None]:
         """Reboot the channel's GSM module (``svr_reboot_module``)."""
         future: Future[None] = Future()
-        self._listener.call(lambda: self._queue_command(_Command("reset", future), self.config.ussd_timeout))
+        self._listener.call(lambda: self.commands.add(Request("reset", future), self.config.ussd_timeout))
         return future
 
     def set_enabled(self, enabled: bool) -> None:
@@ -336,8 +304,8 @@ class GoipLine:
 
     def reply(self, packet: wire.Reply, address: tuple[str, int]) -> None:
         """An answer naming one of this line's session or send ids."""
-        if self._command is not None and packet.sid == str(self._command.sendid):
-            self._command_reply(self._command, packet)
+        if self.commands.owns(packet.sid):
+            self.commands.reply(packet)
             return
         job = self._job
         if job is None or packet.sid != str(job.sid):
@@ -418,88 +386,9 @@ class GoipLine:
                              in_doubt=True, interrupted=True)
             else:
                 self._finish(job, RETRY, error="the agent stopped first", interrupted=True)
-        for command in ([self._command] if self._command else []) + list(self._commands):
-            if not command.future.done():
-                command.future.set_exception(LineOffline(f"line {self.name} stopped", line=self.name))
+        self.commands.stopped()
 
     # --- USSD and the module's reboot ---------------------------------------------------------
-
-    def _queue_command(self, command: _Command, timeout: float) -> None:
-        command.started = self._listener.clock()
-        command.deadline = command.started + timeout
-        self._commands.append(command)
-        self._next_command()
-
-    def _next_command(self) -> None:
-        if self._command is not None or not self._commands:
-            return
-        command = self._command = self._commands.popleft()
-        if self._offline_timer is None or self._address is None:
-            self._command = None
-            command.future.set_exception(LineOffline(f"line {self.name}: the GoIP channel is offline",
-                                                     line=self.name))
-            self._next_command()
-            return
-        command.sendid = self._listener.new_id(self)
-        if command.kind == "ussd":
-            command.packet = wire.ussd(command.sendid, self.password, command.code)
-        else:
-            command.packet = wire.command("svr_reboot_module", command.sendid, self.password)
-        self._send_command(command)
-
-    def _send_command(self, command: _Command) -> None:
-        self._listener.send_to(self._address, command.packet)
-        # A USSD goes to the network: one resend after twice the reply timeout; a reboot is answered at once.
-        wait = self.config.reply_timeout * (2 if command.kind == "ussd" else 1)
-        wait = max(0.0, min(wait, command.deadline - self._listener.clock()))
-        command.timer = self._listener.later(wait, lambda: self._command_timeout(command))
-
-    def _command_timeout(self, command: _Command) -> None:
-        if command is not self._command:
-            return
-        command.tries += 1
-        limit = USSD_RESENDS if command.kind == "ussd" else self.config.retries
-        if command.tries > limit or self._listener.clock() >= command.deadline:
-            what = f"USSD {command.code}" if command.kind == "ussd" else "svr_reboot_module"
-            waited = self._listener.clock() - command.started
-            self._command_done(command, error=CommandTimeout(what, waited, line=self.name))
-            return
-        self._send_command(command)
-
-    def _command_reply(self, command: _Command, packet: wire.Reply) -> None:
-        verb = packet.verb.upper()
-        if command.kind == "ussd":
-            if verb == "USSD":
-                failed = "send failed" in packet.text.lower()
-                if failed:
-                    error = CommandError(f"USSD {command.code}", "USSD", text=packet.text, line=self.name)
-                    self._command_done(command, error=error)
-                else:
-                    self._command_done(command, value=UssdReply(self.name, command.code, 0, packet.text))
-            elif verb == "USSDEXIT":
-                self._command_done(command, value=UssdReply(self.name, command.code, 2, packet.text))
-            elif verb in ("USSDERROR", "ERROR"):
-                self._command_done(command, error=CommandError(f"USSD {command.code}", verb,
-                                                               text=packet.text or " ".join(packet.args),
-                                                               line=self.name))
-        elif verb == "SVR_REBOOT_MODULE":
-            self._command_done(command, value=None)
-            log.info("%s: the GoIP channel's module is rebooting", self.name)
-        elif verb == "ERROR":
-            error = CommandError("svr_reboot_module", "ERROR", text=" ".join(packet.args), line=self.name)
-            self._command_done(command, error=error)
-
-    def _command_done(self, command: _Command, *, value: Any = None, error: Exception | None = None) -> None:
-        if command.timer is not None:
-            command.timer.cancel()
-        self._listener.release_id(command.sendid)
-        self._command = None
-        if not command.future.done():
-            if error is not None:
-                command.future.set_exception(error)
-            else:
-                command.future.set_result(value)
-        self._next_command()
 
     # --- events from the box ------------------------------------------------------------------
 
