@@ -40,6 +40,8 @@ from .lock import DatabaseLock, LockHeld
 from .modem.bank import ModemBank
 from .router import Router
 from .sim.bank import SimBank
+from .sim.goip_box import SimGoip
+from .sim.goip_channel import channel_specs
 from .store.queue import Store
 from .store.sink import LineSink
 from .uplink.forward import DESTINATION as MQTT
@@ -161,6 +163,9 @@ class App:
         lines, modems = given or cfg.lines, cfg.modems
         if self._given_sim is not None:
             self.sim = self._given_sim
+        elif cfg.simulated and cfg.simulator.kind == "goip":
+            lines = tuple(LineConfig(name=f"goip{i}", device="", goip_id=spec.id, goip_password=spec.password)
+                          for i, spec in enumerate(channel_specs(cfg.simulator.lines), start=1))
         elif cfg.simulated:
             sim_cfg = cfg.simulator
             profiles = [sim_cfg.profiles[i % len(sim_cfg.profiles)] for i in range(sim_cfg.lines)]
@@ -180,6 +185,8 @@ class App:
             except OSError as exc:
                 raise StartError(EX_UNAVAILABLE, f"cannot listen on {cfg.goip_udp.host}:{cfg.goip_udp.port}"
                                                  f" ([goip_udp] listen): {exc.strerror or exc}") from None
+            if cfg.simulated and cfg.simulator.kind == "goip":
+                self._simulated_goip(self.goip.address[1])
         others = dict(self.goip.lines) if self.goip is not None else {}
         self.bank = ModemBank(lines, modems, self.events, self.stop_event, others=others)
         by_name = {line.name: line for line in lines}
@@ -227,6 +234,15 @@ class App:
         self._parts.append(Part("lines", lambda deadline: bank.stop(_left(deadline, 0.5))))
         jobs.start()
         self._parts.append(Part("jobs", lambda deadline: _join(jobs, deadline)))
+
+    def _simulated_goip(self, port: int) -> None:
+        """Start a simulated GoIP box whose channels register with the listener on ``port``."""
+        sim_cfg = self.config.simulator
+        box = SimGoip(("127.0.0.1", port), channel_specs(sim_cfg.lines), keepalive=30.0,
+                      send_delay=sim_cfg.send_delay, report_delay=sim_cfg.report_delay)
+        box.start()
+        self._parts.append(Part("sim", lambda deadline: box.stop(_left(deadline))))
+        log.info("no line configured: running on a simulated GoIP box of %d channels", sim_cfg.lines)
 
     def _given_lines(self) -> tuple[LineConfig, ...]:
         """The lines of a simulated bank handed to the App: its modems, with the
