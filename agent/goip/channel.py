@@ -30,41 +30,31 @@ a repeated or late datagram cannot make a second SMS.  Outcomes:
 * ``ERROR GSM_LOGOUT``: not sent, the line is not registered;
 * no final answer to ``SEND``: in doubt (the box may have sent it).
 
-Receiving: every event is handed to the line-event sink (stored durably)
-before it is acknowledged; an event the sink cannot store is not
-acknowledged, so the box sends it again.  ``RECEIVE`` is a message (the box
-does not reassemble long ones: each part is its own message), stored once
-per receive id and text; ``DELIVER`` a status report (``state`` as the
-TP-Status, 0 delivered); ``RECORD`` of an incoming call a call record (one
-per call: a repeated ``RECORD`` is recognised by its receive id).  Other
-events are acknowledged and logged.
+Receiving: events (``RECEIVE``, ``DELIVER``, ``RECORD``...) are stored, then
+acknowledged (:class:`~agent.goip.events.Inbound`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict, deque
+from collections import deque
 from concurrent.futures import Future
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from ..codec import goip_udp as wire
-from ..codec.gsm7 import can_encode
-from ..codec.pdu import Deliver
 from ..config import GoipUdpConfig, LineConfig
 from ..errors import LineOffline
-from ..model import (BUSY, DISABLED, FAILED, OFFLINE, READY, RETRY, SENT, CallRecord, DeliveryReport, IncomingSms,
-                     LineEvents, LineState, OutgoingSms, PartSent, SendResult, UssdReply)
+from ..model import (BUSY, DISABLED, FAILED, OFFLINE, READY, RETRY, SENT, LineEvents, LineState, OutgoingSms, PartSent,
+                     SendResult, UssdReply)
 from ..watchdog import NO_BEAT
 from .commands import Commands, Request
+from .events import Inbound
 from .listener import Listener, Timer
 
 log = logging.getLogger(__name__)
-
-RECENT_EVENTS = 256  # receive ids remembered per line, to recognise a repeated event
-
 
 @dataclass
 class _Send:
@@ -78,21 +68,6 @@ class _Send:
     sent_send: bool = False  # the SEND went out at least once: from now on it may have been sent
     wait_until: float | None = None
     timer: Timer | None = None
-
-
-@dataclass
-class _Recent:
-    keys: OrderedDict[str, None] = field(default_factory=OrderedDict)
-
-    def seen(self, key: str) -> bool:
-        """True when ``key`` was seen before; remember it either way."""
-        if key in self.keys:
-            self.keys.move_to_end(key)
-            return True
-        self.keys[key] = None
-        while len(self.keys) > RECENT_EVENTS:
-            self.keys.popitem(last=False)
-        return False
 
 
 class GoipLine:
@@ -118,7 +93,7 @@ class GoipLine:
         self._job: _Send | None = None
         self.commands = Commands(line.name, line.goip_password, config, listener, lambda: self._address,
                                  lambda: self._offline_timer is not None)
-        self._recent = _Recent()
+        self.inbound = Inbound(line.name, line.goip_id, events, listener)
         self._stopping = False
         if not self._enabled:
             self._state = replace(self._state, state=DISABLED, last_error="")
@@ -388,47 +363,12 @@ class GoipLine:
                 self._finish(job, RETRY, error="the agent stopped first", interrupted=True)
         self.commands.stopped()
 
-    # --- USSD and the module's reboot ---------------------------------------------------------
-
     # --- events from the box ------------------------------------------------------------------
 
     def event(self, packet: wire.Event, address: tuple[str, int]) -> None:
         """An event of this channel: stored (when it is one to store), then acknowledged."""
-        verb = packet.verb.upper()
-        fields = packet.fields
-        now = datetime.now().astimezone()
-        repeat = self._recent.seen(f"{verb}:{packet.recvid}")
-        try:
-            if verb == "RECEIVE":
-                text = fields.get("msg", "")
-                sender = fields.get("srcnum", "")
-                message = Deliver(smsc=fields.get("smscnum") or None, sender=sender, text=text,
-                                  encoding="gsm7" if can_encode(text) else "ucs2", data=None, scts=now, concat=None,
-                                  pid=0, dcs=0, message_class=None, udh=(), ports=None, sri=False,
-                                  more_messages=False, tpdu_length=0)
-                self._events.on_sms(IncomingSms(self.name, "", message, received_at=now,
-                                                key=f"goip:{self.goip_id}:{packet.recvid}"))
-            elif verb == "DELIVER":
-                sms_no, state = _int(fields.get("sms_no", "")), _int(fields.get("state", ""))
-                if sms_no is None or state is None or not 0 <= state <= 0xFF:
-                    log.warning("%s: DELIVER without a usable sms_no/state ignored: %s", self.name, dict(fields))
-                else:
-                    self._events.on_report(DeliveryReport(self.name, sms_no, state, fields.get("num", ""), None,
-                                                          None, f"goip DELIVER {packet.recvid}", now))
-            elif verb == "RECORD":
-                if fields.get("dir") == "1" and not repeat:
-                    self._events.on_call(CallRecord(self.name, fields.get("num", ""), now))
-            elif verb == "AT":
-                return  # an AT session's output: no acknowledgement
-            else:
-                log.info("%s: GoIP %s %s", self.name, verb, "; ".join(f"{k}={v}" for k, v in fields.items())[:200])
-        except Exception:
-            log.exception("%s: GoIP %s %s not stored: not acknowledged (the box sends it again)", self.name,
-                          verb, packet.recvid)
-            return
-        if self._address is None:
+        if self.inbound.event(packet, address) and self._address is None:
             self._address = address
-        self._listener.send_to(address, wire.ack(packet))
 
 
 def _int(text: str) -> int | None:
