@@ -30,6 +30,9 @@ a repeated or late datagram cannot make a second SMS.  Outcomes:
 * ``ERROR GSM_LOGOUT``: not sent, the line is not registered;
 * no final answer to ``SEND``: in doubt (the box may have sent it).
 
+A ``DELIVER`` that comes while a SEND's outcome is unknown waits for it (see
+:meth:`GoipLine.event`), so that a report never overtakes the ``OK`` it names.
+
 Receiving: events (``RECEIVE``, ``DELIVER``, ``RECORD``...) are stored, then
 acknowledged (:class:`~agent.goip.events.Inbound`).
 """
@@ -342,6 +345,7 @@ class GoipLine:
         self._job = None
         self._finish(job, outcome, **result)
         self._settle_state()
+        self.inbound.release()  # reports held while the outcome was unknown find their message now
         self._next()
 
     def _finish(self, job: _Send, outcome: str, **result: Any) -> None:
@@ -361,12 +365,22 @@ class GoipLine:
                              in_doubt=True, interrupted=True)
             else:
                 self._finish(job, RETRY, error="the agent stopped first", interrupted=True)
+        self.inbound.drop()
         self.commands.stopped()
 
     # --- events from the box ------------------------------------------------------------------
 
     def event(self, packet: wire.Event, address: tuple[str, int]) -> None:
-        """An event of this channel: stored (when it is one to store), then acknowledged."""
+        """An event of this channel: stored (when it is one to store), then acknowledged.
+
+        A ``DELIVER`` that comes while the outcome of a SEND is unknown may report on that
+        very send, whose ``OK <sms_no>`` was lost: stored now it would match no message.  It
+        is held (unacknowledged) until the send ends, and the SEND is asked about at once."""
+        job = self._job
+        if packet.verb.upper() == "DELIVER" and job is not None and job.sent_send and job.stage in ("send", "wait"):
+            if self.inbound.hold(packet, address):
+                self._listener.send_to(self._address, job.packet)  # same tel id: answered from the box's memory
+                return
         if self.inbound.event(packet, address) and self._address is None:
             self._address = address
 

@@ -26,6 +26,7 @@ from .listener import Listener
 log = logging.getLogger(__name__)
 
 RECENT_EVENTS = 256  # receive ids remembered per line, to recognise a repeated event
+HELD_MAX = 64  # events held back at once per line (more are stored at once)
 
 
 class Recent:
@@ -53,6 +54,25 @@ class Inbound:
         self._events = events
         self._listener = listener
         self._recent = Recent()
+        self._held: list[tuple[wire.Event, tuple[str, int]]] = []
+
+    def hold(self, packet: wire.Event, address: tuple[str, int]) -> bool:
+        """Keep ``packet`` unstored and unacknowledged until :meth:`release`; False (nothing
+        kept) when :data:`HELD_MAX` are held already."""
+        if len(self._held) >= HELD_MAX:
+            return False
+        self._held.append((packet, address))
+        return True
+
+    def release(self) -> None:
+        """Store and acknowledge the held events, in the order they came."""
+        held, self._held = self._held, []
+        for packet, address in held:
+            self.event(packet, address)
+
+    def drop(self) -> None:
+        """Forget the held events (the agent stops; the box sends them again to the next run)."""
+        self._held.clear()
 
     def event(self, packet: wire.Event, address: tuple[str, int]) -> bool:
         """Store ``packet`` (when it is one to store), then acknowledge it to ``address``;
