@@ -6,7 +6,7 @@ sends it again.  ``RECEIVE`` is a message (the box does not reassemble long
 ones: each part is its own message), stored once per receive id and text;
 ``DELIVER`` a status report (``state`` as the TP-Status, 0 delivered);
 ``RECORD`` of an incoming call a call record (one per call: a repeated
-``RECORD`` is recognised by its receive id).  Other
+``RECORD`` is recognised by its receive id once the first was stored).  Other
 events are acknowledged and logged; ``AT`` output is never acknowledged.
 Runs in the listener's thread.
 """
@@ -81,8 +81,6 @@ class Inbound:
         fields = packet.fields
         now = datetime.now().astimezone()
         key = f"{verb}:{packet.recvid}"
-        repeat = key in self._recent
-        self._recent.add(key)
         try:
             if verb == "RECEIVE":
                 text = fields.get("msg", "")
@@ -100,7 +98,7 @@ class Inbound:
                     self._events.on_report(DeliveryReport(self.name, sms_no, state, fields.get("num", ""), None,
                                                           None, f"goip DELIVER {packet.recvid}", now))
             elif verb == "RECORD":
-                if fields.get("dir") == "1" and not repeat:
+                if fields.get("dir") == "1" and key not in self._recent:
                     self._events.on_call(CallRecord(self.name, fields.get("num", ""), now))
             elif verb == "AT":
                 return True  # an AT session's output: no acknowledgement
@@ -110,6 +108,7 @@ class Inbound:
             log.exception("%s: GoIP %s %s not stored: not acknowledged (the box sends it again)", self.name,
                           verb, packet.recvid)
             return False
+        self._recent.add(key)  # only once stored: an event that failed is stored when the box resends it
         self._listener.send_to(address, wire.ack(packet))
         return True
 

@@ -3,6 +3,8 @@ however often the box resends it and however the network duplicates it."""
 
 from __future__ import annotations
 
+import threading
+
 from agent.codec.parts import split
 
 from ..waiting import wait_until
@@ -55,3 +57,31 @@ def test_a_call_is_recorded_once(make_rig):
     verbs = [e.verb for e in box.view("goip01").events]
     assert verbs == ["STATE", "RECORD", "HANGUP", "STATE", "REMAIN"]
     assert rig.sql("SELECT gateway_id, caller_id FROM smsserver_calls") == [("ch1", "13800138000")]
+
+
+def test_an_event_the_store_cannot_take_is_not_acked_and_is_stored_when_resent(make_rig, monkeypatch):
+    rig = make_rig(2, box={"retransmit": 0.1})
+    box = rig.box
+    sink = rig.app.events
+    calls, sms = sink.on_call, sink.on_sms
+    failed = {"call": threading.Event(), "sms": threading.Event()}
+
+    def once(kind, real):
+        def fail_first(item):
+            if not failed[kind].is_set():
+                failed[kind].set()
+                raise OSError("disk full")
+            real(item)
+        return fail_first
+
+    monkeypatch.setattr(sink, "on_call", once("call", calls))
+    monkeypatch.setattr(sink, "on_sms", once("sms", sms))
+    box.call("goip01", "13800138001")
+    box.receive("goip01", "13800138002", "stored the second time")
+    wait_until(lambda: _settled(box, "goip01"), 10, "acked")
+    assert failed["call"].is_set() and failed["sms"].is_set()
+    events = {e.verb: e for e in box.view("goip01").events}
+    assert events["RECORD"].sends >= 2 and events["RECEIVE"].sends >= 2  # not acked the first time
+    assert events["RECORD"].acked and events["RECEIVE"].acked
+    assert rig.sql("SELECT caller_id FROM smsserver_calls") == [("13800138001",)]
+    assert rig.sql("SELECT text FROM smsserver_in WHERE type = 'I'") == [("stored the second time",)]
