@@ -95,7 +95,7 @@ class GoipLine:
         self._queue: deque[_Send] = deque()
         self._job: _Send | None = None
         self.commands = Commands(line.name, line.goip_password, config, listener, lambda: self._address,
-                                 lambda: self._offline_timer is not None)
+                                 lambda: self._offline_timer is not None, self)
         self.inbound = Inbound(line.name, line.goip_id, events, listener)
         self._stopping = False
         if not self._enabled:

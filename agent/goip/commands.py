@@ -43,11 +43,13 @@ class Request:
 
 class Commands:
     """The requests of line ``name`` (password ``password``), sent to ``address()``
-    while ``online()``."""
+    while ``online()``.  Their send ids are ``owner``'s (the line): the listener hands
+    the replies to it, and it hands those this object :meth:`owns` to :meth:`reply`."""
 
     def __init__(self, name: str, password: str, config: GoipUdpConfig, listener: Listener,
-                 address: Callable[[], tuple[str, int] | None], online: Callable[[], bool]) -> None:
+                 address: Callable[[], tuple[str, int] | None], online: Callable[[], bool], owner: Any) -> None:
         self.name = name
+        self._owner = owner
         self.password = password
         self.config = config
         self._listener = listener
@@ -83,7 +85,7 @@ class Commands:
                                                      line=self.name))
             self._next()
             return
-        command.sendid = self._listener.new_id(self)
+        command.sendid = self._listener.new_id(self._owner)
         if command.kind == "ussd":
             command.packet = wire.ussd(command.sendid, self.password, command.code)
         else:

@@ -10,7 +10,7 @@ from agent.codec.parts import split
 from ..waiting import wait_until
 
 LONG_GSM = "Meeting moved: room 4; bring the keys: A;B;C. " * 8  # 3 parts of GSM-7
-LONG_CHINESE = "会议改到四楼；请带钥匙：甲;乙:丙。" * 9  # 3 parts of UCS2, with ';' and ':' of both widths
+LONG_CHINESE = "会议改到四楼；请带钥匙：甲;乙:丙。" * 9  # 3 parts of UCS2, ';' and ':' of both widths
 SHORT = "ok:yes;no"
 
 
