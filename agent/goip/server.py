@@ -16,7 +16,8 @@ reply to one of our commands by its session or send id, which is unique
 across the channels of this run and unlike any of an earlier run (their
 ids start from the clock), so a late answer to a dead session is ignored.
 Oversize and malformed datagrams are dropped and counted, with one log line
-per kind per minute.
+per kind per minute; so is a datagram whose handling fails (a bug: logged
+with its traceback), and the listener goes on serving the others.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class GoipServer:
         self._thread = threading.Thread(target=self._run, name="goip", daemon=True)
         self._quiet: dict[tuple[str, ...], float] = {}
         self.heartbeat: Heartbeat = NO_BEAT
-        self.stats = {"datagrams": 0, "malformed": 0, "oversize": 0, "refused": 0, "stray": 0}
+        self.stats = {"datagrams": 0, "malformed": 0, "oversize": 0, "refused": 0, "stray": 0, "errors": 0}
 
     # --- life -------------------------------------------------------------------------
 
@@ -247,7 +248,13 @@ class GoipServer:
                 self._note(("recv",), f"receive error: {exc}")
                 return
             self.stats["datagrams"] += 1
-            self._datagram(data, (str(address[0]), int(address[1])))
+            try:
+                self._datagram(data, (str(address[0]), int(address[1])))
+            except Exception:  # a bug in one handler must not end the listener of every channel
+                self.stats["errors"] += 1
+                if self._quiet_enough(("error",)):
+                    log.exception("GoIP: a datagram of %d bytes from %s:%d could not be handled", len(data),
+                                  address[0], address[1])
 
     def _datagram(self, data: bytes, address: tuple[str, int]) -> None:
         if len(data) > self.config.max_datagram:
@@ -298,10 +305,16 @@ class GoipServer:
 
     def _note(self, kind: tuple[Any, ...], message: str, *, quiet: float = REFUSAL_QUIET) -> None:
         """Log ``message`` at WARNING unless the same kind was logged less than ``quiet`` seconds ago."""
-        now = self.clock()
-        if now - self._quiet.get(kind, -quiet - 1) >= quiet:
-            self._quiet[kind] = now
+        if self._quiet_enough(kind, quiet):
             log.warning("GoIP: %s", message)
-            if len(self._quiet) > 4096:  # many sources: forget the oldest notes
-                for old in sorted(self._quiet, key=self._quiet.__getitem__)[:2048]:
-                    del self._quiet[old]
+
+    def _quiet_enough(self, kind: tuple[Any, ...], quiet: float = REFUSAL_QUIET) -> bool:
+        """True (and remembered) when nothing of ``kind`` was logged in the last ``quiet`` seconds."""
+        now = self.clock()
+        if now - self._quiet.get(kind, -quiet - 1) < quiet:
+            return False
+        self._quiet[kind] = now
+        if len(self._quiet) > 4096:  # many sources: forget the oldest notes
+            for old in sorted(self._quiet, key=self._quiet.__getitem__)[:2048]:
+                del self._quiet[old]
+        return True
