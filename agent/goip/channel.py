@@ -48,8 +48,9 @@ from datetime import datetime
 from typing import Any
 
 from ..codec import goip_udp as wire
+from ..codec.parts import split
 from ..config import GoipUdpConfig, LineConfig
-from ..errors import LineOffline
+from ..errors import EncodeError, LineOffline
 from ..model import (BUSY, DISABLED, FAILED, OFFLINE, READY, RETRY, SENT, LineEvents, LineState, OutgoingSms, PartSent,
                      SendResult, UssdReply)
 from ..watchdog import NO_BEAT
@@ -69,6 +70,7 @@ class _Send:
     packet: bytes = b""
     tries: int = 0
     sent_send: bool = False  # the SEND went out at least once: from now on it may have been sent
+    parts: int = 1  # SMS parts the box makes of the text (it splits long ones itself)
     wait_until: float | None = None
     timer: Timer | None = None
 
@@ -96,7 +98,7 @@ class GoipLine:
         self._job: _Send | None = None
         self.commands = Commands(line.name, line.goip_password, config, listener, lambda: self._address,
                                  lambda: self._offline_timer is not None, self)
-        self.inbound = Inbound(line.name, line.goip_id, events, listener)
+        self.inbound = Inbound(line.name, line.goip_id, events, listener, self._received)
         self._stopping = False
         if not self._enabled:
             self._state = replace(self._state, state=DISABLED, last_error="")
@@ -239,6 +241,7 @@ class GoipLine:
             self._finish(job, FAILED, error=problem)
             self._next()
             return
+        job.parts = _sms_parts(text)
         job.sid = self._listener.new_id(self)
         self._settle_state()
         self._transmit(job, "msg", wire.msg(job.sid, text))
@@ -319,7 +322,8 @@ class GoipLine:
             code = wire.error_status(packet)
             kind = wire.classify_error(packet)
             why = f"the GoIP box could not send it (errorstatus {code})"
-            self._end(job, FAILED if kind == "permanent" else RETRY, error=why, error_code=code)
+            self._end(job, FAILED if kind == "permanent" else RETRY, counts={"failed_parts": job.parts}, error=why,
+                      error_code=code)
             return
         word = args[0] if args else ""
         kind = wire.classify_error(packet)
@@ -337,14 +341,19 @@ class GoipLine:
             return
         log.debug("%s: %s at stage %s ignored", self.name, " ".join(args), job.stage)
 
-    def _end(self, job: _Send, outcome: str, **result: Any) -> None:
+    def _end(self, job: _Send, outcome: str, *, counts: dict[str, int] | None = None, **result: Any) -> None:
+        """End the job: DONE to the box, the result to the router, the line's counters
+        (``counts``: what to add; a send adds its parts to ``sent_parts``) to its state."""
         if job.timer is not None:
             job.timer.cancel()
         self._listener.send_to(self._address, wire.done(job.sid))
         self._listener.release_id(job.sid)
         self._job = None
         self._finish(job, outcome, **result)
-        self._settle_state()
+        changes: dict[str, Any] = {k: getattr(self._state, k) + n for k, n in (counts or {}).items()}
+        if outcome == SENT:
+            changes.update(sent_parts=self._state.sent_parts + job.parts, last_send_at=datetime.now().astimezone())
+        self._settle_state(**changes)
         self.inbound.release()  # reports held while the outcome was unknown find their message now
         self._next()
 
@@ -370,6 +379,9 @@ class GoipLine:
 
     # --- events from the box ------------------------------------------------------------------
 
+    def _received(self) -> None:
+        self._publish(received=self._state.received + 1)
+
     def event(self, packet: wire.Event, address: tuple[str, int]) -> None:
         """An event of this channel: stored (when it is one to store), then acknowledged.
 
@@ -383,6 +395,14 @@ class GoipLine:
                 return
         if self.inbound.event(packet, address) and self._address is None:
             self._address = address
+
+
+def _sms_parts(text: str) -> int:
+    """The SMS parts a GoIP box makes of ``text`` (GSM-7 when every character fits, else UCS2)."""
+    try:
+        return len(split(text, max_parts=255))
+    except EncodeError:  # more than 255 parts cannot be: the box takes 3000 bytes at most
+        return 1
 
 
 def _int(text: str) -> int | None:

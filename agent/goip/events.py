@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime
 
 from ..codec import goip_udp as wire
@@ -46,10 +47,13 @@ class Recent:
 
 
 class Inbound:
-    """The events of the channel ``goip_id``, line ``name``: stored in ``events``, acked through ``listener``."""
+    """The events of the channel ``goip_id``, line ``name``: stored in ``events``, acked through ``listener``;
+    ``received()`` is called for each RECEIVE stored (not for its repeats)."""
 
-    def __init__(self, name: str, goip_id: str, events: LineEvents, listener: Listener) -> None:
+    def __init__(self, name: str, goip_id: str, events: LineEvents, listener: Listener,
+                 received: Callable[[], None] = lambda: None) -> None:
         self.name = name
+        self._received = received  # called once per message stored (for the line's counter)
         self.goip_id = goip_id
         self._events = events
         self._listener = listener
@@ -108,6 +112,8 @@ class Inbound:
             log.exception("%s: GoIP %s %s not stored: not acknowledged (the box sends it again)", self.name,
                           verb, packet.recvid)
             return False
+        if verb == "RECEIVE" and key not in self._recent:
+            self._received()
         self._recent.add(key)  # only once stored: an event that failed is stored when the box resends it
         self._listener.send_to(address, wire.ack(packet))
         return True

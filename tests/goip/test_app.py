@@ -1,0 +1,77 @@
+"""GoIP lines in the whole agent: what the status page, /status.json, /metrics and the APIs
+show of them, their quotas, a bank mixing modems and GoIP channels, and a stop mid-send."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+
+from agent.model import NewMessage
+
+from ..waiting import wait_until
+
+LONG = "Three parts of GSM-7 text, sent by the box as one MSG. " * 8  # 440 characters: 3 parts
+
+
+def _metric(text: str, name: str, line: str) -> float:
+    m = re.search(rf'^{name}{{line="{line}"}} (\S+)$', text, re.M)
+    assert m, f"{name} {line} not in /metrics"
+    return float(m.group(1))
+
+
+def test_status_json_metrics_and_apis_show_goip_lines(rig):
+    box = rig.box
+    status = json.loads(rig.get("/status.json"))
+    lines = {line["name"]: line for line in status["lines"]}
+    assert list(lines) == ["ch1", "ch2", "ch3", "ch4"]
+    for i, name in enumerate(rig.names):
+        line, spec = lines[name], rig.specs[i]
+        assert line["device"] == f"goip:{spec.id}@127.0.0.1:{box.view(i).address[1]}"
+        assert (line["model"], line["state"], line["online"], line["registered"], line["usable"]) == (
+            "GoIP", "ready", True, True, True)
+        assert (line["iccid_tail"], line["operator"], line["signal_dbm"]) == (
+            spec.iccid[-6:], spec.operator, -113 + 2 * spec.signal)
+    page = rig.get("/").decode()
+    assert all(f">{name}<" in page for name in rig.names)
+    assert [x["goip_line"] for x in rig.post_json("/goip/querylines/", {})] == rig.names
+
+    ids = rig.core.submit([NewMessage("13800138001", "one", gateway="ch1"),
+                           NewMessage("13800138002", LONG, gateway="ch1")], source="test").ids
+    rig.wait_rows(ids, lambda r: r["status"] == "S")
+    box.receive("goip01", "10086", "hello")
+    wait_until(lambda: rig.sql("SELECT COUNT(*) FROM smsserver_in") == [(1,)], 5)
+    box.fail_next("goip01", 21)
+    [failed] = rig.core.submit([NewMessage("13800138003", "refused", gateway="ch1")], source="test").ids
+    rig.wait_rows([failed], lambda r: r["status"] == "F")
+    metrics = rig.get("/metrics").decode()
+    assert _metric(metrics, "sms_agent_line_sent_parts_total", "ch1") == 4  # 1 + 3 parts, as the box splits
+    assert _metric(metrics, "sms_agent_line_failed_parts_total", "ch1") == 1
+    assert _metric(metrics, "sms_agent_line_received_total", "ch1") == 1
+    assert _metric(metrics, "sms_agent_line_sent_parts_total", "ch2") == 0
+    line = {x["name"]: x for x in json.loads(rig.get("/status.json"))["lines"]}["ch1"]
+    assert line["last_send_at"] and line["sent_today"] == 2 and line["failed_today"] == 1
+
+
+def test_a_bank_of_modems_and_goip_channels_in_one_agent(make_rig, make_bank):
+    sim = make_bank(["simcom", "huawei"], send_delay=0.1)
+    modems = {m.name: m.path for m in sim.modems}
+    rig = make_rig(2, modems=modems, names=["goipA", "goipB"], box={"send_delay": 0.1})
+    assert rig.app.wait_ready(10)
+    names = [v.name for v in rig.core.lines_view()]
+    assert names == [*modems, "goipA", "goipB"]
+    states = {s.name: s for s in rig.app.bank.states()}
+    assert all(states[n].can_send for n in names), states
+    assert states["goipA"].model == "GoIP" and states[sim.modems[0].name].device == sim.modems[0].path
+
+    msgs = [NewMessage(f"1380013{i:04d}", f"mixed bank {i}") for i in range(20)]
+    ids = rig.core.submit(msgs, source="test").ids
+    rows = rig.wait_rows(ids, lambda r: r["status"] == "S", timeout=30)
+    spread = Counter(r["line"] for r in rows)
+    assert spread.keys() == set(names) and min(spread.values()) >= 3, spread  # round robin over both kinds
+    by_modem = Counter(m.text for modem in sim.modems for m in modem.sent)
+    by_box = Counter(s.text for s in rig.box.ledger)
+    assert by_modem + by_box == Counter(m.text for m in msgs)  # each sent once, by exactly one of them
+    # USSD through the same call on both kinds of line.
+    assert "12.34" in rig.core.ussd("goipA", "*100#", timeout=3).text
+    assert rig.core.ussd(sim.modems[0].name, "*100#", timeout=5).text
