@@ -359,7 +359,7 @@ class GoipLine:
 
     def _finish(self, job: _Send, outcome: str, **result: Any) -> None:
         if not job.future.done():
-            job.future.set_result(SendResult(job.msg.id, self.name, outcome, parts=1,
+            job.future.set_result(SendResult(job.msg.id, self.name, outcome, parts=job.parts,
                                              at=datetime.now().astimezone(), **result))
 
     def stopped(self) -> None:

@@ -53,6 +53,29 @@ def test_status_json_metrics_and_apis_show_goip_lines(rig):
     assert line["last_send_at"] and line["sent_today"] == 2 and line["failed_today"] == 1
 
 
+def test_quotas_count_every_part_the_box_sends(rig):
+    rig.core.set_quota("ch1", daily=5)
+    [first] = rig.core.submit([NewMessage("13800138001", LONG, gateway="ch1")], source="test").ids
+    [row] = rig.wait_rows([first], lambda r: r["status"] == "S")
+    assert (row["parts"], row["sent_parts"]) == (3, 3)
+    view = next(v for v in rig.core.lines_view() if v.name == "ch1")
+    assert (view.daily_sent, view.daily_left) == (3, 2)
+    [second] = rig.core.submit([NewMessage("13800138002", LONG, gateway="ch1")], source="test").ids
+    assert not wait_until_or_none(lambda: rig.row(second)["status"] != "U", 0.5)  # 3 more parts would pass 5
+    assert len(rig.box.ledger) == 1
+    rig.core.set_quota("ch1", daily=6)
+    rig.wait_rows([second], lambda r: r["status"] == "S")
+    assert next(v for v in rig.core.lines_view() if v.name == "ch1").daily_sent == 6
+
+
+def wait_until_or_none(predicate, timeout: float):
+    """``predicate``'s value once truthy within ``timeout``, else None."""
+    try:
+        return wait_until(predicate, timeout)
+    except AssertionError:
+        return None
+
+
 def test_a_bank_of_modems_and_goip_channels_in_one_agent(make_rig, make_bank):
     sim = make_bank(["simcom", "huawei"], send_delay=0.1)
     modems = {m.name: m.path for m in sim.modems}
