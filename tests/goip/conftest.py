@@ -140,6 +140,12 @@ class Rig:
         assert row is not None
         return row
 
+    def row_after_stop(self, msg_id: int) -> dict[str, Any]:
+        """The row as the database holds it (the App may be stopped)."""
+        cols = ("id", "status", "in_doubt", "errors", "line")
+        [values] = self.sql(f"SELECT {', '.join(cols)} FROM smsserver_out WHERE id = ?", (msg_id,))
+        return dict(zip(cols, values))
+
     def rows(self, ids: Iterable[int]) -> list[dict[str, Any]]:
         return [self.row(i) for i in ids]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections import Counter
 
 from agent.model import NewMessage
@@ -98,3 +99,54 @@ def test_a_bank_of_modems_and_goip_channels_in_one_agent(make_rig, make_bank):
     # USSD through the same call on both kinds of line.
     assert "12.34" in rig.core.ussd("goipA", "*100#", timeout=3).text
     assert rig.core.ussd(sim.modems[0].name, "*100#", timeout=5).text
+
+
+def _spy_send(rig, channel_id: str):
+    """An Event set once ``channel_id`` of the box got a SEND (the message may go out from then on)."""
+    got = threading.Event()
+    channel = rig.box.channel(channel_id)
+    handle = channel.handle
+
+    def spy(data: bytes, addr: tuple[str, int]) -> None:
+        handle(data, addr)
+        if data.startswith(b"SEND "):
+            got.set()
+
+    channel.handle = spy
+    return got
+
+
+def test_a_stop_while_the_box_is_slow_lets_the_send_finish_and_nothing_goes_twice(make_rig):
+    rig = make_rig(2, box={"send_delay": 1.0})
+    sent = _spy_send(rig, "goip01")
+    first = NewMessage("13800138001", "slow but recorded", gateway="ch1")
+    [msg_id] = rig.core.submit([first], source="test").ids
+    assert sent.wait(5)
+    rig.app.stop(5)  # the send in flight gets the budget: the box answers OK after 1 s
+    assert rig.row_after_stop(msg_id)["status"] == "S"
+    rig.restart()
+    [later] = rig.core.submit([NewMessage("13800138002", "after the restart", gateway="ch1")], source="test").ids
+    rig.wait_rows([later], lambda r: r["status"] == "S")  # the router took it: the first was not resent
+    assert rig.sent() == Counter({(first.recipient, first.text): 1, ("13800138002", "after the restart"): 1})
+    assert not rig.row(msg_id)["in_doubt"]
+
+
+def test_a_stop_that_cuts_a_send_short_leaves_it_in_doubt_and_flagged(make_rig, caplog):
+    rig = make_rig(2, box={"send_delay": 1.0})
+    sent = _spy_send(rig, "goip01")
+    cut = NewMessage("13800138003", "cut short by the stop", gateway="ch1")
+    untouched = NewMessage("13800138004", "not begun", gateway="ch1")
+    [cut_id] = rig.core.submit([cut], source="test").ids
+    assert sent.wait(5)
+    [untouched_id] = rig.core.submit([untouched], source="test").ids  # ch1 is busy: it waits
+    rig.app.stop(0.4)  # less than the box needs: the send is cut short
+    assert any("cut its send on ch1 short" in r.getMessage() for r in caplog.records)
+    assert rig.row_after_stop(cut_id)["status"] == "Q"  # settled at the next start
+    assert rig.row_after_stop(untouched_id)["status"] == "U"
+    wait_until(lambda: rig.box.ledger, 5, "the box finished the send on its own")
+    rig.box.set_send_delay(0.0)
+    rig.restart()
+    rows = rig.wait_rows([cut_id, untouched_id], lambda r: r["status"] == "S")
+    # The one cut short may have gone out: sent again, flagged; the other went once, unflagged.
+    assert [r["in_doubt"] for r in rows] == [1, 0]
+    assert rig.sent() == Counter({(cut.recipient, cut.text): 2, (untouched.recipient, untouched.text): 1})
