@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Protocol
 
+from .timing import RoundTrip
+
 
 class Timer(Protocol):
     def cancel(self) -> None: ...
@@ -23,3 +25,5 @@ class Listener(Protocol):
     def release_id(self, value: int) -> None: ...
 
     def send_to(self, address: tuple[str, int] | None, data: bytes) -> None: ...
+
+    def round_trip(self, address: tuple[str, int] | None) -> RoundTrip: ...

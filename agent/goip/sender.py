@@ -1,13 +1,22 @@
 """Sending on one GoIP channel, one message at a time (:class:`Sender`).
 
 ``MSG`` -> ``PASSWORD`` -> ``SEND`` (tel id 1) -> ``WAIT`` ... ``OK <sms_no>``
-or ``ERROR``, then ``DONE``.  A packet the box does not answer within
-``reply_timeout`` is sent again, at most ``retries`` times; a ``WAIT`` starts
-the count again and the same ``SEND`` (same tel id, which the box answers
-from its memory of the last ten) is repeated every ``reply_timeout`` until
-``wait_timeout``.  A tel id is never reused for another message and a
-session id never for another session, so a repeated or late datagram cannot
-make a second SMS.  Outcomes:
+or ``ERROR``, then ``DONE``.
+
+Timers (:mod:`agent.goip.timing`).  A packet the box does not answer is sent
+again after the box's retransmission timeout: measured from its earlier
+answers (RFC 6298; 0.1 s before the first measure, at least 20 ms, at most
+``reply_timeout``), doubling with each resend.  A step is given up once it
+was sent ``retries`` + 1 times and ``(retries + 1) x reply_timeout`` seconds
+have passed.  After ``WAIT`` the box pushes ``OK`` or ``ERROR`` when the SMS
+is sent; when that does not come by the time the channel's SMS usually take
+(smoothed), the same ``SEND`` is asked again (same tel id, which the box
+answers from its memory of the last ten) every sixteenth of that time, until
+``wait_timeout``.  A tel id is never reused for another message and a session
+id never for another session, so a repeated or late datagram cannot make a
+second SMS.  ``DONE`` is sent again until the box echoes it (a session it
+keeps open counts against its five), while the next message starts.
+Outcomes:
 
 * ``OK``: sent; ``sms_no`` is recorded as the part's reference, so the
   box's ``DELIVER`` for it becomes the message's receipt;
@@ -36,6 +45,7 @@ from ..config import GoipUdpConfig
 from ..errors import EncodeError
 from ..model import FAILED, RETRY, SENT, LineEvents, OutgoingSms, PartSent, SendResult
 from .listener import Listener, Timer
+from .timing import RoundTrip, SendTime
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +79,10 @@ class Job:
     telid: int = 1
     stage: str = "msg"  # msg -> password -> send -> wait
     packet: bytes = b""
-    tries: int = 0
+    tries: int = 0  # resends of the packet
+    sent_at: float = 0.0  # when the packet first went out
+    stage_at: float = 0.0  # when the stage began
+    send_at: float = 0.0  # when the SEND first went out
     sent_send: bool = False  # the SEND went out at least once: from now on it may have been sent
     parts: int = 1  # SMS parts the box makes of the text (it splits long ones itself)
     wait_until: float | None = None
@@ -90,6 +103,13 @@ class Sender:
         self._queue: deque[Job] = deque()
         self._job: Job | None = None
         self._stopping = False
+        self.send_time = SendTime()
+        self._closing: dict[int, tuple[int, float]] = {}  # session id -> (DONEs sent, since), until echoed
+
+    @property
+    def rtt(self) -> RoundTrip:
+        """The round-trip estimate of the channel's box (shared by its channels)."""
+        return self._listener.round_trip(self._host.destination())
 
     @property
     def busy(self) -> bool:
@@ -140,16 +160,24 @@ class Sender:
         self._transmit(job, "msg", wire.msg(job.sid, text))
 
     def _transmit(self, job: Job, stage: str, packet: bytes) -> None:
-        job.stage, job.packet, job.tries = stage, packet, 0
+        now = self._listener.clock()
+        job.stage, job.packet, job.tries, job.sent_at, job.stage_at = stage, packet, 0, now, now
         if stage == "send":
-            job.sent_send = True
+            job.sent_send, job.send_at = True, now
         self._listener.send_to(self._host.destination(), packet)
-        self._arm(job)
+        self._arm(job, self.rtt.timeout)
 
-    def _arm(self, job: Job) -> None:
+    def _arm(self, job: Job, delay: float) -> None:
         if job.timer is not None:
             job.timer.cancel()
-        job.timer = self._listener.later(self.config.reply_timeout, lambda: self._timeout(job))
+        job.timer = self._listener.later(delay, lambda: self._timeout(job))
+
+    def _answered(self, job: Job, now: float) -> None:
+        """The box answered the packet in flight: a round trip, if it went out once (Karn)."""
+        if job.tries == 0:
+            self.rtt.sample(now - job.sent_at)
+        else:
+            self.rtt.resent_answered(job.tries)
 
     def _timeout(self, job: Job) -> None:
         if job is not self._job:
@@ -159,14 +187,18 @@ class Sender:
             if job.wait_until is not None and now >= job.wait_until:
                 self._give_up(job, f"the GoIP box said WAIT for {self.config.wait_timeout:.0f}s and no result")
                 return
-        else:
-            job.tries += 1
-            if job.tries > self.config.retries:
-                self._give_up(job, f"no answer to {job.stage.upper()} from the GoIP box"
-                                   f" ({self.config.retries + 1} tries)")
-                return
+            self._listener.send_to(self._host.destination(), job.packet)
+            self._arm(job, self.send_time.poll_every(self.rtt.timeout, self.config.reply_timeout))
+            return
+        job.tries += 1
+        patience = self.config.reply_timeout * (self.config.retries + 1)
+        waited = now - job.stage_at
+        if job.tries > self.config.retries and waited >= patience:
+            self._give_up(job, f"no answer to {job.stage.upper()} from the GoIP box ({job.tries} tries in"
+                               f" {waited:.1f}s)")
+            return
         self._listener.send_to(self._host.destination(), job.packet)
-        self._arm(job)
+        self._arm(job, min(self.rtt.backoff(job.tries), max(patience - waited, self.rtt.floor)))
 
     def _give_up(self, job: Job, why: str) -> None:
         if job.sent_send:
@@ -178,22 +210,34 @@ class Sender:
 
     def reply(self, packet: wire.Reply) -> None:
         """An answer naming the session of the message in progress (late ones are ignored)."""
+        verb, args = packet.verb.upper(), packet.args
+        closing = _int(packet.sid)
+        if closing is not None and closing in self._closing:
+            if verb in ("DONE", "ERROR"):  # the echo of DONE (or: the box knows the session no more)
+                del self._closing[closing]
+                self._listener.release_id(closing)
+            return
         job = self._job
         if job is None or packet.sid != str(job.sid):
             log.debug("%s: late %s %s ignored", self.name, packet.verb, packet.sid)
             return
-        verb, args = packet.verb.upper(), packet.args
+        now = self._listener.clock()
         telid_ok = bool(args) and args[0] == str(job.telid)
         if verb == "PASSWORD" and job.stage == "msg":
+            self._answered(job, now)
             self._transmit(job, "password", wire.password(job.sid, self.password))
         elif verb == "SEND" and job.stage == "password":
+            self._answered(job, now)
             self._transmit(job, "send", wire.send(job.sid, job.telid, job.msg.recipient))
         elif verb == "WAIT" and job.stage in ("send", "wait") and telid_ok:
             if job.stage == "send":
-                job.stage = "wait"
-                job.wait_until = self._listener.clock() + self.config.wait_timeout
-            self._arm(job)
+                self._answered(job, now)
+                job.stage, job.wait_until = "wait", now + self.config.wait_timeout
+                self._arm(job, self.send_time.first_poll(now - job.send_at, self.rtt.timeout))
+            else:
+                self._arm(job, self.send_time.poll_every(self.rtt.timeout, self.config.reply_timeout))
         elif verb == "OK" and job.stage in ("send", "wait") and telid_ok:
+            self.send_time.sample(now - job.send_at)
             sms_no = _int(args[1]) if len(args) > 1 else None
             reference = -1 if sms_no is None else sms_no
             try:
@@ -236,8 +280,8 @@ class Sender:
         (``counts``: what to add; a send adds its parts to ``sent_parts``) to its state."""
         if job.timer is not None:
             job.timer.cancel()
-        self._listener.send_to(self._host.destination(), wire.done(job.sid))
-        self._listener.release_id(job.sid)
+        self._closing[job.sid] = (0, self._listener.clock())
+        self._done(job.sid)
         self._job = None
         self._finish(job, outcome, **result)
         added = dict(counts or {})
@@ -245,6 +289,22 @@ class Sender:
             added["sent_parts"] = job.parts
         self._host.changed(ended=True, added=added, sent=outcome == SENT)
         self.next()
+
+    def _done(self, sid: int) -> None:
+        """Send ``DONE <sid>`` (again) until the box echoes it, or gives no echo to ``retries``
+        + 1 of them within ``(retries + 1) x reply_timeout`` (as for any step)."""
+        closing = self._closing.get(sid)
+        if closing is None:
+            return
+        tries, since = closing
+        patience = self.config.reply_timeout * (self.config.retries + 1)
+        if tries > self.config.retries and self._listener.clock() - since >= patience:
+            del self._closing[sid]
+            self._listener.release_id(sid)
+            return
+        self._closing[sid] = (tries + 1, since)
+        self._listener.send_to(self._host.destination(), wire.done(sid))
+        self._listener.later(self.rtt.backoff(tries), lambda: self._done(sid))
 
     def _finish(self, job: Job, outcome: str, **result: Any) -> None:
         if not job.future.done():
@@ -254,6 +314,7 @@ class Sender:
     def stopped(self) -> None:
         """The listener stops: a message whose SEND went out is in doubt, the others were never sent."""
         self._stopping = True
+        self._closing.clear()
         jobs = ([self._job] if self._job is not None else []) + list(self._queue)
         self._job = None
         self._queue.clear()

@@ -39,6 +39,7 @@ from ..errors import DatagramError
 from ..model import LineEvents
 from ..watchdog import NO_BEAT, Heartbeat
 from .channel import GoipLine
+from .timing import RoundTrip
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class GoipServer:
         self._selector = selectors.DefaultSelector()
         self._thread = threading.Thread(target=self._run, name="goip", daemon=True)
         self._quiet: dict[tuple[str, ...], float] = {}
+        self._round_trips: dict[str, RoundTrip] = {}  # by the box's IP address: its channels share the path
         self.heartbeat: Heartbeat = NO_BEAT
         self.stats = {"datagrams": 0, "malformed": 0, "oversize": 0, "refused": 0, "stray": 0, "errors": 0}
 
@@ -165,6 +167,17 @@ class GoipServer:
     def release_id(self, value: int) -> None:
         """Replies naming ``value`` are strays from now on."""
         self._owners.pop(str(value), None)
+
+    def round_trip(self, address: tuple[str, int] | None) -> RoundTrip:
+        """The round-trip estimate of the box at ``address`` (one per IP address: a box's
+        channels share it, so a channel's first packets need not wait the full reply_timeout)."""
+        host = address[0] if address else ""
+        found = self._round_trips.get(host)
+        if found is None:
+            if len(self._round_trips) >= 4 * len(self.lines) + 16:  # addresses come and go: forget old ones
+                self._round_trips.clear()
+            found = self._round_trips[host] = RoundTrip(self.config.reply_timeout)
+        return found
 
     def send_to(self, address: tuple[str, int] | None, data: bytes) -> None:
         """Send one datagram (nothing when the channel's address is not known yet)."""

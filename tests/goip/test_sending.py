@@ -7,6 +7,8 @@ from collections import Counter
 
 from agent.model import NewMessage
 
+from ..waiting import wait_until
+
 
 def _messages(n: int, tag: str) -> list[NewMessage]:
     return [NewMessage(f"1391234{i:04d}", f"{tag} {i} 你好;a:b") for i in range(n)]
@@ -50,3 +52,6 @@ def test_loss_and_duplication_each_way_keep_exactly_once(make_rig):
     assert len(doubtful) <= 2, [(r["id"], r["errors"]) for r in doubtful]
     assert len(twice) <= len(doubtful)
     assert Counter(r["line"] for r in rows).keys() == {"ch1", "ch2", "ch3", "ch4"}
+    # DONE is sent again until the box echoes it: no session is left open on the box (it has five).
+    wait_until(lambda: not any(rig.box.view(i).sessions for i in range(4)), 5,
+               lambda: f"sessions left open: {[rig.box.view(i).sessions for i in range(4)]}")
