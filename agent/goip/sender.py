@@ -5,13 +5,13 @@ or ``ERROR``, then ``DONE``.
 
 Timers (:mod:`agent.goip.timing`).  A packet the box does not answer is sent
 again after the box's retransmission timeout: measured from its earlier
-answers (RFC 6298; 0.1 s before the first measure, at least 20 ms, at most
+answers (RFC 6298; 0.1 s before the first measure, at least 10 ms, at most
 ``reply_timeout``), doubling with each resend.  A step is given up once it
 was sent ``retries`` + 1 times and ``(retries + 1) x reply_timeout`` seconds
 have passed.  After ``WAIT`` the box pushes ``OK`` or ``ERROR`` when the SMS
 is sent; when that does not come by the time the channel's SMS usually take
 (smoothed), the same ``SEND`` is asked again (same tel id, which the box
-answers from its memory of the last ten) every sixteenth of that time, until
+answers from its memory of the last ten) every 32nd of that time, until
 ``wait_timeout``.  A tel id is never reused for another message and a session
 id never for another session, so a repeated or late datagram cannot make a
 second SMS.  ``DONE`` is sent again until the box echoes it (a session it

@@ -11,7 +11,7 @@ the box said ``WAIT`` to is asked for when the SMS should be sent by now
 
 from __future__ import annotations
 
-RTO_FLOOR = 0.02  # seconds: never resend sooner (a resend is harmless, a flood is not)
+RTO_FLOOR = 0.01  # seconds: never resend sooner (a resend is harmless, a flood is not)
 RTO_INITIAL = 0.1  # seconds before the first measure: a box on the LAN answers in milliseconds
 SEND_TIME = 2.0  # seconds a GoIP module is assumed to take per SMS until one was timed (2-5 s)
 
@@ -75,5 +75,5 @@ class SendTime:
         return max(rto, self.estimate - elapsed + 2 * rto)
 
     def poll_every(self, rto: float, ceiling: float) -> float:
-        """Seconds between later questions: a sixteenth of the send time, within [2 x rto, ceiling]."""
-        return min(ceiling, max(2 * rto, self.estimate / 16))
+        """Seconds between later questions: a 32nd of the send time, within [2 x rto, ceiling]."""
+        return min(ceiling, max(2 * rto, self.estimate / 32))

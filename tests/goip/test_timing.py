@@ -55,7 +55,7 @@ def test_the_outcome_of_a_send_is_asked_for_when_it_should_be_there():
     assert st.estimate == pytest.approx(3.0, abs=0.01)
     assert st.first_poll(0.5, 0.02) == pytest.approx(2.5 + 0.04, abs=0.01)
     assert st.first_poll(10.0, 0.02) == 0.02  # late already: at once (after one timeout)
-    assert st.poll_every(0.02, 5.0) == pytest.approx(3.0 / 16, abs=0.01)
-    assert st.poll_every(0.2, 5.0) == 0.4 and st.poll_every(0.02, 0.1) == 0.1
+    assert st.poll_every(0.02, 5.0) == pytest.approx(3.0 / 32, abs=0.01)
+    assert st.poll_every(0.2, 5.0) == 0.4 and st.poll_every(0.02, 0.05) == 0.05
     st.sample(-1)
     assert st.estimate == pytest.approx(3.0, abs=0.01)
