@@ -60,8 +60,9 @@ def test_gsm_logout_answer_to_send_is_not_a_send_and_the_line_waits(make_rig):
 
 
 def test_too_many_sessions_is_retried_until_a_session_is_free(make_rig):
+    # A refused message waits retry_backoff before its next try, as in production (there 30 s).
     rig = make_rig(4, box={"max_sessions": 1, "sessions_per": "box", "send_delay": 0.05},
-                   queue={"max_retries": "100"})
+                   queue={"max_retries": "100", "retry_backoff": "0.05", "retry_backoff_max": "0.1"})
     msgs = [NewMessage(f"1380013{i:04d}", f"one session at a time {i}") for i in range(12)]
     ids = rig.core.submit(msgs, source="test").ids
     rows = rig.wait_rows(ids, lambda r: r["status"] == "S", timeout=30)
@@ -95,3 +96,4 @@ def test_a_box_silent_after_send_leaves_the_message_in_doubt_and_flagged(make_ri
     # Sent again (losing it would be worse), and flagged so that an operator knows it may be doubled.
     assert (row["in_doubt"], row["line"]) == (1, "ch1")
     assert rig.sent() == Counter({(msg.recipient, msg.text): 2})
+
