@@ -137,27 +137,18 @@ class Sender:
             while self._queue:  # the router gave it to a line that just went away: back to the queue
                 self._finish(self._queue.popleft(), RETRY, error=refusal)
             return
-        job = self._job = self._queue.popleft()
+        job = self._queue.popleft()
         msg = job.msg
-        text = msg.text
-        problem = ""
-        if msg.data is not None:
-            problem = "a GoIP channel sends text only, not 8-bit data"
-        elif not text:
-            problem = "empty text"
-        elif len(text.encode("utf-8", "surrogatepass")) > wire.MAX_TEXT_BYTES:
-            problem = f"text longer than {wire.MAX_TEXT_BYTES} UTF-8 bytes"
-        elif not wire.token_ok(msg.recipient):
-            problem = f"recipient {msg.recipient[:40]!r} cannot be sent to a GoIP box"
+        problem = _unsendable(msg)
         if problem:
-            self._job = None
             self._finish(job, FAILED, error=problem)
             self.next()
             return
-        job.parts = _sms_parts(text)
+        self._job = job
+        job.parts = _sms_parts(msg.text)
         job.sid = self._listener.new_id(self._host)
         self._host.changed()
-        self._transmit(job, "msg", wire.msg(job.sid, text))
+        self._transmit(job, "msg", wire.msg(job.sid, msg.text))
 
     def _transmit(self, job: Job, stage: str, packet: bytes) -> None:
         now = self._listener.clock()
@@ -324,6 +315,27 @@ class Sender:
                              in_doubt=True, interrupted=True)
             else:
                 self._finish(job, RETRY, error="the agent stopped first", interrupted=True)
+
+
+def _unsendable(msg: OutgoingSms) -> str:
+    """Why ``msg`` cannot go to a GoIP box ('' when it can): what no packet can carry fails
+    the message, it never stops the line."""
+    text = msg.text
+    if msg.data is not None:
+        return "a GoIP channel sends text only, not 8-bit data"
+    if not text:
+        return "empty text"
+    if "\x00" in text:
+        return "the text holds NUL, which a GoIP packet cannot carry"
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "the text is not valid Unicode (a lone surrogate)"
+    if size > wire.MAX_TEXT_BYTES:
+        return f"text longer than {wire.MAX_TEXT_BYTES} UTF-8 bytes"
+    if not wire.token_ok(msg.recipient):
+        return f"recipient {msg.recipient[:40]!r} cannot be sent to a GoIP box"
+    return ""
 
 
 def _sms_parts(text: str) -> int:

@@ -97,3 +97,13 @@ def test_a_box_silent_after_send_leaves_the_message_in_doubt_and_flagged(make_ri
     assert (row["in_doubt"], row["line"]) == (1, "ch1")
     assert rig.sent() == Counter({(msg.recipient, msg.text): 2})
 
+
+def test_a_text_no_packet_can_carry_fails_and_the_line_goes_on(rig):
+    # An application's SQL can queue what no HTTP dialect takes: a NUL, a lone surrogate.
+    bad = [NewMessage("13800138006", "nul \x00 inside", gateway="ch1"),
+           NewMessage("13800138007", "x" * 1001 + "好" * 700, gateway="ch1")]  # 3,101 UTF-8 bytes
+    ids = rig.core.submit(bad, source="test").ids
+    rows = rig.wait_rows(ids, lambda r: r["status"] in ("S", "F"))
+    assert [r["status"] for r in rows] == ["F", "F"] and not rig.box.ledger
+    [ok] = rig.core.submit([NewMessage("13800138008", "the line still sends", gateway="ch1")], source="test").ids
+    rig.wait_rows([ok], lambda r: r["status"] == "S")
