@@ -97,8 +97,12 @@ class GoipLine:
         return future
 
     def ussd(self, code: str, timeout: float = 30.0) -> Future[UssdReply]:
-        """Run a USSD code on the channel; the future gets the network's :class:`UssdReply`."""
+        """Run a USSD code on the channel; the future gets the network's :class:`UssdReply`,
+        or ValueError for a code that is not digits, ``*``, ``#`` and ``+`` (as on a modem)."""
         future: Future[UssdReply] = Future()
+        if not code or not all(ch.isdigit() and ch.isascii() or ch in "*#+" for ch in code):
+            future.set_exception(ValueError(f"not a USSD code: {code[:40]!r}"))
+            return future
         self._listener.call(lambda: self.commands.add(Request("ussd", future, code=code), timeout))
         return future
 

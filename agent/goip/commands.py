@@ -86,10 +86,14 @@ class Commands:
             self._next()
             return
         command.sendid = self._listener.new_id(self._owner)
-        if command.kind == "ussd":
-            command.packet = wire.ussd(command.sendid, self.password, command.code)
-        else:
-            command.packet = wire.command("svr_reboot_module", command.sendid, self.password)
+        try:
+            if command.kind == "ussd":
+                command.packet = wire.ussd(command.sendid, self.password, command.code)
+            else:
+                command.packet = wire.command("svr_reboot_module", command.sendid, self.password)
+        except ValueError as exc:  # what no packet can carry fails the request, never the queue
+            self._done(command, error=exc)
+            return
         self._send(command)
 
     def _send(self, command: Request) -> None:

@@ -90,3 +90,11 @@ def test_ussd_and_reset_as_mqtt_commands(make_rig, tmp_path):
         if client is not None:
             client.close()
         broker.stop()
+
+
+def test_a_malformed_ussd_code_is_refused_and_the_line_goes_on(rig):
+    for code in ("hello world", "*100#\n", "", "*1;0#"):
+        with pytest.raises(ValueError):
+            rig.core.ussd("ch1", code, timeout=2)
+    assert rig.box.view("goip01").ussd_network == ()
+    assert rig.core.ussd("ch1", "*100#", timeout=3).text == "Balance 12.34"
