@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 RECENT_EVENTS = 256  # receive ids remembered per line, to recognise a repeated event
 HELD_MAX = 64  # events held back at once per line (more are stored at once)
+SMS_NO_MAX = 0x7FFFFFFF  # a DELIVER naming a bigger sms_no names no send of ours
 
 
 class Recent:
@@ -96,7 +97,7 @@ class Inbound:
                                                 key=f"goip:{self.goip_id}:{packet.recvid}"))
             elif verb == "DELIVER":
                 sms_no, state = _int(fields.get("sms_no", "")), _int(fields.get("state", ""))
-                if sms_no is None or state is None or not 0 <= state <= 0xFF:
+                if sms_no is None or not 0 <= sms_no <= SMS_NO_MAX or state is None or not 0 <= state <= 0xFF:
                     log.warning("%s: DELIVER without a usable sms_no/state ignored: %s", self.name, dict(fields))
                 else:
                     self._events.on_report(DeliveryReport(self.name, sms_no, state, fields.get("num", ""), None,

@@ -49,6 +49,8 @@ from .timing import RoundTrip, SendTime
 
 log = logging.getLogger(__name__)
 
+SMS_NO_MAX = 0x7FFFFFFF  # a box's SMS counter wraps far below; a bigger one is no reference (unknown)
+
 
 class Host(Protocol):
     """What a :class:`Sender` uses of its line."""
@@ -230,7 +232,7 @@ class Sender:
         elif verb == "OK" and job.stage in ("send", "wait") and telid_ok:
             self.send_time.sample(now - job.send_at)
             sms_no = _int(args[1]) if len(args) > 1 else None
-            reference = -1 if sms_no is None else sms_no
+            reference = sms_no if sms_no is not None and 0 <= sms_no <= SMS_NO_MAX else -1  # else: unknown
             try:
                 self._events.on_part_sent(PartSent(job.msg.id, self.name, 1, reference, 1))
             except Exception:

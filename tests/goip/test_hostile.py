@@ -117,3 +117,30 @@ def test_a_datagram_whose_handling_fails_is_logged_and_the_listener_goes_on(rig,
     monkeypatch.setattr(line, "event", real)  # the box resends the unacknowledged RECEIVE
     wait_until(lambda: rig.sql("SELECT text FROM smsserver_in") == [("once the bug is gone",)], 5)
     assert rig.app.health() == []
+
+
+def test_numbers_too_big_for_the_database_are_unknown_not_failures(make_rig):
+    """A box (here a scripted one) that answers OK with an sms_no, and sends a DELIVER, beyond
+    any counter: the message is sent with an unknown reference, the DELIVER acked and dropped."""
+    rig = make_rig(1, start=False)
+    rig.start_app()
+    box = Hostile(rig.port)
+    try:
+        assert box.ask(_keepalive(1, "goip01", "pw01", gsm_status="LOGIN")) == b"reg:1;status:200;"
+        rig.wait_ready()
+        [msg_id] = rig.core.submit([NewMessage("13800138000", "huge sms_no")], source="test").ids
+        sid = box.sock.recv(65535).split()[1]
+        assert box.ask(b"PASSWORD " + sid + b"\n") == b"PASSWORD " + sid + b" pw01\n"
+        assert box.ask(b"SEND " + sid + b"\n") == b"SEND " + sid + b" 1 13800138000\n"
+        assert box.ask(b"OK " + sid + b" 1 99999999999999999999\n") == b"DONE " + sid + b"\n"
+        box.send(b"DONE " + sid + b"\n")  # the echo: no more DONE
+        [row] = rig.wait_rows([msg_id], lambda r: r["status"] == "S")
+        assert row["ref_no"] == "-1"
+        answer = box.ask(b"DELIVER:5;id:goip01;password:pw01;sms_no:99999999999999999999;state:0;num:1")
+        while answer.startswith(b"DONE "):  # one sent again before the echo came
+            answer = box.sock.recv(65535)
+        assert answer == b"DELIVER 5 OK\n"
+    finally:
+        box.close()
+    assert rig.app.goip.stats["errors"] == 0
+    assert rig.sql("SELECT COUNT(*) FROM smsserver_in") == [(0,)]
