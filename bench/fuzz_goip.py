@@ -225,6 +225,8 @@ class Target:
         self.box.start()
         self.wait(lambda: all(self.server.lines[f"c{i + 1}"].state.can_send for i in range(CHANNELS)), 10,
                   "lines registered")
+        # The lines' snapshots reach the database just after the state: the baseline waits for them.
+        self.wait(lambda: self.rows()["lines"] == CHANNELS, 10, "the lines stored")
 
     def wait(self, predicate: Callable[[], Any], timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
