@@ -3,7 +3,8 @@
 Start order: the database's lock (one agent per database: a second start
 changes nothing), store (and crash recovery: rows left ``Q`` are requeued in
 doubt), simulated bank (when no modem is configured), HTTP server, webhook
-pusher, MQTT, router, modem lines, periodic jobs.  Each started piece is a
+pusher, MQTT, router, the GoIP listener (when a line is a GoIP channel), the
+lines, periodic jobs.  Each started piece is a
 :class:`Part` with ``stop(deadline)``.  Every long-lived thread
 gets a heartbeat of the :class:`~agent.watchdog.Watchdog` (:meth:`App.health`).
 
@@ -33,12 +34,15 @@ from .config import Config, LineConfig, weak_credentials
 from .core import Core
 from .jobs import Jobs
 from .errors import StoreError
+from .goip.server import GoipServer
 from .limits import LineLimits
 from .lock import DatabaseLock, LockHeld
 from .metrics_recorder import Recorder
 from .modem.bank import ModemBank
 from .router import Router
 from .sim.bank import SimBank
+from .sim.goip_box import SimGoip
+from .sim.goip_channel import channel_specs
 from .store.queue import Store
 from .store.sink import LineSink
 from .uplink.forward import DESTINATION as MQTT
@@ -116,6 +120,7 @@ class App:
         self.http: HttpServer | None = None
         self.pusher: Pusher | None = None
         self.mqtt: MqttUplink | None = None
+        self.goip: GoipServer | None = None
         self.jobs: Jobs | None = None
         self._parts: list[Part] = []  # what start() started, in order: stop() stops them in reverse
 
@@ -162,6 +167,9 @@ class App:
         lines, modems = given or cfg.lines, cfg.modems
         if self._given_sim is not None:
             self.sim = self._given_sim
+        elif cfg.simulated and cfg.simulator.kind == "goip":
+            lines = tuple(LineConfig(name=f"goip{i}", device="", goip_id=spec.id, goip_password=spec.password)
+                          for i, spec in enumerate(channel_specs(cfg.simulator.lines), start=1))
         elif cfg.simulated:
             sim_cfg = cfg.simulator
             profiles = [sim_cfg.profiles[i % len(sim_cfg.profiles)] for i in range(sim_cfg.lines)]
@@ -174,7 +182,17 @@ class App:
             log.info("no modem configured: running on %d simulated modems (%s)", len(lines),
                      ", ".join(f"{m.name}={m.path}" for m in sim.modems))
         self._gateway_ids.update({line.name: f"modem{i}" for i, line in enumerate(lines, start=1)})
-        self.bank = ModemBank(lines, modems, self.events, self.stop_event)
+        if any(line.goip for line in lines):
+            self.goip = GoipServer(cfg.goip_udp, lines, self.events, self.stop_event)
+            try:
+                self.goip.bind()
+            except OSError as exc:
+                raise StartError(EX_UNAVAILABLE, f"cannot listen on {cfg.goip_udp.host}:{cfg.goip_udp.port}"
+                                                 f" ([goip_udp] listen): {exc.strerror or exc}") from None
+            if cfg.simulated and cfg.simulator.kind == "goip":
+                self._simulated_goip(self.goip.address[1])
+        others = dict(self.goip.lines) if self.goip is not None else {}
+        self.bank = ModemBank(lines, modems, self.events, self.stop_event, others=others)
         by_name = {line.name: line for line in lines}
         limits = LineLimits(self.store, by_name)
         self.router = Router(self.store, self.bank, by_name, cfg.queue, self.stop_event,
@@ -212,10 +230,23 @@ class App:
             self._parts.append(Part("mqtt", lambda deadline: mqtt.stop(_left(deadline, 0.5))))
         router.start()
         self._parts.append(Part("router", lambda deadline: _join(router, deadline)))
+        if self.goip is not None:  # after the router: it stops before, and its last results are recorded
+            goip = self.goip
+            goip.start()
+            self._parts.append(Part("goip", lambda deadline: _join(goip, deadline)))
         bank.start()
         self._parts.append(Part("lines", lambda deadline: bank.stop(_left(deadline, 0.5))))
         jobs.start()
         self._parts.append(Part("jobs", lambda deadline: _join(jobs, deadline)))
+
+    def _simulated_goip(self, port: int) -> None:
+        """Start a simulated GoIP box whose channels register with the listener on ``port``."""
+        sim_cfg = self.config.simulator
+        box = SimGoip(("127.0.0.1", port), channel_specs(sim_cfg.lines), keepalive=30.0,
+                      send_delay=sim_cfg.send_delay, report_delay=sim_cfg.report_delay)
+        box.start()
+        self._parts.append(Part("sim", lambda deadline: box.stop(_left(deadline))))
+        log.info("no line configured: running on a simulated GoIP box of %d channels", sim_cfg.lines)
 
     def _given_lines(self) -> tuple[LineConfig, ...]:
         """The lines of a simulated bank handed to the App: its modems, with the
@@ -240,7 +271,10 @@ class App:
         wd = self.watchdog
         assert self.bank is not None and self.router is not None and self.jobs is not None
         for worker in self.bank:
-            worker.heartbeat = wd.register(f"line {worker.name}", lambda w=worker: w.alive)
+            if worker.name not in (self.goip.lines if self.goip is not None else {}):  # the listener beats for those
+                worker.heartbeat = wd.register(f"line {worker.name}", lambda w=worker: w.alive)
+        if self.goip is not None:
+            self.goip.heartbeat = wd.register("goip", lambda: self.goip is not None and self.goip.alive)
         self.router.heartbeat = wd.register("router", lambda: self.router is not None and self.router.alive)
         self.jobs.heartbeat = wd.register("jobs", lambda: self.jobs is not None and self.jobs.alive)
         if self.mqtt is not None:

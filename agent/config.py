@@ -12,9 +12,11 @@ Sections
 --------
 ``[agent]``      box identity, state directory, timezone, log level.
 ``[modems]``     defaults shared by every modem line.
-``[line:NAME]``  one section per real modem line (``NAME`` is the line id used
-                 everywhere: logs, APIs, MQTT topics).  No ``[line:*]`` section
-                 means: run on the simulated modem bank.
+``[line:NAME]``  one section per real line (``NAME`` is the line id used
+                 everywhere: logs, APIs, MQTT topics): a modem (``device``) or a
+                 channel of a GoIP box (``goip_id``).  No ``[line:*]`` section
+                 means: run on the simulated bank.
+``[goip_udp]``   the UDP listener GoIP channels register with.
 ``[simulator]``  the simulated bank used when no line is configured.
 
 The state directory
@@ -49,8 +51,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 # The network sections live in config_net; their classes are importable from here too.
-from .config_net import (Credentials, GoipConfig, HttpConfig, JindiConfig, MqttConfig, PushConfig, StatusConfig,
-                         read_dialects, read_http, read_mqtt, read_push, read_status)
+from .config_net import (Credentials, GoipConfig, GoipUdpConfig, HttpConfig, JindiConfig, MqttConfig, PushConfig,
+                         StatusConfig, read_dialects, read_goip_udp, read_http, read_mqtt, read_push, read_status)
 from .config_dialects import (BatchSendConfig, HttpInterfaceConfig, SompConfig, read_batchsend, read_httpinterface,
                               read_somp)
 from .config_reader import Section
@@ -58,7 +60,8 @@ from .errors import ConfigError
 from .redact import SECRET
 
 __all__ = [
-    "AgentConfig", "BatchSendConfig", "Config", "Credentials", "GoipConfig", "HttpConfig", "HttpInterfaceConfig",
+    "AgentConfig", "BatchSendConfig", "Config", "Credentials", "GoipConfig", "GoipUdpConfig", "HttpConfig",
+    "HttpInterfaceConfig",
     "JindiConfig", "LineConfig", "ModemsConfig", "MqttConfig", "PushConfig", "QueueConfig", "SimulatorConfig",
     "SompConfig", "StatusConfig", "load", "parse", "weak_credentials",
 ]
@@ -70,6 +73,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SEND_MODES = ("direct", "store")
 # The packaged layout: the unit's ConfigurationDirectory= and StateDirectory= (see the module docstring).
 SYSTEM_DIRS = (Path("/etc/sms-agent"), Path("/var/lib/sms-agent"))
+GOIP_TOKEN = re.compile(r"[^;:\s\x00]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,7 @@ class ModemsConfig:
 @dataclass(frozen=True)
 class LineConfig:
     name: str
-    device: str  # the modem's AT port; best a /dev/serial/by-id/... path
+    device: str  # the modem's AT port; best a /dev/serial/by-id/... path ('' for a GoIP channel)
     baudrate: int = 115200
     profile: str = "auto"
     pin: str = field(default="", metadata=SECRET)
@@ -124,6 +128,14 @@ class LineConfig:
     # "direct": AT+CMGS.  "store": AT+CMGW then AT+CMSS, so that a send cut short
     # by a crash is resolved from the modem's memory instead of sent again.
     send_mode: str = "direct"
+    # A channel of a GoIP box instead of a modem: its "SMS Client ID" and password (see [goip_udp]).
+    goip_id: str = ""
+    goip_password: str = field(default="", metadata=SECRET)
+
+    @property
+    def goip(self) -> bool:
+        """True for a channel of a GoIP box, False for a modem."""
+        return bool(self.goip_id)
 
 
 @dataclass(frozen=True)
@@ -146,6 +158,9 @@ class SimulatorConfig:
     send_delay: float = 2.0
     profiles: tuple[str, ...] = ("generic",)
     report_delay: float = 0.5  # seconds from a send to its status report
+    # "modems": simulated USB modems on pseudo-terminals; "goip": a simulated GoIP box
+    # whose channels register with [goip_udp] (on 127.0.0.1) as lines goip1..goipN.
+    kind: str = "modems"
 
 
 @dataclass(frozen=True)
@@ -165,6 +180,7 @@ class Config:
     httpinterface: HttpInterfaceConfig = field(default_factory=HttpInterfaceConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     status: StatusConfig = field(default_factory=StatusConfig)
+    goip_udp: GoipUdpConfig = field(default_factory=GoipUdpConfig)
     source: str = field(default="", compare=False)
 
     @property
@@ -266,9 +282,27 @@ def _line(s: Section, name: str) -> LineConfig:
     imei = s.text("imei")
     if imei and not re.fullmatch(r"\d{14,16}", imei):
         raise ConfigError(f"{s.name}.imei", "an IMEI is 14 to 16 digits")
+    device, goip_id = s.text("device"), s.text("goip_id")
+    if device and goip_id:
+        raise ConfigError(f"{s.name}.goip_id", "a line has either device (a modem) or goip_id (a GoIP channel),"
+                                               " not both")
+    if not device and not goip_id:
+        raise ConfigError(f"{s.name}.device", "required: device (a modem's port) or goip_id (a GoIP channel)")
+    goip_password = s.text("goip_password")
+    for key, value in (("goip_id", goip_id), ("goip_password", goip_password)):
+        if value and not GOIP_TOKEN.fullmatch(value):
+            raise ConfigError(f"{s.name}.{key}", "at most 64 characters, none of ';', ':', spaces")
+    if goip_id and not goip_password:
+        raise ConfigError(f"{s.name}.goip_password", "required with goip_id (the channel's password)")
+    if goip_password and not goip_id:
+        raise ConfigError(f"{s.name}.goip_password", "only for a GoIP channel (goip_id)")
+    if goip_id and s.text("send_mode", "direct") != "direct":
+        raise ConfigError(f"{s.name}.send_mode", "a GoIP channel sends directly (no modem storage)")
     return LineConfig(
         name=name,
-        device=s.required("device"),
+        device=device,
+        goip_id=goip_id,
+        goip_password=goip_password,
         baudrate=s.integer("baudrate", 115200, minimum=300),
         profile=s.choice("profile", "auto", PROFILES),
         pin=pin,
@@ -305,6 +339,7 @@ def _simulator(s: Section) -> SimulatorConfig:
         send_delay=s.number("send_delay", d.send_delay, minimum=0),
         profiles=profiles or d.profiles,
         report_delay=s.number("report_delay", d.report_delay, minimum=0),
+        kind=s.choice("kind", d.kind, ("modems", "goip")),
     )
 
 
@@ -336,7 +371,7 @@ def weak_credentials(config: Config) -> list[tuple[str, str]]:
 
 
 KNOWN_SECTIONS = ("agent", "modems", "simulator", "queue", "http", "auth", "goip", "jindi", "push", "mqtt", "status",
-                  "somp", "batchsend", "httpinterface", "templates")
+                  "somp", "batchsend", "httpinterface", "templates", "goip_udp")
 
 
 def parse(text: str, *, base_dir: Path | str = ".", source: str = "<string>",
@@ -367,6 +402,10 @@ def parse(text: str, *, base_dir: Path | str = ".", source: str = "<string>",
     for n in names:
         if names.count(n) > 1:
             raise ConfigError(f"line:{n}", "line names must be unique")
+    goip_ids = [line.goip_id for line in lines if line.goip]
+    for line in lines:
+        if line.goip and goip_ids.count(line.goip_id) > 1:
+            raise ConfigError(f"line:{line.name}.goip_id", f"{line.goip_id!r} names two lines")
 
     base = Path(base_dir)
     sections = {n: Section(parser, n) for n in KNOWN_SECTIONS}
@@ -387,6 +426,7 @@ def parse(text: str, *, base_dir: Path | str = ".", source: str = "<string>",
         httpinterface=read_httpinterface(sections["auth"], sections["httpinterface"], sections["templates"]),
         mqtt=read_mqtt(sections["mqtt"], base),
         status=read_status(sections["status"]),
+        goip_udp=read_goip_udp(sections["goip_udp"]),
         source=source,
     )
     for sec in sections.values():

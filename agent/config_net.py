@@ -25,6 +25,20 @@ class HttpConfig:
 
 
 @dataclass(frozen=True)
+class GoipUdpConfig:
+    """The UDP listener the channels of GoIP boxes register with (``[goip_udp]``); durations in seconds."""
+
+    host: str = "0.0.0.0"
+    port: int = 44444  # 0: any free port (tests)
+    offline_after: float = 92.0  # a channel without a keepalive for this long is offline (3 missed intervals)
+    reply_timeout: float = 5.0  # wait for the box's answer to a packet before resending it
+    retries: int = 3  # resends of one packet before giving up (a SEND then is in doubt)
+    wait_timeout: float = 120.0  # how long a SEND the box answered WAIT is polled before it is in doubt
+    ussd_timeout: float = 30.0  # a USSD request's answer
+    max_datagram: int = 4096  # longer datagrams are dropped (counted)
+
+
+@dataclass(frozen=True)
 class Credentials:
     username: str = ""
     password: str = field(default="", metadata=SECRET)
@@ -108,6 +122,28 @@ def read_http(s: Section) -> HttpConfig:
     return HttpConfig(host=s.text("host", d.host), port=port, threads=s.integer("threads", d.threads, minimum=1),
                       max_body=s.integer("max_body", d.max_body, minimum=1024),
                       timeout=s.number("timeout", d.timeout, minimum=1))
+
+
+def read_goip_udp(s: Section) -> GoipUdpConfig:
+    """``[goip_udp] listen = host:port`` and its timers."""
+    d = GoipUdpConfig()
+    host, port = d.host, d.port
+    listen = s.text("listen")
+    if listen:
+        host, sep, port_text = listen.rpartition(":")
+        host = host.strip("[]")
+        if not sep or not host or not port_text.isdigit() or int(port_text) > 65535:
+            raise ConfigError("goip_udp.listen", f"expected host:port (e.g. 0.0.0.0:44444), not {listen!r}")
+        port = int(port_text)
+    return GoipUdpConfig(
+        host=host, port=port,
+        offline_after=s.number("offline_after", d.offline_after, minimum=1),
+        reply_timeout=s.number("reply_timeout", d.reply_timeout, minimum=0.01),
+        retries=s.integer("retries", d.retries, minimum=0),
+        wait_timeout=s.number("wait_timeout", d.wait_timeout, minimum=0.01),
+        ussd_timeout=s.number("ussd_timeout", d.ussd_timeout, minimum=0.1),
+        max_datagram=s.integer("max_datagram", d.max_datagram, minimum=512),
+    )
 
 
 def _url(s: Section, key: str) -> str:

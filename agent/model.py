@@ -148,6 +148,9 @@ class IncomingSms:
     storage: str = ""
     index: int | None = None
     received_at: datetime | None = None
+    # The line's own name for this message when it has one (a GoIP box's receive id):
+    # a message handed over again under the same key and text is stored once.
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -223,6 +226,37 @@ class LineEvents(Protocol):
     def on_call(self, call: CallRecord) -> None: ...
 
     def on_state(self, state: LineState) -> None: ...
+
+
+class Line(Protocol):
+    """What the router, the core and the wiring use of a line, whatever drives it
+    (a modem's worker thread, a channel of a GoIP box)."""
+
+    name: str
+    started: Any  # a threading.Event set once the line has finished starting (ready or given up)
+    heartbeat: Any  # the watchdog's, set before start()
+
+    @property
+    def state(self) -> LineState: ...
+
+    @property
+    def alive(self) -> bool: ...
+
+    def start(self) -> None: ...
+
+    def wake(self) -> None: ...
+
+    def join(self, timeout: float | None = None) -> bool: ...
+
+    def submit(self, msg: OutgoingSms) -> Any: ...  # a Future[SendResult]
+
+    def ussd(self, code: str, timeout: float = 30.0) -> Any: ...  # a Future[UssdReply]
+
+    def reset_modem(self) -> Any: ...  # a Future[None]
+
+    def set_enabled(self, enabled: bool) -> None: ...
+
+    def forget_stored(self, locations: tuple[str, ...]) -> None: ...
 
 
 @dataclass

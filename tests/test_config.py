@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from agent import redact
 from agent.config import Config, load, parse
 from agent.errors import ConfigError
 
@@ -139,6 +140,32 @@ scan = /dev/ttyUSB*, /dev/ttyACM*
         ("[httpinterface]\nallow = somewhere\n", "httpinterface.allow"),
         ("[templates]\nbad id! = x\n", "templates.bad id!"),
         ("[templates]\nT1 =\n", "templates.t1"),
+        # a line is a modem (device) or a GoIP channel (goip_id): both or neither is an error
+        ("[line:G1]\ndevice = /dev/x\ngoip_id = g1\ngoip_password = p\n", "line:G1.goip_id"),
+        ("[line:G1]\ngoip_password = p\n", "line:G1.device"),
+        ("[line:G1]\nprovider = CMCC\n", "line:G1.device"),
+        ("[line:G1]\ngoip_id = g1\n", "line:G1.goip_password"),
+        ("[line:G1]\ndevice = /dev/x\ngoip_password = p\n", "line:G1.goip_password"),
+        ("[line:G1]\ngoip_id = g;1\ngoip_password = p\n", "line:G1.goip_id"),
+        ("[line:G1]\ngoip_id = g 1\ngoip_password = p\n", "line:G1.goip_id"),
+        ("[line:G1]\ngoip_id = g1\ngoip_password = p:w\n", "line:G1.goip_password"),
+        ("[line:G1]\ngoip_id = " + "g" * 65 + "\ngoip_password = p\n", "line:G1.goip_id"),
+        ("[line:G1]\ngoip_id = g1\ngoip_password = p\nsend_mode = store\n", "line:G1.send_mode"),
+        ("[line:G1]\ngoip_id = g1\ngoip_password = p\n[line:G2]\ngoip_id = g1\ngoip_password = q\n",
+         "line:G1.goip_id"),
+        ("[goip_udp]\nlisten = 44444\n", "goip_udp.listen"),
+        ("[goip_udp]\nlisten = 0.0.0.0\n", "goip_udp.listen"),
+        ("[goip_udp]\nlisten = 0.0.0.0:\n", "goip_udp.listen"),
+        ("[goip_udp]\nlisten = :44444\n", "goip_udp.listen"),
+        ("[goip_udp]\nlisten = 0.0.0.0:70000\n", "goip_udp.listen"),
+        ("[goip_udp]\nlisten = 0.0.0.0:port\n", "goip_udp.listen"),
+        ("[goip_udp]\nlisten = 0.0.0.0:-1\n", "goip_udp.listen"),
+        ("[goip_udp]\nlisen = 0.0.0.0:44444\n", "goip_udp.lisen"),
+        ("[goip_udp]\nreply_timeout = 0\n", "goip_udp.reply_timeout"),
+        ("[goip_udp]\noffline_after = soon\n", "goip_udp.offline_after"),
+        ("[goip_udp]\nretries = -1\n", "goip_udp.retries"),
+        ("[goip_udp]\nmax_datagram = 100\n", "goip_udp.max_datagram"),
+        ("[simulator]\nkind = goip-box\n", "simulator.kind"),
     ],
 )
 def test_errors_name_the_key(text, key):
@@ -146,6 +173,28 @@ def test_errors_name_the_key(text, key):
         parse(text)
     assert info.value.key == key
     assert str(info.value).startswith(key)
+
+
+def test_goip_lines_and_listener_are_typed():
+    cfg = parse("[line:M1]\ndevice = /dev/ttyUSB0\n"
+                "[line:C1]\ngoip_id = goip01\ngoip_password = s3cret\nprovider = CMCC\ndaily_limit = 50\n"
+                "[line:C2]\ngoip_id = goip02\ngoip_password = other\nenabled = no\n"
+                "[goip_udp]\nlisten = 192.168.1.10:9991\noffline_after = 1.5\nreply_timeout = 0.2\nretries = 2\n"
+                "wait_timeout = 30\nussd_timeout = 12\nmax_datagram = 8192\n"
+                "[simulator]\nkind = goip\n")
+    m1, c1, c2 = cfg.lines
+    assert not m1.goip and m1.device == "/dev/ttyUSB0"
+    assert (c1.goip, c1.goip_id, c1.goip_password, c1.device, c1.provider, c1.daily_limit) == (
+        True, "goip01", "s3cret", "", "CMCC", 50)
+    assert (c2.goip_id, c2.enabled) == ("goip02", False)
+    u = cfg.goip_udp
+    assert (u.host, u.port, u.offline_after, u.reply_timeout, u.retries, u.wait_timeout, u.ussd_timeout,
+            u.max_datagram) == ("192.168.1.10", 9991, 1.5, 0.2, 2, 30.0, 12.0, 8192)
+    assert cfg.simulator.kind == "goip"
+    assert (parse("[goip_udp]\nlisten = [::]:44444\n").goip_udp.host, parse("").goip_udp.port) == ("::", 44444)
+    shown = redact.masked(cfg)["lines"][1]  # the channel's password is a secret: never shown
+    assert (shown["goip_id"], shown["goip_password"]) == ("goip01", "***")
+    assert "s3cret" in redact.secret_values(cfg)
 
 
 def test_unreadable_file(tmp_path):
@@ -191,9 +240,14 @@ def test_every_shipped_key_parses_when_uncommented(tmp_path):
     for name in ("ca.pem", "box.pem", "box.key"):  # the TLS files the example names must exist
         (tmp_path / name).write_text("x")
     cfg = parse("\n".join(lines).replace("/etc/sms-agent/", f"{tmp_path}/"), base_dir=tmp_path)
-    (line,) = cfg.lines
+    modem, goip = cfg.lines  # the two examples: a modem and a channel of a GoIP box
     assert cfg.mqtt.enabled and cfg.mqtt.tls_ca == str(tmp_path / "ca.pem")
-    assert line.name == "G101" and line.device.startswith("/dev/serial/by-id/")
+    assert modem.name == "G101" and modem.device.startswith("/dev/serial/by-id/") and not modem.goip
+    assert (modem.goip_id, modem.goip_password) == ("", "")
+    assert goip.name == "G201" and goip.goip and goip.device == ""
+    assert (goip.goip_id, goip.goip_password, goip.send_mode) == ("goip01", "1234", "direct")
+    assert (cfg.goip_udp.host, cfg.goip_udp.port) == ("0.0.0.0", 44444)
+    assert cfg.simulator.kind == "modems"
     assert cfg.agent.timezone == "Asia/Shanghai" and cfg.agent.tz is not None
     assert cfg.modems.scan == ("/dev/ttyUSB*", "/dev/ttyACM*")
     assert cfg.agent.database == tmp_path / "var" / "sms-agent.db"
@@ -221,13 +275,19 @@ def test_every_key_the_agent_reads_is_shipped_in_config_ini(monkeypatch):
     original = config_reader.Section._get
 
     def spy(self, key, default, convert):
-        read.add(("line:G101" if self.name.startswith("line:") else self.name, key))
+        read.add((self.name, key))
         return original(self, key, default, convert)
 
     monkeypatch.setattr(config_reader.Section, "_get", spy)
-    parse("[line:G101]\ndevice = /dev/ttyUSB0\n")
-    missing = read - set(_shipped_keys())
+    parse("[line:M1]\ndevice = /dev/ttyUSB0\n[line:C1]\ngoip_id = c1\ngoip_password = pw\n")
+    shipped = set(_shipped_keys())
+    # Any [line:*] key is shown in one of the two examples (G101 a modem, G201 a GoIP channel) ...
+    line_keys = {key for section, key in shipped if section.startswith("line:")}
+    missing = {(s, k) for s, k in read if not (k in line_keys if s.startswith("line:") else (s, k) in shipped)}
     assert not missing, f"keys the agent reads but config.ini does not show: {sorted(missing)}"
+    # ... and each kind's own keys in its own example.
+    assert {("line:G101", "device")} <= shipped
+    assert {("line:G201", "goip_id"), ("line:G201", "goip_password")} <= shipped
 
 
 def test_the_shipped_passwords_are_reported_by_key_never_by_value():

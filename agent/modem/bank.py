@@ -1,4 +1,5 @@
-"""The set of modem lines: one :class:`LineWorker` each, plus hot-plug discovery.
+"""The set of lines: one :class:`LineWorker` per modem (and the lines driven
+elsewhere, e.g. GoIP channels), plus hot-plug discovery of modems.
 
 A modem that comes back from a USB unplug may appear at another
 ``/dev/ttyUSBn``.  Lines are best configured by their stable
@@ -15,32 +16,38 @@ import logging
 import os
 import threading
 import time
-from typing import Iterator
+from collections.abc import Iterator, Mapping
 
 from ..config import LineConfig, ModemsConfig
 from ..errors import ModemError
 from .channel import Channel
 from .port import Port
-from ..model import LineEvents, LineState
+from ..model import Line, LineEvents, LineState
 from .worker import LineWorker
 
 log = logging.getLogger(__name__)
 
 
 class ModemBank:
+    """Every line of the agent, in configuration order: a :class:`LineWorker` for
+    each modem, and the lines given in ``others`` by name (the channels of a
+    GoIP box, driven elsewhere) for the rest."""
+
     def __init__(self, lines: tuple[LineConfig, ...], modems: ModemsConfig, events: LineEvents,
-                 stop: threading.Event) -> None:
+                 stop: threading.Event, *, others: Mapping[str, Line] | None = None) -> None:
         self.modems = modems
         self._stop = stop
         self._probe_lock = threading.Lock()
-        self.workers: dict[str, LineWorker] = {
-            line.name: LineWorker(line, modems, events, stop, locate=self.locate) for line in lines
+        others = others or {}
+        self.workers: dict[str, Line] = {
+            line.name: others[line.name] if line.name in others
+            else LineWorker(line, modems, events, stop, locate=self.locate) for line in lines
         }
 
-    def __iter__(self) -> Iterator[LineWorker]:
+    def __iter__(self) -> Iterator[Line]:
         return iter(self.workers.values())
 
-    def __getitem__(self, name: str) -> LineWorker:
+    def __getitem__(self, name: str) -> Line:
         return self.workers[name]
 
     def __len__(self) -> int:

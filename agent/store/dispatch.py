@@ -295,10 +295,11 @@ class Dispatch:
 
     @staticmethod
     def _parts_left(o: Outcome, reserved: int | None) -> int:
-        """Parts that reached the network: every accepted reference; for a success
-        reported without references, the parts the line said it sent."""
+        """Parts that reached the network: every accepted reference; for a success, at
+        least the parts the line said it sent (a GoIP box splits a message itself and
+        names one reference for all its parts)."""
         if o.outcome == SENT:
-            return len(o.references) or o.parts or (reserved or 0)
+            return max(len(o.references), o.parts or 0) or (reserved or 0)
         return len(o.references)
 
     def _settle_quota(self, o: Outcome, row: tuple[Any, ...], left: int, day: str, now: float) -> None:

@@ -19,7 +19,9 @@ Decisions (Jindi's ``smsserver_in`` knows types ``I`` and ``S`` only):
 * De-duplication (a message read twice is stored once): parts by
   UNIQUE(line, sender, ref, total, seq, scts); whole messages by ``mo_key`` =
   ``line|sender|scts|ref|seq|total|digest`` where digest hashes the text, so
-  two different messages from one sender in the same second are both kept.
+  two different messages from one sender in the same second are both kept;
+  a message the line names itself (``IncomingSms.key``, a GoIP receive id,
+  which the box resends until acknowledged) by ``line|key|<key>|digest``.
 * Undecodable PDU: type ``I``, ``text`` '', ``encoding`` ``8``, the raw PDU
   in ``pdu`` and the decoder's words in ``error`` (never lost).
 * SMS-SUBMIT found in the modem's storage (a draft or a copy of a sent
@@ -119,9 +121,10 @@ class Inbox:
                 return self._insert("smsserver_in", row)
         if msg.concat is None:
             scts = msg.scts.isoformat()
+            key = (f"{line}|key|{sms.key}|{_digest(msg.text)}" if sms.key
+                   else f"{line}|{msg.sender}|{scts}|-|1|1|{_digest(msg.text)}")
             row = {**base, "type": "I", "originator": msg.sender, "encoding": ENCODING[msg.encoding],
-                   "text": msg.text, "message_date": self._t.text(msg.scts),
-                   "mo_key": f"{line}|{msg.sender}|{scts}|-|1|1|{_digest(msg.text)}"}
+                   "text": msg.text, "message_date": self._t.text(msg.scts), "mo_key": key}
             with write(self._db, durable=True):
                 return self._insert_mo(row)
         return self._store_part(sms, msg, received)

@@ -63,8 +63,11 @@ def test_any_parameters_give_the_dialects_reply_and_all_or_nothing(api, method, 
     before_count, before_max = out_rows(api)
     query = f"{PATH}?method={method}"
     if post or sum(map(len, pairs)) > 30_000:
-        # Part of the fields in the query string when ``split``: the body's win.
+        # Part of the fields in the query string when ``split``: the body's win.  The query
+        # string stays under the server's header limit (256 kB: a longer one is a 431).
         cut = len(pairs) // 2 if split else 0
+        if sum(map(len, pairs[:cut])) > 30_000:
+            cut = 0
         reply = api.request("POST", "&".join([query, *pairs[:cut]]), body="&".join(pairs[cut:]).encode(),
                             headers={"Content-Type": "application/x-www-form-urlencoded"})
     else:
