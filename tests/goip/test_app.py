@@ -48,7 +48,7 @@ def test_status_json_metrics_and_apis_show_goip_lines(rig):
     metrics = rig.get("/metrics").decode()
     assert _metric(metrics, "sms_agent_line_sent_parts_total", "ch1") == 4  # 1 + 3 parts, as the box splits
     assert _metric(metrics, "sms_agent_line_failed_parts_total", "ch1") == 1
-    assert _metric(metrics, "sms_agent_line_received_total", "ch1") == 1
+    assert _metric(metrics, "sms_agent_line_received_parts_total", "ch1") == 1
     assert _metric(metrics, "sms_agent_line_sent_parts_total", "ch2") == 0
     line = {x["name"]: x for x in json.loads(rig.get("/status.json"))["lines"]}["ch1"]
     assert line["last_send_at"] and line["sent_today"] == 2 and line["failed_today"] == 1

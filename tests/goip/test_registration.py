@@ -95,7 +95,7 @@ def test_a_sim_swap_shows_the_new_iccid_and_counts_on_the_new_sim(make_rig):
     [second] = rig.submit(NewMessage("13800138002", "on the new SIM", gateway="ch1"))
     rig.wait_rows([second], lambda r: r["status"] == "S")
     assert rig.row(second)["iccid"] == new.iccid and rig.row(first)["iccid"] == old.iccid
-    counters = rig.core.store.sim_counters([old.iccid, new.iccid])
+    counters = rig.core.store.sims.sim_counters([old.iccid, new.iccid])
     assert {k: (v.daily_sent, v.total_sent) for k, v in counters.items()} == {old.iccid: (1, 1),
                                                                                   new.iccid: (1, 1)}
 
