@@ -27,6 +27,15 @@ from .worker import LineWorker
 log = logging.getLogger(__name__)
 
 
+def _real(path: str) -> str:
+    """The path with its symlinks resolved; the path itself when a link vanishes
+    while it is being resolved (a modem unplugged meanwhile)."""
+    try:
+        return os.path.realpath(path)
+    except OSError:
+        return path
+
+
 class ModemBank:
     def __init__(self, lines: tuple[LineConfig, ...], modems: ModemsConfig, events: LineEvents,
                  stop: threading.Event) -> None:
@@ -75,11 +84,11 @@ class ModemBank:
         lines never open the same candidate at once.
         """
         with self._probe_lock:
-            held = {os.path.realpath(w.state.device) for w in self.workers.values()
+            held = {_real(w.state.device) for w in self.workers.values()
                     if w.name != asking and w.state.state not in ("offline", "stopped", "disabled")}
             for pattern in self.modems.scan:
                 for path in sorted(glob.glob(pattern)):
-                    if os.path.realpath(path) in held or self._stop.is_set():
+                    if _real(path) in held or self._stop.is_set():
                         continue
                     if self._probe_imei(path) == imei:
                         return path

@@ -183,7 +183,14 @@ class LineWorker:
                 if not self._enabled:
                     self._disabled()
                 elif line.session is None:
-                    self._offline_step()
+                    try:
+                        self._offline_step()
+                    except Exception as exc:
+                        # A bug, or an OS error nobody foresaw, while (re)opening:
+                        # the line keeps trying, after the backoff.
+                        log.exception("%s: unexpected error while opening", self.name)
+                        line.close()
+                        self._connection.open_failed(f"{line.state.device}: {exc}")
                 else:
                     try:
                         self._serve()
