@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from dataclasses import replace
+
 from agent.config import QueueConfig
 
+from .conftest import FAST
 from .queue_harness import Clock, Stack, msg, no_backoff
+from .waiting import wait_until
 
 SENT = lambda r: r["status"] == "S"  # noqa: E731
 DONE = lambda r: r["status"] in ("S", "F")  # noqa: E731
@@ -198,3 +203,30 @@ def test_duplicate_mo_is_stored_once(stack):
     s.sim[0].deliver_pdu(pdu)
     assert s.sim[0].wait_for(lambda m: not m.storage and sum(c.startswith("AT+CMGD") for c in m.commands) >= 2, 5)
     assert s.sql("SELECT text FROM smsserver_in WHERE type = 'I'") == [("How are you?",)]
+
+
+# The ladder's waits made long (a minute of backoff, five of quarantine): a modem
+# that comes back must not wait for them.
+LONG_WAITS = replace(FAST, health_interval=2.0, reopen_backoff=30.0, reopen_backoff_max=60.0, quarantine_retry=300.0)
+
+
+@pytest.mark.parametrize("trouble", ["unplug", "hang"])
+def test_a_modem_back_from_quarantine_sends_the_queue_within_seconds(stack, trouble):
+    # In quarantine after the first failed reopen (unplugged: after the immediate one and the next).
+    quarantine_after = 2 if trouble == "unplug" else 1
+    s = stack(profiles=("generic",), modems=replace(LONG_WAITS, quarantine_after=quarantine_after)).start()
+    modem, line = s.sim[0], s.bank["sim1"]
+    s.wait_rows(s.send(msg(text="before")), SENT)
+    modem.unplug() if trouble == "unplug" else modem.hang()
+    wait_until(lambda: line.state.recovery_step == "quarantine", 20, lambda: f"quarantine: {line.state}")
+    assert line.state.state == "offline"
+    ids = s.send(*(msg(text=f"queued {i}") for i in range(3)))
+    threading.Event().wait(1.5)  # into the 300 s of quarantine
+    assert all(s.row(i)["status"] == "U" for i in ids)
+    modem.replug() if trouble == "unplug" else modem.unhang()
+    since = time.monotonic()
+    rows = s.wait_rows(ids[:1], SENT, timeout=10)
+    elapsed = time.monotonic() - since
+    assert elapsed <= 10 and rows[0]["line"] == "sim1"
+    s.wait_rows(ids, SENT)
+    print(f"\n{trouble} -> the first queued message sent {elapsed:.2f}s after the modem came back")

@@ -28,6 +28,15 @@ from .worker import LineWorker
 log = logging.getLogger(__name__)
 
 
+def _real(path: str) -> str:
+    """The path with its symlinks resolved; the path itself when a link vanishes
+    while it is being resolved (a modem unplugged meanwhile)."""
+    try:
+        return os.path.realpath(path)
+    except OSError:
+        return path
+
+
 class ModemBank:
     """Every line of the agent, in configuration order: a :class:`LineWorker` for
     each modem, and the lines given in ``others`` by name (the channels of a
@@ -82,11 +91,11 @@ class ModemBank:
         lines never open the same candidate at once.
         """
         with self._probe_lock:
-            held = {os.path.realpath(w.state.device) for w in self.workers.values()
+            held = {_real(w.state.device) for w in self.workers.values()
                     if w.name != asking and w.state.state not in ("offline", "stopped", "disabled")}
             for pattern in self.modems.scan:
                 for path in sorted(glob.glob(pattern)):
-                    if os.path.realpath(path) in held or self._stop.is_set():
+                    if _real(path) in held or self._stop.is_set():
                         continue
                     if self._probe_imei(path) == imei:
                         return path

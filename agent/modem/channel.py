@@ -37,6 +37,7 @@ does not interrupt a running command for them.  An exception raised by
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -103,12 +104,18 @@ class Channel:
     """Commands and URCs over one open port (see the module doc for the rules)."""
 
     def __init__(self, port: Port, *, on_urc: Callable[[Urc], None], name: str = "",
-                 clock: Callable[[], float] = time.monotonic, interrupt: Wakeup | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, interrupt: Wakeup | None = None,
+                 on_silence: Callable[[str, bool], None] | None = None, silence_after: float = math.inf) -> None:
         """``interrupt``, once set, ends any command waiting for its answer with
         CommandTimeout at once (the agent is stopping and will not wait 90 s for
-        an AT+CMGS)."""
+        an AT+CMGS).  ``on_silence(command, True)`` is called when a command
+        whose timeout is longer than ``silence_after`` has heard nothing for
+        that long, and ``on_silence(command, False)`` when the modem speaks
+        again after that (an exception it raises is logged and swallowed)."""
         self.port = port
         self._interrupt = interrupt
+        self._on_silence = on_silence
+        self._silence_after = silence_after
         self.name = name or port.path
         self._line_id = name or None
         self._on_urc = on_urc
@@ -163,7 +170,7 @@ class Channel:
         self._write(b"%s=%d\r" % (command.encode("ascii"), tpdu_length))
         if not self._await(ex, prompt_timeout):
             self._write(_ESC)
-            self._settle(_SETTLE)  # swallow a late prompt and the cancellation's final
+            self.settle(_SETTLE)  # swallow a late prompt and the cancellation's final
             raise self._timeout(command, prompt_timeout)
         if not ex.prompt:
             return self._submit_result(ex, command)
@@ -200,7 +207,7 @@ class Channel:
         so that the OK of the cancelled send is not taken for the next
         command's.  URCs heard meanwhile are dispatched."""
         self._write(_ESC + b"\r")
-        self._settle(settle)
+        self.settle(settle)
 
     # --- exchange ---------------------------------------------------------------------
 
@@ -220,7 +227,7 @@ class Channel:
         while data := self.port.read(0):
             self._feed(data, None)
 
-    def _settle(self, quiet: float) -> None:
+    def settle(self, quiet: float = _SETTLE) -> None:
         """Handle input as idle until none came for ``quiet`` seconds (at most ``quiet`` + 1 s)."""
         end = self._clock() + quiet + _SETTLE_MAX
         while quiet > 0:
@@ -233,18 +240,38 @@ class Channel:
             self._feed(data, None)
 
     def _await(self, ex: _Exchange, timeout: float) -> bool:
-        """Read until ``ex`` has its final (or its prompt); False when ``timeout`` runs out."""
-        deadline = self._clock() + timeout
+        """Read until ``ex`` has its final (or its prompt); False when ``timeout`` runs out.
+        Tell ``on_silence`` when the modem is silent for ``silence_after`` meanwhile."""
+        now = self._clock()
+        deadline = now + timeout
+        watch = self._on_silence is not None and self._silence_after < timeout
+        quiet_at = now + self._silence_after if watch else math.inf
+        silent = False
         while ex.final is None and not ex.prompt:
-            left = deadline - self._clock()
-            if left <= 0:
+            now = self._clock()
+            if now >= deadline:
                 return False
-            data = self.port.read(left, self._interrupt)
+            data = self.port.read(min(deadline, quiet_at) - now, self._interrupt)
             if data:
+                if silent:
+                    silent = False
+                    self._silence(ex.echo, False)
+                if watch:
+                    quiet_at = self._clock() + self._silence_after
                 self._feed(data, ex)
             elif self._interrupt is not None and self._interrupt.is_set():
                 return False
+            elif self._clock() >= quiet_at:
+                silent, quiet_at = True, math.inf
+                self._silence(ex.echo, True)
         return True
+
+    def _silence(self, command: str, silent: bool) -> None:
+        assert self._on_silence is not None
+        try:
+            self._on_silence(command, silent)
+        except Exception:
+            log.exception("%s: the silence handler failed", self.name)
 
     def _submit_result(self, ex: _Exchange, command: str) -> int:
         final = ex.final

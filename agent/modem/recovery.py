@@ -17,6 +17,17 @@ stops at the first that brings an ``AT`` -> ``OK`` back:
                  restart of the agent.
 
 A lost port (PortError) skips rungs 1-3: there is nothing to talk to.
+
+The waits of the ladder are not waited out when the modem comes back
+(see :mod:`agent.modem.watch`): while a line waits to reopen (rungs 4-5) its
+worker looks at the device paths every :data:`WATCH_INTERVAL` seconds (the
+line's path, and the ``scan`` globs when the modem may come back elsewhere)
+and reopens at once, with the backoff started afresh, when a device
+appeared or changed; a modem that went silent with its port still there is
+asked ``AT`` every :data:`PROBE_INTERVAL` seconds and reopened as soon as it
+answers.  Every ``AT`` of a ping is repeated each second within its timeout,
+and the reset's wait for the boot banner asks ``AT`` too, so that a modem
+answering again is heard within seconds on any rung.
 """
 
 from __future__ import annotations
@@ -30,6 +41,10 @@ REOPEN = "reopen"
 QUARANTINE = "quarantine"
 
 IN_PLACE = (PING, REINIT, RESET)
+
+WATCH_INTERVAL = 2.0  # seconds between looks at the device paths of a line waiting to reopen
+PROBE_INTERVAL = 3.0  # seconds between the AT probes of a silent modem waiting to reopen
+PROBE_TIMEOUT = 2.0  # an answering modem says OK to AT well within this
 
 
 @dataclass(frozen=True)

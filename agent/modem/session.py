@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 from ..codec import at
-from ..errors import AtParseError, CommandError, ModemError
+from ..errors import AtParseError, CommandError, CommandInterrupted, CommandTimeout, ModemError
 from . import profiles
 from .channel import Channel, Response
 from .profiles import Profile
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 _BUSY_CME = frozenset({14, 515})
 # CME errors about the SIM itself.
 _SIM_CME = {10: "SIM not inserted", 11: "SIM PIN required", 12: "SIM PUK required", 13: "SIM failure", 15: "wrong SIM"}
+# Seconds between the ATs of one ping: a modem that comes back (from a hang, a
+# boot) answers the next one instead of letting the whole timeout run out.
+PING_RETRY = 1.0
 
 
 class SimProblem(ModemError):
@@ -129,8 +133,25 @@ class Session:
     # --- start-up ------------------------------------------------------------
 
     def ping(self, timeout: float | None = None) -> None:
-        """``AT`` -> OK, or raise."""
-        self.cmd("AT", timeout=timeout)
+        """``AT`` -> OK within ``timeout`` seconds (the default timeout unless
+        given), asking again every :data:`PING_RETRY` seconds meanwhile.  Raise
+        CommandTimeout('AT', timeout) when no try was answered."""
+        total = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + total
+        missed = 0
+        while True:
+            try:
+                self.cmd("AT", timeout=min(PING_RETRY, max(0.0, deadline - time.monotonic())))
+            except CommandInterrupted:
+                raise
+            except CommandTimeout:
+                missed += 1
+                if time.monotonic() < deadline and not self._stop.is_set():
+                    continue
+                raise CommandTimeout("AT", total, line=self.line) from None
+            if missed:
+                self.channel.settle()  # the late OK of an earlier try is not the next command's
+            return
 
     def initialise(self) -> Identity:
         """Bring a freshly opened (or reset) modem into the state the worker relies on.
@@ -141,7 +162,7 @@ class Session:
         PIN; CommandError/CommandTimeout/PortError when the modem misbehaves.
         """
         self.channel.abort()  # leave a '> ' prompt a previous session may have left open
-        self.cmd("AT")
+        self.ping()
         self.try_cmd("ATZ")  # back to the stored profile: no setting of a previous user survives
         self.cmd("ATE0")
         self.try_cmd("AT+CMEE=1")
@@ -291,13 +312,13 @@ class Session:
     def hang_up(self) -> None:
         self.try_cmd("ATH")
 
-    def reset_modem(self) -> None:
+    def reset_modem(self, timeout: float | None = None) -> None:
         """Ask the modem to restart (the profile's command; CFUN=1,1 by default).
 
         The modem may drop off the bus while answering; a timeout or a lost
         port here is expected and left to the caller.
         """
-        self.cmd(self.profile.reset_command)
+        self.cmd(self.profile.reset_command, timeout=timeout)
 
     def start_ussd(self, code: str) -> Response:
         """Send a USSD code; the answer comes as +CUSD (in the response or later as a URC)."""

@@ -183,7 +183,14 @@ class LineWorker:
                 if not self._enabled:
                     self._disabled()
                 elif line.session is None:
-                    self._offline_step()
+                    try:
+                        self._offline_step()
+                    except Exception as exc:
+                        # A bug, or an OS error nobody foresaw, while (re)opening:
+                        # the line keeps trying, after the backoff.
+                        log.exception("%s: unexpected error while opening", self.name)
+                        line.close()
+                        self._connection.open_failed(f"{line.state.device}: {exc}")
                 else:
                     try:
                         self._serve()
@@ -222,13 +229,14 @@ class LineWorker:
         self._wait(None)
 
     def _offline_step(self) -> None:
-        """Not connected: hand back any work, wait for the next reopen time, try once."""
+        """Not connected: hand back any work, wait until the next reopen time or
+        the modem is back (the connection looks every few seconds), try once."""
         self._bounce_all(self._line.state.last_error or "line not connected")
-        delay = self._connection.reopen_at - self._line.clock()
-        if delay > 0:
+        delay = self._connection.wait_to_reopen()
+        if delay is None:
+            self._connection.connect()
+        else:
             self._wait(delay)
-            return
-        self._connection.connect()
 
     def _serve(self) -> None:
         line = self._line

@@ -158,8 +158,8 @@ def test_recovery_steps_in_plain_words():
         "reinit": "Not answering: setting it up again.",
         "reset": "Not answering: restarting the modem (up to 15 s).",
         "reopen": "Not answering: reconnecting to its port, next try within 1 min.",
-        "quarantine": "Not answering: trying again every 5 min.",
+        "quarantine": "Not answering: taken back once replugged or answering (full retry every 5 min).",
         "later": "Not answering: trying to bring it back.",  # a rung this page does not know yet: no jargon
     }
     assert status_data.recovery_text("", en, modems) == ""
-    assert status_data.recovery_text("quarantine", zh, modems) == "无应答：每 5 分钟重试一次。"
+    assert status_data.recovery_text("quarantine", zh, modems) == "无应答：重新插上或恢复应答后立即接回（每 5 分钟完整重试一次）。"

@@ -423,3 +423,34 @@ def test_stopping_cuts_a_send_in_flight_short_and_answers_every_request(make_ban
     assert time.monotonic() - t0 < 1.0  # not the 60 s an AT+CMGS may take
     assert (first.result(1).outcome, first.result(1).in_doubt) == (RETRY, True)
     assert queued.result(1).outcome == RETRY
+
+
+def test_a_link_vanishing_while_locate_resolves_it_is_taken_as_is(monkeypatch):
+    # os.path.realpath raises when a link goes between its lstat and its readlink
+    # (a modem unplugged meanwhile); that once ended the line's worker.
+    import os
+
+    from agent.modem import bank
+
+    def vanished(path):
+        raise FileNotFoundError(path)
+
+    monkeypatch.setattr(os.path, "realpath", vanished)
+    assert bank._real("/dev/serial/by-id/usb-gone") == "/dev/serial/by-id/usb-gone"
+
+
+def test_an_unexpected_error_while_opening_does_not_end_the_line(make_bank, make_worker):
+    modem = make_bank(["generic"])[0]
+    calls = []
+
+    def broken_locate(imei, line):
+        calls.append(imei)
+        raise RuntimeError("a bug in locate")
+
+    worker, events = make_worker(modem, locate=broken_locate)
+    ready(worker, events)
+    modem.unplug()
+    assert events.wait(lambda: calls, 5)
+    modem.replug()
+    ready(worker, events, 10)  # the worker lived on and took the modem back
+    assert worker.alive
