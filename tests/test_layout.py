@@ -52,8 +52,8 @@ def test_codecs_do_no_io():
 # transports no dialect, and back).  Type-only imports count too.
 
 ROOMS = {
-    "ground": (0, {"errors", "model", "codec", "config", "config_dialects", "config_net", "config_reader", "redact",
-                   "routing", "lineview", "watchdog", "lock", "logs", "systemd", "metrics_recorder"}),
+    "ground": (0, {"errors", "model", "codec", "config", "config_dialects", "config_lines", "config_net",
+                   "config_reader", "redact", "routing", "lineview", "watchdog", "lock", "logs", "systemd", "metrics_recorder"}),
     "goip": (1, {"goip"}),  # the channels of GoIP boxes, over UDP
     "store": (1, {"store"}),
     "modem": (1, {"modem"}),
