@@ -53,7 +53,8 @@ def test_codecs_do_no_io():
 
 ROOMS = {
     "ground": (0, {"errors", "model", "codec", "config", "config_dialects", "config_lines", "config_net",
-                   "config_reader", "redact", "routing", "lineview", "watchdog", "lock", "logs", "systemd", "metrics_recorder"}),
+                   "config_reader", "redact", "routing", "lineview", "watchdog", "lock", "logs", "systemd",
+                   "metrics_recorder"}),
     "goip": (1, {"goip"}),  # the channels of GoIP boxes, over UDP
     "store": (1, {"store"}),
     "modem": (1, {"modem"}),
