@@ -3,8 +3,8 @@
 Start order: the database's lock (one agent per database: a second start
 changes nothing), store (and crash recovery: rows left ``Q`` are requeued in
 doubt), simulated bank (when no modem is configured), HTTP server, webhook
-pusher, MQTT, router, the GoIP listener (when a line is a GoIP channel), the
-lines, periodic jobs.  Each started piece is a
+the binary doors ([smpp], [cmpp]), pusher, MQTT, router, the GoIP listener
+(when a line is a GoIP channel), the lines, periodic jobs.  Each started piece is a
 :class:`Part` with ``stop(deadline)``.  Every long-lived thread
 gets a heartbeat of the :class:`~agent.watchdog.Watchdog` (:meth:`App.health`).
 
@@ -32,6 +32,8 @@ from .api.web import create_app
 from .api.server import HttpServer
 from .config import Config, LineConfig, weak_credentials
 from .core import Core
+from .doors import build as doors
+from .doors.door import Door
 from .jobs import Jobs
 from .errors import StoreError
 from .goip.server import GoipServer
@@ -108,6 +110,9 @@ class App:
         if config.mqtt.enabled:
             for kind in MQTT_KINDS:
                 targets.setdefault(kind, set()).add(MQTT)
+        for name, kinds in doors.wanted(config).items():
+            for kind in kinds:
+                targets.setdefault(kind, set()).add(name)
         self.store = Store(config.agent.database, timezone=config.agent.tz, max_parts=config.modems.max_parts,
                            push_targets=targets, clock=self._clock)
         self.events = LineSink(self.store, {line.name: line.provider for line in config.lines},
@@ -121,6 +126,7 @@ class App:
         self.pusher: Pusher | None = None
         self.mqtt: MqttUplink | None = None
         self.goip: GoipServer | None = None
+        self.doors: list[Door] = []  # the binary doors ([smpp], [cmpp])
         self.jobs: Jobs | None = None
         self._parts: list[Part] = []  # what start() started, in order: stop() stops them in reverse
 
@@ -206,8 +212,14 @@ class App:
                                                  outbox=self.store, version=__version__,
                                                  formatters=mqtt_dialects.FORMATTERS, **self._mqtt_options)
             mqtt_dialects.mount(self.mqtt, core, config=mqtt_dialects.shown_config(cfg))
+        try:
+            self.doors = doors.build(cfg, core, self.store, self.stop_event)
+        except doors.DoorError as exc:
+            section = getattr(cfg, exc.door)
+            raise StartError(EX_UNAVAILABLE, f"cannot listen on {section.host}:{section.port} ([{exc.door}] listen):"
+                                             f" {exc.strerror or exc}") from None
         # Whoever writes outbox rows wakes every consumer of the outbox.
-        self.router.pusher = _Wake([self.pusher, self.mqtt])
+        self.router.pusher = _Wake([self.pusher, self.mqtt, *self.doors])
         try:
             self.http = HttpServer(create_app(core, cfg, recorder=self.metrics), host=cfg.http.host, port=cfg.http.port,
                                    threads=cfg.http.threads, max_body=cfg.http.max_body, timeout=cfg.http.timeout)
@@ -223,6 +235,9 @@ class App:
         # the outbox before the MQTT uplink and the pusher stop.
         http.start()
         self._parts.append(Part("http", lambda deadline: http.stop(min(_left(deadline, 0.25), HTTP_STOP_MAX))))
+        for door in self.doors:  # stopped after the lines and the router: the last receipts are delivered
+            door.start()
+            self._parts.append(Part(door.name, door.stop))
         pusher.start()
         self._parts.append(Part("pusher", lambda deadline: _join(pusher, deadline)))
         if mqtt is not None:
@@ -262,7 +277,7 @@ class App:
             self.router.wake()
 
     def _wake_outbox(self) -> None:
-        for consumer in (self.pusher, self.mqtt):
+        for consumer in (self.pusher, self.mqtt, *self.doors):
             if consumer is not None:
                 consumer.wake()
 
@@ -281,6 +296,8 @@ class App:
             self.mqtt.heartbeat = wd.register("mqtt", lambda: self.mqtt is not None and self.mqtt.alive)
         if self.pusher is not None:
             self.pusher.watch(wd)
+        for door in self.doors:
+            door.listener.heartbeat = wd.register(door.name, lambda d=door: d.alive)
 
     def health(self) -> list[str]:
         """What is wrong now (empty: every thread alive and making progress, and

@@ -17,6 +17,7 @@ Sections
                  channel of a GoIP box (``goip_id``).  No ``[line:*]`` section
                  means: run on the simulated bank.
 ``[goip_udp]``   the UDP listener GoIP channels register with.
+``[smpp]``, ``[cmpp]``  the binary doors (:mod:`agent.config_doors`), off unless ``listen`` is set.
 ``[simulator]``  the simulated bank used when no line is configured.
 
 The state directory
@@ -55,15 +56,16 @@ from .config_net import (Credentials, GoipConfig, GoipUdpConfig, HttpConfig, Jin
                          StatusConfig, read_dialects, read_goip_udp, read_http, read_mqtt, read_push, read_status)
 from .config_dialects import (BatchSendConfig, HttpInterfaceConfig, SompConfig, read_batchsend, read_httpinterface,
                               read_somp)
+from .config_doors import CmppConfig, SmppConfig, read_cmpp, read_smpp
 from .config_lines import LineConfig, read_line
 from .config_reader import Section
 from .errors import ConfigError
 
 __all__ = [
-    "AgentConfig", "BatchSendConfig", "Config", "Credentials", "GoipConfig", "GoipUdpConfig", "HttpConfig",
+    "AgentConfig", "BatchSendConfig", "CmppConfig", "Config", "Credentials", "GoipConfig", "GoipUdpConfig", "HttpConfig",
     "HttpInterfaceConfig",
     "JindiConfig", "LineConfig", "ModemsConfig", "MqttConfig", "PushConfig", "QueueConfig", "SimulatorConfig",
-    "SompConfig", "StatusConfig", "load", "parse", "weak_credentials",
+    "SmppConfig", "SompConfig", "StatusConfig", "load", "parse", "weak_credentials",
 ]
 
 SIM_PROFILES = ("generic", "simcom", "huawei", "quectel", "zte", "wavecom")
@@ -152,6 +154,8 @@ class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     status: StatusConfig = field(default_factory=StatusConfig)
     goip_udp: GoipUdpConfig = field(default_factory=GoipUdpConfig)
+    smpp: SmppConfig = field(default_factory=SmppConfig)
+    cmpp: CmppConfig = field(default_factory=CmppConfig)
     source: str = field(default="", compare=False)
 
     @property
@@ -294,13 +298,16 @@ def weak_credentials(config: Config) -> list[tuple[str, str]]:
         key = "[auth] password" if password == config.auth.password else f"[{section}] password"
         if password in SHIPPED_PASSWORDS or not password:
             found.setdefault(key, "default" if password else "empty")
+    for section, door in (("smpp", config.smpp), ("cmpp", config.cmpp)):
+        if door.enabled and door.password in SHIPPED_PASSWORDS:
+            found[f"[{section}] password"] = "default"
     if config.status.admin_password in SHIPPED_PASSWORDS:
         found["[status] admin_password"] = "default"
     return list(found.items())
 
 
 KNOWN_SECTIONS = ("agent", "modems", "simulator", "queue", "http", "auth", "goip", "jindi", "push", "mqtt", "status",
-                  "somp", "batchsend", "httpinterface", "templates", "goip_udp")
+                  "somp", "batchsend", "httpinterface", "templates", "goip_udp", "smpp", "cmpp")
 
 
 def parse(text: str, *, base_dir: Path | str = ".", source: str = "<string>",
@@ -356,6 +363,8 @@ def parse(text: str, *, base_dir: Path | str = ".", source: str = "<string>",
         mqtt=read_mqtt(sections["mqtt"], base),
         status=read_status(sections["status"]),
         goip_udp=read_goip_udp(sections["goip_udp"]),
+        smpp=read_smpp(sections["smpp"]),
+        cmpp=read_cmpp(sections["cmpp"]),
         source=source,
     )
     for sec in sections.values():

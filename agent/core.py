@@ -16,6 +16,7 @@ from .errors import LineOffline, UnknownLine
 from .limits import LineLimits
 from .lineview import LineView, line_views
 from .model import Accepted, NewMessage, UssdReply
+from .store.doors import DoorTask, PartTaken
 from .store.queue import JournalItem, Store
 
 if TYPE_CHECKING:
@@ -137,6 +138,29 @@ class Core:
         if not accepted.duplicate:
             self._wake_router()
         return accepted
+
+    def submit_part(self, door: str, key: str, *, part: int, total: int, messages: Sequence[NewMessage],
+                    window: float) -> PartTaken:
+        """Commit part ``part`` of ``total`` of a message a binary door's client
+        split itself (see :mod:`agent.store.doors`); the part that completes the
+        set queues the whole text, and wakes the router."""
+        m = messages[0]
+        taken = self.store.doors.add_part(door, key, part=part, total=total, text=m.text, encoding=m.encoding,
+                                          messages=messages, window=window)
+        if taken.queued is not None:
+            self._wake_router()
+        return taken
+
+    def flush_parts(self, older_than: float) -> int:
+        """Queue the split messages whose parts stopped coming ``older_than`` seconds ago."""
+        queued = self.store.doors.flush_stale(older_than)
+        if queued:
+            self._wake_router()
+        return queued
+
+    def door_task(self, task_id: int) -> DoorTask | None:
+        """When task ``task_id`` was made, by which door, and the parts its client sent one by one."""
+        return self.store.doors.task(task_id)
 
     def message(self, msg_id: int) -> dict[str, Any] | None:
         return self.store.message(msg_id)

@@ -52,8 +52,8 @@ def test_codecs_do_no_io():
 # transports no dialect, and back).  Type-only imports count too.
 
 ROOMS = {
-    "ground": (0, {"errors", "model", "codec", "config", "config_dialects", "config_lines", "config_net",
-                   "config_reader", "redact", "routing", "lineview", "watchdog", "lock", "logs", "systemd",
+    "ground": (0, {"errors", "model", "codec", "config", "config_dialects", "config_doors", "config_lines",
+                   "config_net", "config_reader", "redact", "routing", "lineview", "watchdog", "lock", "logs", "systemd",
                    "metrics_recorder"}),
     "goip": (1, {"goip"}),  # the channels of GoIP boxes, over UDP
     "store": (1, {"store"}),
@@ -61,7 +61,8 @@ ROOMS = {
     "sim": (1, {"sim"}),
     "core": (2, {"core", "router", "limits", "jobs"}),
     "api": (3, {"api"}),  # the dialects (HTTP and MQTT) and the status page
-    "uplink": (3, {"uplink"}),  # the transports: MQTT client, outbox forwarding, webhooks, status publishing
+    "uplink": (3, {"uplink"}),
+    "doors": (3, {"doors"}),  # the binary doors: the SMPP and CMPP servers  # the transports: MQTT client, outbox forwarding, webhooks, status publishing
     "wiring": (4, {"app", "cli", "__main__", "pdu_cli", "__init__"}),
 }
 

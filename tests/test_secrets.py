@@ -65,6 +65,10 @@ goip_id = goip01
 goip_password = Goip-Channel-Pw-18
 [goip_udp]
 listen = 127.0.0.1:0
+[smpp]
+password = Smpp-S19
+[cmpp]
+password = Cmpp-Secret-20
 """
 
 

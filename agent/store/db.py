@@ -304,6 +304,23 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
       # send_mode = store: where the parts were written in the modem's storage (AT+CMGW),
       # 'MEM:index' comma-separated, so that a send cut short is resolved from the modem.
       "ALTER TABLE smsserver_out ADD COLUMN stored TEXT"]),
+    ("door_parts: the parts of a message an SMPP or CMPP client split itself, kept until the set is queued",
+     ["""CREATE TABLE door_parts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        door TEXT NOT NULL,
+        key TEXT NOT NULL,
+        task_id INTEGER NOT NULL,
+        part INTEGER NOT NULL,
+        total INTEGER NOT NULL,
+        text TEXT,
+        encoding TEXT NOT NULL,
+        message TEXT NOT NULL,
+        created REAL NOT NULL,
+        done INTEGER NOT NULL DEFAULT 0
+     )""",
+      "CREATE UNIQUE INDEX door_parts_part ON door_parts (task_id, part)",
+      "CREATE INDEX door_parts_key ON door_parts (door, key, created)",
+      "CREATE INDEX door_parts_open ON door_parts (done, created)"]),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

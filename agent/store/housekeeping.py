@@ -31,7 +31,7 @@ class Housekeeping:
     def purge(self, older_than_days: float) -> int:
         """Delete what is older than ``older_than_days``: finished ('S'/'F')
         ``smsserver_out`` rows (their ``sent_parts`` go with them), received
-        messages and reports, calls; also used multipart bookkeeping, empty
+        messages and reports, calls; also used multipart bookkeeping (a door's parts too), empty
         tasks, idempotency keys whose rows are all gone, reads of purged rows,
         and outbox items still undelivered (given up and counted, e.g. for a
         destination no longer configured).  Return how many messages,
@@ -42,6 +42,7 @@ class Housekeeping:
         count += self._purge("smsserver_in", "receive_date < ?", (local_cutoff,))
         count += self._purge("smsserver_calls", "call_date < ?", (local_cutoff,))
         self._purge("mo_parts", "message_id IS NOT NULL AND received < ?", (cutoff,))
+        self._purge("door_parts", "done = 1 AND created < ?", (cutoff,))
         self._purge("tasks", "created < ? AND NOT EXISTS (SELECT 1 FROM smsserver_out o WHERE o.task_id = tasks.id)",
                     (cutoff,))
         self._purge("submissions", "created < ? AND NOT EXISTS (SELECT 1 FROM smsserver_out o"

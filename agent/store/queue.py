@@ -16,7 +16,8 @@ per-consumer reading of what was received (:mod:`agent.store.reads`),
 ``store.outbox`` events for the outside world, written in the transaction of
 the data they report (:mod:`agent.store.outbox`), ``store.journal`` their copy
 for the pull dialects, read per consumer (:mod:`agent.store.journal`), and
-``store.status`` the status page's reads (:mod:`agent.store.status`); the purge
+``store.status`` the status page's reads (:mod:`agent.store.status`), ``store.doors``
+the binary doors' parts and tasks (:mod:`agent.store.doors`); the purge
 of old data is in :mod:`agent.store.housekeeping`.
 
 Durability, per method: a submission (:meth:`Store.enqueue`), the move to 'Q'
@@ -54,6 +55,7 @@ from ..errors import DuplicateRequest, StoreError
 from ..model import EXPIRED, Accepted, NewMessage
 from .db import migrate, open_database, prepare_file, write
 from .dispatch import Dispatch, count_parts
+from .doors import Doors
 from .inbox import Inbox
 from .housekeeping import Housekeeping
 from .journal import Journal, JournalItem
@@ -98,6 +100,7 @@ class Store:
         self._inbox = Inbox(self._db, self._t, self._outbox)
         self._reads = Reads(self._db)
         self._status = StatusQueries(self._db, self._t)
+        self._doors = Doors(self._db, self._t, self.enqueue)
 
     @property
     def dispatch(self) -> Dispatch:
@@ -134,6 +137,11 @@ class Store:
         """The status page's reads (recent traffic, today's counts per line, the health check)."""
         return self._status
 
+    @property
+    def doors(self) -> Doors:
+        """The binary doors' side: parts a client split itself, and the tasks door ids are made of."""
+        return self._doors
+
     def open(self) -> None:
         """Create or migrate the schema (idempotent).  Raise StoreError naming the
         file when it cannot be opened or its schema is newer than this agent."""
@@ -154,7 +162,7 @@ class Store:
     # --- submissions --------------------------------------------------------------------
 
     def enqueue(self, messages: Sequence[NewMessage], *, task: bool = False, source: str = "",
-                client_ref: str = "") -> Accepted:
+                client_ref: str = "", task_id: int | None = None) -> Accepted:
         """Given messages (one per recipient), store them as 'U' rows in one
         transaction committed with synchronous=FULL, so the caller may
         acknowledge them once this returns; their ids are consecutive.  With
@@ -167,6 +175,9 @@ class Store:
         messages are the same (:func:`records.fingerprint`; a submission stored
         without one counts as the same), else raise DuplicateRequest (checked
         inside the same transaction, so racing twins make one submission).
+        ``task_id``: the rows join that task, made before (a message whose
+        parts a binary door received one by one, :mod:`agent.store.doors`);
+        inside a caller's transaction the rows commit with it.
         Raise ValueError when there is no message, or one has no recipient or
         an encoding other than '7', '8' or 'U'."""
         if not messages:
@@ -203,11 +214,13 @@ class Store:
                     log.info("submission %r from %s seen before: answered with ids %d-%d", client_ref,
                              source or "?", seen[1], seen[2])
                     return Accepted(ids, seen[0], duplicate=True)
-            task_id = None
-            if task:
+            if task_id is not None:
+                self._db.execute_sql("UPDATE tasks SET count = count + ? WHERE id = ?", (len(rows), task_id))
+            elif task:
                 task_id = self._db.execute_sql(
                     "INSERT INTO tasks (created, source, client_ref, count) VALUES (?, ?, ?, ?)",
                     (now, source, client_ref or (refs.pop() if len(refs) == 1 else ""), len(rows))).lastrowid
+            if task_id is not None:
                 for row, m in zip(rows, messages):
                     row[10], row[11] = task_id, f"{task_id}.{m.recipient}"
             self._db.cursor().executemany(_OUT_INSERT, rows)

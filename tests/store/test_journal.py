@@ -121,6 +121,7 @@ def test_an_old_database_gains_the_journal(tmp_path):
         conn.execute("DROP INDEX sent_parts_part")  # and what version 6 added
         conn.execute("ALTER TABLE submissions DROP COLUMN fingerprint")
         conn.execute("ALTER TABLE smsserver_out DROP COLUMN stored")
+        conn.execute("DROP TABLE door_parts")  # and what version 7 added
         conn.execute("DELETE FROM schema_migrations WHERE version >= 5")
         conn.execute("PRAGMA user_version = 4")
     s = Store(path)

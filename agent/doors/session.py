@@ -1,0 +1,188 @@
+"""What the sessions of both binary protocols share: the requests the agent sent and
+awaits answers to (the window), the outbox items they carry, and the timers.
+
+A protocol subclasses :class:`BaseSession` and supplies the PDUs: its
+``frame`` decodes and answers, ``_deliver_pdus`` turns an outbox note into the
+PDUs that carry it, ``_keepalive``/``_goodbye_pdu`` build enquire_link /
+unbind (CMPP_ACTIVE_TEST / CMPP_TERMINATE).  Calls come from the listener's
+thread only.
+
+Timers (``[smpp]``/``[cmpp]`` keys): a connection that has not bound within
+``bind_timeout`` is closed; with no PDU from the client for ``enquire_link``
+seconds the agent sends its keep-alive, and with none for
+``inactivity_timeout`` it closes; a request of the agent unanswered after
+``response_timeout`` closes the session (its items are delivered again later).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..config_doors import DoorTimers
+from .feed import Feed, Note
+from .listener import Conn
+
+log = logging.getLogger(__name__)
+
+KEEPALIVE, DELIVERY, GOODBYE = "keepalive", "delivery", "goodbye"
+Build = Callable[[int], bytes]  # sequence number -> the PDU
+
+
+@dataclass
+class Pending:
+    kind: str
+    sent: float
+    item: int | None = None
+
+
+@dataclass
+class _Item:
+    left: int
+    seqs: list[int] = field(default_factory=list)
+
+
+class BaseSession:
+    """One connection of a door; ``door`` names it in logs."""
+
+    header = 12
+    max_frame = 4096
+
+    def __init__(self, conn: Conn, feed: Feed, timers: DoorTimers, door: str, now: float) -> None:
+        self.conn = conn
+        self.feed = feed
+        self.timers = timers
+        self.door = door
+        self.opened = now
+        self.last_rx = now
+        self.last_tx = now
+        self.bound = False
+        self.receives = False  # takes deliveries (SMPP receiver/transceiver; every CMPP session)
+        self.stopping = False
+        self._seq = 0
+        self._pending: dict[int, Pending] = {}
+        self._items: dict[int, _Item] = {}
+        self._goodbye_answered = False
+        self.submitted = 0
+
+    # --- sequence numbers and sending -------------------------------------------------------
+
+    def next_seq(self) -> int:
+        self._seq = self._seq % 0x7FFFFFFF + 1
+        return self._seq
+
+    def send(self, data: bytes, now: float | None = None) -> None:
+        self.conn.send(data)
+        if now is not None:
+            self.last_tx = now
+
+    def request(self, kind: str, build: Build, now: float, item: int | None = None) -> int:
+        seq = self.next_seq()
+        self._pending[seq] = Pending(kind, now, item)
+        self.send(build(seq), now)
+        return seq
+
+    def close(self, why: str) -> None:
+        if not self.conn.dead and not self.conn.closing:
+            log.info("%s: session %s closed: %s", self.door, self.conn.peer, why)
+        self.conn.close_after_output()
+
+    # --- answers to the agent's requests ----------------------------------------------------
+
+    def answered(self, seq: int, ok: bool, error: str = "") -> Pending | None:
+        """The client answered our request ``seq`` (``ok``: status 0)."""
+        pending = self._pending.pop(seq, None)
+        if pending is None:
+            return None
+        if pending.kind == GOODBYE:
+            self._goodbye_answered = True
+        if pending.item is not None and pending.item in self._items:
+            if ok:
+                entry = self._items[pending.item]
+                entry.left -= 1
+                if entry.left <= 0:
+                    del self._items[pending.item]
+                    self.feed.done(pending.item)
+            else:
+                del self._items[pending.item]
+                self.feed.retry(pending.item, error or "refused")
+                log.warning("%s: %s refused a delivery (%s): tried again later", self.door, self.conn.peer, error)
+        return pending
+
+    # --- the listener's calls -----------------------------------------------------------------
+
+    def in_flight(self) -> int:
+        return sum(1 for p in self._pending.values() if p.kind == DELIVERY)
+
+    def pump(self, now: float) -> None:
+        if not (self.bound and self.receives) or self.stopping or not self.feed.dirty:
+            return
+        room = self.timers.window - self.in_flight()
+        if room <= 0:
+            return
+        for item, notes in self.feed.take(room):
+            pdus = [pdu for note in notes for pdu in self._deliver_pdus(note)]
+            if not pdus:
+                self.feed.done(item.id)
+                continue
+            self._items[item.id] = _Item(len(pdus))
+            for build in pdus:
+                self.request(DELIVERY, build, now, item.id)
+
+    def timer(self, now: float) -> float | None:
+        t = self.timers
+        if not self.bound:
+            if now - self.opened >= t.bind_timeout:
+                self.close(f"not bound within {t.bind_timeout:g} s")
+                return None
+            return self.opened + t.bind_timeout
+        oldest = min((p.sent for p in self._pending.values()), default=None)
+        if oldest is not None and now - oldest >= t.response_timeout:
+            self.close(f"no answer within {t.response_timeout:g} s")
+            return None
+        if now - self.last_rx >= t.inactivity_timeout:
+            self.close(f"nothing heard for {t.inactivity_timeout:g} s")
+            return None
+        quiet = max(self.last_rx, self.last_tx)
+        if now - quiet >= t.enquire_link and not any(p.kind == KEEPALIVE for p in self._pending.values()):
+            self.request(KEEPALIVE, self._keepalive, now)
+            quiet = now
+        due = [quiet + t.enquire_link, self.last_rx + t.inactivity_timeout]
+        if oldest is not None:
+            due.append(oldest + t.response_timeout)
+        if self.feed.retry_at is not None and self.receives:
+            if self.feed.retry_at <= now:
+                self.feed.retry_at = None
+                self.feed.dirty = True
+            else:
+                due.append(self.feed.retry_at)
+        return min(due)
+
+    def goodbye(self) -> bool:
+        self.stopping = True
+        if not self.bound or self.conn.dead:
+            self.close("the agent stops")
+            return False
+        self.request(GOODBYE, self._goodbye_pdu, self.last_tx)
+        return True
+
+    @property
+    def done(self) -> bool:
+        return self._goodbye_answered or self.conn.dead
+
+    def closed(self) -> None:
+        self.feed.release(list(self._items))
+        self._items.clear()
+        self._pending.clear()
+
+    # --- for the protocol ------------------------------------------------------------------------
+
+    def _deliver_pdus(self, note: Note) -> list[Build]:
+        raise NotImplementedError
+
+    def _keepalive(self, seq: int) -> bytes:
+        raise NotImplementedError
+
+    def _goodbye_pdu(self, seq: int) -> bytes:
+        raise NotImplementedError
