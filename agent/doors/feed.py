@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 KINDS = ("receipt", "result", "mo")
 RETRY_SECONDS = 5.0
+_SKIP_BATCH = 200  # items looked at beyond the window, most of them other dialects' to skip
 TP_EXPIRED = 0x46  # TP-Status: validity period expired
 
 
@@ -83,23 +84,27 @@ class Feed:
 
     def take(self, limit: int) -> list[tuple[OutboxItem, list[Note]]]:
         """Up to ``limit`` items not handed out yet, each with what to send for it
-        (items with nothing for this door are deleted on the way)."""
+        (items with nothing for this door are deleted on the way, however many)."""
         out: list[tuple[OutboxItem, list[Note]]] = []
-        skip: list[int] = []
-        items = self._outbox.next(self.door, limit=limit + len(self._busy) + 50)
-        for item in items:
-            if item.id in self._busy:
-                continue
-            notes = self._notes(item)
-            if not notes:
-                skip.append(item.id)
-                continue
-            self._busy.add(item.id)
-            out.append((item, notes))
-            if len(out) >= limit:
-                break
-        if skip:
-            self._outbox.done(skip)
+        while len(out) < limit:
+            batch = limit + len(self._busy) + _SKIP_BATCH
+            items = self._outbox.next(self.door, limit=batch)
+            skip: list[int] = []
+            for item in items:
+                if item.id in self._busy:
+                    continue
+                notes = self._notes(item)
+                if not notes:
+                    skip.append(item.id)
+                    continue
+                self._busy.add(item.id)
+                out.append((item, notes))
+                if len(out) >= limit:
+                    break
+            if skip:
+                self._outbox.done(skip)
+            if len(items) < batch or not skip:
+                break  # the outbox has no more (or the rest waits for a retry or is handed out)
         if len(out) < limit:
             self.dirty = False
         return out

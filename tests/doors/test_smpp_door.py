@@ -267,3 +267,14 @@ def test_max_sessions(make_agent):
     assert first.call(smpp.ENQUIRE_LINK).status == 0
     for c in (first, second, extra):
         c.close()
+
+
+def test_other_dialects_events_are_skipped_however_many(agent, esme):
+    from agent.model import NewMessage
+    ids = agent.stack.send(*(NewMessage(f"1390000{n:04d}", "from another dialect") for n in range(250)), task=True)
+    wait_until(lambda: agent.core.queue_depths().get("S", 0) >= len(ids), 30, "the other dialect's messages sent")
+    c = esme()
+    task = c.submit("13800138099", "mine", registered_delivery=1).fields["message_id"]
+    [dlr] = c.deliveries(1, timeout=20)
+    assert dlr.tlv_str(smpp.RECEIPTED_MESSAGE_ID) == task
+    wait_until(lambda: agent.outbox("smpp") == 0, 10, "the others' events deleted, not delivered")
