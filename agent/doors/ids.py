@@ -6,7 +6,11 @@ id of its own, (task, part number).  Both are derived from the database, so
 they are the same after a restart, and each leads to the task that the HTTP
 dialects show (GoIP ``querysms`` takes the task id, the SMPP id's first number).
 
-SMPP ``message_id``: ``"<task>"``, or ``"<task>.<part>"`` for a part.
+SMPP ``message_id``: the task id in decimal (``"57"``); for a part the client sent,
+``9`` then the task and the part number in 15 digits, ``PART_BASE + task * 1000 +
+part`` (``"9000000000057002"`` is part 2 of task 57).  Decimal digits only, so a
+client that reads ids as numbers (Kannel's ``msg-id-type = 0x00``) matches its
+receipts too, and no part id is ever a task id.
 
 CMPP ``Msg_Id`` (64 bits, the specification's layout): month, day, hour, minute,
 second of the task's creation (local time), then 38 bits where the
@@ -24,16 +28,22 @@ PART_BITS = 8
 MAX_TASK = (1 << (LOW_BITS - PART_BITS)) - 1
 
 
+PART_BASE = 9 * 10 ** 15
+
+
 def smpp_id(task: int, part: int = 0) -> str:
-    return f"{task}.{part}" if part else str(task)
+    return str(PART_BASE + task * 1000 + part) if part else str(task)
 
 
 def smpp_task(message_id: str) -> tuple[int, int] | None:
     """(task, part) of an SMPP message id, None if it is not one of ours."""
-    head, _, tail = message_id.strip().partition(".")
-    if not head.isdigit() or (tail and not tail.isdigit()):
+    text = message_id.strip()
+    if not text.isdigit() or len(text) > 18:
         return None
-    return int(head), int(tail or 0)
+    value = int(text)
+    if value >= PART_BASE:
+        return (value - PART_BASE) // 1000, (value - PART_BASE) % 1000
+    return value, 0
 
 
 def cmpp_msg_id(task: int, part: int, created: datetime) -> int:

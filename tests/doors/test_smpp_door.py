@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from agent.codec import smpp
+from agent.doors.ids import smpp_id, smpp_task
 
 from ..waiting import wait_until
 from .clients import SmppClient
@@ -100,8 +101,9 @@ def test_the_clients_own_parts_go_out_as_one_message(agent, esme, how):
             resp = c.submit("13800138001", udh + chunk.encode(), esm_class=0x40, registered_delivery=1)
         assert resp.status == 0
         ids.append(resp.fields["message_id"])
-    task = ids[0].split(".")[0]
-    assert ids == [f"{task}.1", f"{task}.2", f"{task}.3"]
+    task = smpp_task(ids[0])[0]
+    assert ids == [smpp_id(task, 1), smpp_id(task, 2), smpp_id(task, 3)]
+    assert ids[1] == str(9_000_000_000_000_000 + task * 1000 + 2)  # digits only, never a task id
     wait_until(lambda: any(m.text == "".join(chunks) for m in agent.sent()), 10, "the whole text sent once")
     dlrs = c.deliveries(3)
     assert sorted(d.tlv_str(smpp.RECEIPTED_MESSAGE_ID) for d in dlrs) == ids
@@ -115,7 +117,7 @@ def test_a_resent_part_is_answered_with_its_id_and_queued_once(agent, esme):
     again = c.submit("13800138002", udh1 + b"Hello ", esm_class=0x40)
     second = c.submit("13800138002", udh2 + b"world", esm_class=0x40)
     assert first.fields["message_id"] == again.fields["message_id"]
-    assert second.fields["message_id"].endswith(".2")
+    assert smpp_task(second.fields["message_id"]) == (smpp_task(first.fields["message_id"])[0], 2)
     wait_until(lambda: any(m.text == "Hello world" for m in agent.sent()), 10, "sent")
     assert [m.text for m in agent.sent()] == ["Hello world"]
 

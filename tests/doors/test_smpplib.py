@@ -14,6 +14,7 @@ import smpplib.consts  # noqa: E402
 import smpplib.gsm  # noqa: E402
 
 from agent.codec import smpp  # noqa: E402
+from agent.doors.ids import smpp_id, smpp_task  # noqa: E402
 
 from ..waiting import wait_until  # noqa: E402
 
@@ -96,8 +97,8 @@ def test_long_ucs2_split_by_smpplib_goes_out_whole(agent, esmes):
     e.pump_until(lambda: len(e.sent) == 3, what="three submit_sm_resp")
     assert all(p.status == 0 for p in e.sent)
     ids = _ids(e.sent)
-    task = ids[0].split(".")[0]
-    assert sorted(ids) == [f"{task}.1", f"{task}.2", f"{task}.3"]
+    task = smpp_task(ids[0])[0]
+    assert sorted(ids) == [smpp_id(task, 1), smpp_id(task, 2), smpp_id(task, 3)]
     wait_until(lambda: any(m.text == text for m in agent.sent()), 10, "the whole text sent")
     e.pump_until(lambda: len(e.received) == 3, what="a receipt per part")
     assert sorted(p.receipted_message_id.decode().rstrip("\0") for p in e.received) == sorted(ids)
