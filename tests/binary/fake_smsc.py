@@ -10,7 +10,8 @@ enough SMPP, packed by hand, to let Kannel bind, submit and get a receipt:
   and, when registered_delivery asks for it, a deliver_sm receipt
   (esm_class 0x04, the "id:... stat:DELIVRD" text, receipted_message_id
   TLV 0x001E and message_state TLV 0x0427 = 2) on a connection that may
-  receive (transceiver or receiver);
+  receive (transceiver or receiver); with ``receipts=False`` only when the
+  test calls :meth:`FakeSmsc.send_receipt`;
 * anything else that is a request -> generic_nack.
 
 Every PDU seen is kept in :attr:`FakeSmsc.pdus`; tests wait on :attr:`cond`.
@@ -175,10 +176,12 @@ class FakeSmsc:
     127.0.0.1:``smsc.port``; stopped (all connections closed) on exit."""
 
     def __init__(self, system_id: str = "kannel", password: str = "secret", *,
-                 port: int = 0, receipts: bool = True) -> None:
+                 port: int = 0, receipts: bool = True, hold_binds: threading.Event | None = None) -> None:
         self.system_id = system_id
         self.password = password
         self.receipts = receipts
+        # when given, bind_*_resp waits until it is set (10 s at most)
+        self.hold_binds = hold_binds
         self.cond = threading.Condition()
         self.pdus: list[Pdu] = []
         self._listener = socket.socket()
@@ -275,8 +278,11 @@ class FakeSmsc:
             pdu.fields = parse_bind(pdu.body)
             ok = pdu.fields["system_id"] == self.system_id and pdu.fields["password"] == self.password
             self._record(pdu)
-            body = b"fake-smsc\0" + tlv(TLV_SC_INTERFACE_VERSION, b"\x34")
-            conn.send(pack(cid | RESP, ESME_ROK if ok else ESME_RINVPASWD, pdu.sequence, body if ok else b""))
+            if self.hold_binds is not None:
+                self.hold_binds.wait(10)
+            # system_id even in an error resp: Kannel warns when it is missing
+            body = b"fake-smsc\0" + (tlv(TLV_SC_INTERFACE_VERSION, b"\x34") if ok else b"")
+            conn.send(pack(cid | RESP, ESME_ROK if ok else ESME_RINVPASWD, pdu.sequence, body))
             if ok:
                 conn.bound = pdu.command
             return ok
@@ -306,13 +312,19 @@ class FakeSmsc:
         conn.send(pack(GENERIC_NACK, ESME_RINVCMDID, pdu.sequence))
         return True
 
+    def send_receipt(self, submit: Pdu) -> None:
+        """Send the delivered receipt for ``submit`` (a submit_sm seen) now:
+        for a fake made with ``receipts=False``."""
+        with self.cond:
+            conn = self._conns[submit.conn]
+        self._send_receipt(conn, submit.fields["message_id"], submit.fields)
+
     def _send_receipt(self, conn: _Conn, message_id: str, submit: dict[str, Any]) -> None:
         target = conn
         if conn.bound == "bind_transmitter":  # a transmitter cannot receive: use the receiver
             with self.cond:
                 receivers = [c for c in self._conns if c.bound in ("bind_receiver", "bind_transceiver")]
-            if not receivers:
-                return
+            assert receivers, "fake SMSC: no receiver bound for the receipt"
             target = receivers[-1]
         with self.cond:
             self._seq += 1

@@ -12,7 +12,9 @@ group (admin, smsbox ports: free loopback ports picked at run time,
 ``dlr-storage = internal``), one ``smsc = smpp`` group pointed at the server
 under test, an smsbox group with a sendsms port, a sendsms-user and a default
 sms-service that never answers (``max-messages = 0``; MO go to ``mo_url`` when
-given).  Logs (Kannel's own and each box's stdout/stderr) stay in the tmp dir;
+given, as GET ...?from=&to=&text=&coding=&charset=&udh=&smsc=; Kannel joins
+concatenated MO, UDH or sar, before; a UCS-2 MO's text comes as its raw UCS-2
+bytes, charset=UTF-16BE).  Logs (Kannel's own and each box's stdout/stderr) stay in the tmp dir;
 the last lines of each are printed when the ``with`` block fails.
 
 Skips the test (pytest.skip) only when bearerbox is not installed; scripts/test
@@ -61,6 +63,12 @@ def _q(value: object) -> str:
 
 class Kannel:
     """bearerbox + smsbox against one SMPP SMSC; a context manager.
+
+    In "split" mode Kannel files a message's DLR when its transmitter thread
+    reads the submit_sm_resp, and looks receipts up on its receiver thread: a
+    receipt sent right behind the resp may be looked up first and dropped
+    ("got DLR but could not find message").  Wait for the type 8 (SMSC ack)
+    DLR (dlr_mask with 8), which comes after the filing, before sending one.
 
     ``mode``: "transceiver" (one bind_transceiver on ``port``) or "split"
     (bind_transmitter on ``port`` and bind_receiver on ``receive_port``, the
@@ -137,7 +145,7 @@ class Kannel:
         if self.mo_url:
             service = {"keyword": "default", "catch-all": "true", "max-messages": 0,
                        "get-url": _q(self.mo_url + ("&" if "?" in self.mo_url else "?")
-                                     + "from=%p&to=%P&text=%a&coding=%c&udh=%u&smsc=%i")}
+                                     + "from=%p&to=%P&text=%a&coding=%c&charset=%C&udh=%u&smsc=%i")}
         else:
             service = {"keyword": "default", "catch-all": "true", "max-messages": 0, "text": _q("")}
         groups = [
@@ -187,13 +195,14 @@ class Kannel:
         try:
             self._spawn("bearerbox", self.bearerbox)
             # smsbox retries its connection to bearerbox, but starting it once
-            # bearerbox listens keeps its log free of connection errors.
-            wait_until(lambda: self._listening(self.smsbox_port) or self._died("bearerbox"), 10,
-                       "bearerbox to listen for smsbox")
+            # bearerbox is up keeps its log free of connection errors.
+            wait_until(lambda: self.started() or self._died("bearerbox"), 10, "bearerbox's start-up")
             self._check_alive("bearerbox")
             self._spawn("smsbox", self.smsbox)
-            wait_until(lambda: self._listening(self.sendsms_port) or self._died("smsbox"), 10,
-                       "smsbox's sendsms port")
+            # until smsbox is through to bearerbox, a sendsms waits (about a second)
+            wait_until(lambda: (self.smsbox_connected() and self._listening(self.sendsms_port))
+                       or self._died("smsbox") or self._died("bearerbox"), 10, "smsbox connected to bearerbox")
+            self._check_alive("bearerbox")
             self._check_alive("smsbox")
         except BaseException:
             self.dump_logs()
@@ -205,6 +214,14 @@ class Kannel:
         if exc_type is not None:
             self.dump_logs()
         self.stop()
+
+    def started(self) -> bool:
+        """bearerbox has logged the end of its start-up ("MAIN: Start-up done").
+        An SMSC that refuses the bind (ESME_RINVPASWD, ESME_RINVSYSID) before
+        then makes Kannel 1.4.5 PANIC (gwlist_remove_producer in
+        bb_smscconn_killed) instead of marking the smsc dead."""
+        path = self.dir / "bearerbox.log"
+        return path.exists() and "Start-up done" in path.read_text(errors="replace")
 
     def _spawn(self, name: str, exe: str) -> None:
         out = open(self.dir / f"{name}.out", "wb")
@@ -227,18 +244,20 @@ class Kannel:
             s.settimeout(0.5)
             return s.connect_ex(("127.0.0.1", port)) == 0
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM smsbox then bearerbox (bearerbox unbinds from the SMSC); SIGKILL
-        whatever is still running after ``timeout``."""
-        for name in ("smsbox", "bearerbox"):
+    def stop(self, timeout: float = 10.0, smsbox_timeout: float = 3.0) -> None:
+        """SIGTERM smsbox, then bearerbox (which unbinds from the SMSC first);
+        SIGKILL a box still running after its deadline.  smsbox now and then
+        hangs after "SIGINT received, aborting program" (about one stop in
+        thirty here), hence its shorter deadline: killing it loses nothing."""
+        for name, deadline in (("smsbox", smsbox_timeout), ("bearerbox", timeout)):
             proc = self.procs.get(name)
             if proc is None or proc.poll() is not None:
                 continue
             proc.send_signal(signal.SIGTERM)
             try:
-                proc.wait(timeout)
+                proc.wait(deadline)
             except subprocess.TimeoutExpired:
-                print(f"kannel: {name} ignored SIGTERM for {timeout}s; killing it", file=sys.stderr)
+                print(f"kannel: {name} still running {deadline}s after SIGTERM; killing it", file=sys.stderr)
                 proc.kill()
                 proc.wait(5)
         for out in self._outs:
@@ -274,6 +293,11 @@ class Kannel:
             return ET.fromstring(body)
         except ET.ParseError:
             return None
+
+    def smsbox_connected(self) -> bool:
+        """bearerbox's status page lists an smsbox among its boxes."""
+        root = self.status_xml()
+        return root is not None and any(box.findtext("type") == "smsbox" for box in root.iter("box"))
 
     def smsc_status(self) -> str | None:
         """The smsc's status as the admin page says it ("online 3s",
