@@ -213,7 +213,7 @@ class App:
                                                  formatters=mqtt_dialects.FORMATTERS, **self._mqtt_options)
             mqtt_dialects.mount(self.mqtt, core, config=mqtt_dialects.shown_config(cfg))
         try:
-            self.doors = doors.build(cfg, core, self.store, self.stop_event)
+            self.doors = doors.build(cfg, core, self.store, self.stop_event, recorder=self.metrics)
         except doors.DoorError as exc:
             section = getattr(cfg, exc.door)
             raise StartError(EX_UNAVAILABLE, f"cannot listen on {section.host}:{section.port} ([{exc.door}] listen):"

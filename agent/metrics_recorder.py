@@ -107,7 +107,11 @@ class Recorder:
     a message to a line until the line's result; ``queue_to_sent`` (no label):
     seconds from a message's ``create_date`` until it was recorded sent;
     ``messages`` (result): the router's final outcomes, ``sent``, ``failed``
-    (refused by the network, or its retries given up) and ``expired``."""
+    (refused by the network, or its retries given up) and ``expired``;
+    ``door_submits`` (door, status): submissions a binary door answered, by
+    the status it answered (``0`` accepted, else the protocol's code in hex);
+    ``door_accept`` (door): seconds from a submission read to its answer
+    written; ``door_sessions``: each door's connections now."""
 
     def __init__(self) -> None:
         self.http_requests = Counter(("dialect", "code"))
@@ -115,3 +119,6 @@ class Recorder:
         self.send_duration = Histogram(("line",), SEND_BUCKETS)
         self.queue_to_sent = Histogram((), QUEUE_BUCKETS)
         self.messages = Counter(("result",))
+        self.door_submits = Counter(("door", "status"))
+        self.door_accept = Histogram(("door",), HTTP_ACCEPT_BUCKETS)
+        self.door_sessions: dict[str, int] = {}  # door -> connections now (set by the door's thread)

@@ -36,6 +36,9 @@ Metrics (``line`` labels are the configured line names):
 ``sms_agent_mqtt_connected``                     gauge      0 when not configured
 ``sms_agent_http_requests_total{dialect,code}``  counter    every request the HTTP server answered
 ``sms_agent_http_accept_duration_seconds{dialect}``  histogram  request to a sending endpoint -> its reply
+``sms_agent_door_submits_total{door,status}``    counter    submit_sm / CMPP_SUBMIT answered, by status (0x..)
+``sms_agent_door_accept_duration_seconds{door}``  histogram  a submission read -> its response written
+``sms_agent_door_sessions{door}``                gauge      connections to the SMPP / CMPP door now
 ``process_*``, ``process_start_time_seconds``    ...        the library's ProcessCollector (Linux /proc)
 ``python_info{implementation,major,...}``        gauge      the library's PlatformCollector
 ===============================================  =========  ==============================================
@@ -118,6 +121,18 @@ class Collector(_Collector):
         yield requests
         yield _histograms("sms_agent_http_accept_duration_seconds",
                           "Seconds from a request to a sending endpoint until its reply.", self.recorder.http_accept)
+        submits = CounterMetricFamily("sms_agent_door_submits", "Submissions a binary door (smpp, cmpp) answered,"
+                                      " by the status answered (0 accepted).", labels=("door", "status"))
+        for (door, status), n in sorted(self.recorder.door_submits.snapshot().items()):
+            submits.add_metric((door, status), n)
+        yield submits
+        yield _histograms("sms_agent_door_accept_duration_seconds",
+                          "Seconds from a submission read by a binary door until its response was written.",
+                          self.recorder.door_accept)
+        sessions = GaugeMetricFamily("sms_agent_door_sessions", "Connections to a binary door now.", labels=("door",))
+        for door, n in sorted(self.recorder.door_sessions.items()):
+            sessions.add_metric((door,), n)
+        yield sessions
 
     def _queue(self) -> Iterator[Metric]:
         depths = self.core.queue_depths()

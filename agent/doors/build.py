@@ -6,6 +6,7 @@ import threading
 
 from ..config import Config
 from ..core import Core
+from ..metrics_recorder import Recorder
 from ..store.queue import Store
 from . import cmpp, smpp
 from .door import Door
@@ -19,7 +20,8 @@ def wanted(config: Config) -> dict[str, tuple[str, ...]]:
     return {name: KINDS for name in NAMES if getattr(config, name).enabled}
 
 
-def build(config: Config, core: Core, store: Store, stop: threading.Event) -> list[Door]:
+def build(config: Config, core: Core, store: Store, stop: threading.Event, *,
+          recorder: Recorder | None = None) -> list[Door]:
     """The configured doors, each bound to its address (OSError when one cannot be had:
     its ``door`` attribute names the section)."""
     doors = []
@@ -27,11 +29,11 @@ def build(config: Config, core: Core, store: Store, stop: threading.Event) -> li
     if config.smpp.enabled:
         c = config.smpp
         doors.append(_open("smpp", lambda: Door("smpp", c.host, c.port, c.timers, core, store, stop,
-                                                smpp.session_factory(c.system_id, c.password), tz=tz)))
+                                                smpp.session_factory(c.system_id, c.password), tz=tz, recorder=recorder)))
     if config.cmpp.enabled:
         k = config.cmpp
         doors.append(_open("cmpp", lambda: Door("cmpp", k.host, k.port, k.timers, core, store, stop,
-                                                cmpp.session_factory(k.source_addr, k.password), tz=tz)))
+                                                cmpp.session_factory(k.source_addr, k.password), tz=tz, recorder=recorder)))
     return doors
 
 

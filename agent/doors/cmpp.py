@@ -25,6 +25,7 @@ from __future__ import annotations
 import hmac
 import logging
 import re
+import time
 from datetime import datetime, timezone
 
 from ..codec import cmpp
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 CONTENT_MAX = 140  # octets of one CMPP_DELIVER's Msg_Content; a longer MO goes in TP_udhi parts
 _NUMBER = re.compile(r"\+?[0-9]{1,21}")
 OTHER = 9  # Result "other error"
+_REFUSALS = {TOO_LONG: cmpp.SUBMIT_TOO_LONG, BAD_TEXT: cmpp.SUBMIT_BAD_STRUCTURE, NO_LINE: OTHER,
+             THROTTLED: cmpp.SUBMIT_FLOW_CONTROL, SYSTEM: OTHER}
 
 
 class Invalid(Exception):
@@ -155,19 +158,16 @@ class CmppSession(BaseSession):
                 ref, total, part = concat
                 key = f"{msg.src_id}|{','.join(m.recipient for m in messages)}|{ref}|{total}"
                 taken = self._door.intake.part(key, part, total, messages)
-        except Invalid as exc:
-            self.send(cmpp.encode_submit_resp(msg.sequence, 0, exc.result, self.version), now)
-            log.info("cmpp: CMPP_SUBMIT refused from %s: %s", self.conn.peer, exc)
-            return
-        except Refusal as exc:
-            result = {TOO_LONG: cmpp.SUBMIT_TOO_LONG, BAD_TEXT: cmpp.SUBMIT_BAD_STRUCTURE, NO_LINE: OTHER,
-                      THROTTLED: cmpp.SUBMIT_FLOW_CONTROL, SYSTEM: OTHER}[exc.kind]
+        except (Invalid, Refusal) as exc:
+            result = exc.result if isinstance(exc, Invalid) else _REFUSALS[exc.kind]
             self.send(cmpp.encode_submit_resp(msg.sequence, 0, result, self.version), now)
+            self._door.answered(result, now, time.monotonic())
             log.info("cmpp: CMPP_SUBMIT refused from %s: %s", self.conn.peer, exc)
             return
         self.submitted += 1
         msg_id = cmpp_msg_id(taken.task_id, part, taken.created)
         self.send(cmpp.encode_submit_resp(msg.sequence, msg_id, 0, self.version), now)
+        self._door.answered(0, now, time.monotonic())
 
     def _messages(self, msg: cmpp.Submit) -> tuple[list[NewMessage], tuple[int, int, int] | None]:
         recipients = []

@@ -17,6 +17,7 @@ from datetime import tzinfo
 
 from ..config_doors import DoorTimers
 from ..core import Core
+from ..metrics_recorder import Recorder
 from ..store.queue import Store
 from .feed import Feed
 from .intake import Intake
@@ -35,8 +36,9 @@ class Door:
 
     def __init__(self, name: str, host: str, port: int, timers: DoorTimers, core: Core, store: Store,
                  stop: threading.Event, session: Callable[["Door", Conn, float], Session], *,
-                 tz: tzinfo | None) -> None:
+                 tz: tzinfo | None, recorder: Recorder | None = None) -> None:
         self.name = name
+        self._recorder = recorder or Recorder()
         self.timers = timers
         self.core = core
         self.tz = tz
@@ -46,7 +48,7 @@ class Door:
         self._logged: dict[str, float] = {}
         self.listener = Listener(name, host, port, lambda conn: session(self, conn, time.monotonic()), stop,
                                  max_sessions=timers.max_sessions, idle=self._idle,
-                                 unbind_timeout=timers.unbind_timeout)
+                                 unbind_timeout=timers.unbind_timeout, counted=self._counted)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -71,6 +73,14 @@ class Door:
     def status(self) -> dict[str, object]:
         return {"listen": f"{self.address[0]}:{self.address[1]}", "sessions": self.listener.sessions,
                 "delivered": self.feed.delivered}
+
+    def answered(self, status: int, started: float, now: float) -> None:
+        """A submission read at ``started`` was answered with ``status`` at ``now`` (monotonic), for /metrics."""
+        self._recorder.door_submits.inc(self.name, f"0x{status:X}" if status else "0")
+        self._recorder.door_accept.observe(now - started, self.name)
+
+    def _counted(self, sessions: int) -> None:
+        self._recorder.door_sessions[self.name] = sessions
 
     def login_failed(self, peer: str, what: str) -> float:
         """A failed bind from ``peer`` ('host:port'); return the seconds to wait before answering."""

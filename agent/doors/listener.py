@@ -95,7 +95,7 @@ class Listener(threading.Thread):
 
     def __init__(self, name: str, host: str, port: int, factory: SessionFactory, stop: threading.Event, *,
                  max_sessions: int, idle: Callable[[float], float | None] | None = None,
-                 unbind_timeout: float = 2.0) -> None:
+                 unbind_timeout: float = 2.0, counted: Callable[[int], None] | None = None) -> None:
         super().__init__(name=name, daemon=True)
         self.door = name
         self._factory = factory
@@ -103,6 +103,7 @@ class Listener(threading.Thread):
         self._max = max_sessions
         self._idle = idle  # the door's own timer (stale parts...), called like a session's
         self._unbind_timeout = unbind_timeout
+        self._counted = counted or (lambda n: None)  # told the number of connections when it changes
         self._sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET,
                                           backlog=64, reuse_port=False)
         self._sock.setblocking(False)
@@ -217,6 +218,7 @@ class Listener(threading.Thread):
             self._next[sock] = session.timer(time.monotonic())
             self._sel.register(sock, selectors.EVENT_READ, "conn")
             self.sessions_total += 1
+            self._counted(len(self._conns))
             log.info("%s: connection from %s", self.door, peer)
 
     def _read(self, sock: socket.socket) -> None:
@@ -292,6 +294,7 @@ class Listener(threading.Thread):
             pass
         conn.dead = True
         session.closed()
+        self._counted(len(self._conns))
         log.info("%s: connection from %s closed", self.door, conn.peer)
 
     def _goodbye(self) -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import hmac
 import logging
 import re
+import time
 from datetime import datetime, timezone
 
 from ..codec import smpp
@@ -156,16 +157,15 @@ class SmppSession(BaseSession):
                 key = f"{message.originator}|{message.recipient}|{ref}|{total}"
                 taken = self._door.intake.part(key, seq, total, [message])
                 message_id = smpp_id(taken.task_id, seq)
-        except Invalid as exc:
-            self.send(smpp.encode(resp, pdu.sequence, status=exc.status), now)
-            log.info("smpp: %s refused from %s: %s", smpp.NAMES.get(pdu.command_id), self.conn.peer, exc)
-            return
-        except Refusal as exc:
-            self.send(smpp.encode(resp, pdu.sequence, status=_REFUSALS[exc.kind]), now)
+        except (Invalid, Refusal) as exc:
+            status = exc.status if isinstance(exc, Invalid) else _REFUSALS[exc.kind]
+            self.send(smpp.encode(resp, pdu.sequence, status=status), now)
+            self._door.answered(status, now, time.monotonic())
             log.info("smpp: %s refused from %s: %s", smpp.NAMES.get(pdu.command_id), self.conn.peer, exc)
             return
         self.submitted += 1
         self.send(smpp.encode(resp, pdu.sequence, fields={"message_id": message_id}), now)
+        self._door.answered(0, now, time.monotonic())
 
     def _query(self, pdu: smpp.Pdu, now: float) -> None:
         found = smpp_task(str(pdu.fields.get("message_id", "")))

@@ -280,3 +280,16 @@ def test_other_dialects_events_are_skipped_however_many(agent, esme):
     [dlr] = c.deliveries(1, timeout=20)
     assert dlr.tlv_str(smpp.RECEIPTED_MESSAGE_ID) == task
     wait_until(lambda: agent.outbox("smpp") == 0, 10, "the others' events deleted, not delivered")
+
+
+def test_metrics_count_the_doors_submits_and_sessions(agent, esme):
+    import urllib.request
+    c = esme()
+    assert c.submit("13800138000", "counted").status == 0
+    assert c.submit("", "refused").status == smpp.ESME_RINVDSTADR
+    with urllib.request.urlopen(agent.stack.app.http.url + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    assert 'sms_agent_door_submits_total{door="smpp",status="0"} 1.0' in text
+    assert 'sms_agent_door_submits_total{door="smpp",status="0xB"} 1.0' in text
+    assert 'sms_agent_door_sessions{door="smpp"} 1.0' in text
+    assert 'sms_agent_door_accept_duration_seconds_count{door="smpp"} 2.0' in text
