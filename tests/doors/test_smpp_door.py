@@ -293,3 +293,33 @@ def test_metrics_count_the_doors_submits_and_sessions(agent, esme):
     assert 'sms_agent_door_submits_total{door="smpp",status="0xB"} 1.0' in text
     assert 'sms_agent_door_sessions{door="smpp"} 1.0' in text
     assert 'sms_agent_door_accept_duration_seconds_count{door="smpp"} 2.0' in text
+
+
+def test_data_sm_with_message_payload(agent, esme):
+    c = esme()
+    text = "data_sm payload, 中文"
+    resp = c.call(smpp.DATA_SM, fields={"source_addr": "1234", "destination_addr": "13800138050", "data_coding": 8,
+                                        "registered_delivery": 1},
+                  tlvs=[(smpp.MESSAGE_PAYLOAD, text.encode("utf-16-be"))])
+    assert (resp.command_id, resp.status) == (smpp.DATA_SM_RESP, 0)
+    [row] = agent.core.messages_by_task(int(resp.fields["message_id"]))
+    assert (row["recipient"], row["text"], row["status_report"]) == ("13800138050", text, 1)
+
+
+def test_repeated_wrong_binds_from_one_address_are_answered_late(agent, caplog):
+    import logging
+    import time as _time
+    caplog.set_level(logging.WARNING, logger="agent.doors")
+    took = []
+    for _ in range(4):
+        c = SmppClient(agent.smpp)
+        started = _time.monotonic()
+        assert c.bind(password="guess").status == smpp.ESME_RBINDFAIL
+        took.append(_time.monotonic() - started)
+        c.close()
+    assert max(took[:2]) < 0.5 and min(took[2:]) >= 0.9, took
+    assert len([r for r in caplog.records if "login refused" in r.getMessage()]) == 1  # logged once
+    good = SmppClient(agent.smpp)
+    started = _time.monotonic()
+    assert good.bind().status == 0 and _time.monotonic() - started < 0.5  # the right password is never held up
+    good.close()
