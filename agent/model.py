@@ -338,6 +338,7 @@ class Accepted:
     ids: list[int]
     task_id: int | None
     duplicate: bool = False
+    created: float | None = None  # epoch the rows were made (the task's ``created``); None for a duplicate
 
 
 # --- webhooks ------------------------------------------------------------------------------

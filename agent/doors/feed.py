@@ -86,6 +86,9 @@ class Feed:
         """Up to ``limit`` items not handed out yet, each with what to send for it
         (items with nothing for this door are deleted on the way, however many)."""
         out: list[tuple[OutboxItem, list[Note]]] = []
+        # Cleared before the read: a wake() from another thread while this reads
+        # (a row committed just after the read began) sets it again and is not lost.
+        self.dirty = False
         while len(out) < limit:
             batch = limit + len(self._busy) + _SKIP_BATCH
             items = self._outbox.next(self.door, limit=batch)
@@ -105,8 +108,8 @@ class Feed:
                 self._outbox.done(skip)
             if len(items) < batch or not skip:
                 break  # the outbox has no more (or the rest waits for a retry or is handed out)
-        if len(out) < limit:
-            self.dirty = False
+        if len(out) >= limit:
+            self.dirty = True  # there may be more once the window has room
         return out
 
     def done(self, item_id: int) -> None:

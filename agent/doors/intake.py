@@ -69,8 +69,10 @@ class Intake:
         except Exception as exc:  # the database said no in a way the store did not name: refuse, keep serving
             log.exception("%s: a submission could not be queued", self.door)
             raise Refusal(SYSTEM, str(exc)) from None
-        assert accepted.task_id is not None
-        return Taken(accepted.task_id, self._local(time.time()))
+        assert accepted.task_id is not None and accepted.created is not None
+        # The task's own creation time: a CMPP Msg_Id made of it now and made again for
+        # the status report (from the tasks row) are the same, even across a second.
+        return Taken(accepted.task_id, self._local(accepted.created))
 
     def part(self, key: str, part: int, total: int, messages: Sequence[NewMessage]) -> Taken:
         """Commit part ``part`` of ``total`` of the message ``key`` names; the

@@ -230,7 +230,7 @@ class Store:
                                      " fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?)",
                                      (source, client_ref, task_id, last - len(rows) + 1, last, now, digest))
         log.debug("enqueued %d message(s) from %s, ids %d-%d", len(rows), source or "?", last - len(rows) + 1, last)
-        return Accepted(list(range(last - len(rows) + 1, last + 1)), task_id)
+        return Accepted(list(range(last - len(rows) + 1, last + 1)), task_id, created=now)
 
     def data_version(self) -> int:
         """Return ``PRAGMA data_version`` of the calling thread's own connection:
