@@ -267,3 +267,17 @@ def test_max_sessions(make_agent):
     assert first.call(smpp.ENQUIRE_LINK).status == 0
     for c in (first, second, extra):
         c.close()
+
+
+@pytest.mark.parametrize("command_id", [smpp.OUTBIND, smpp.ALERT_NOTIFICATION])
+def test_an_unreadable_pdu_of_a_command_without_a_response_gets_generic_nack(agent, esme, command_id):
+    """outbind and alert_notification have no _resp: their refusal is a generic_nack, and the
+    door goes on (it used to raise EncodeError in the listener's thread: the door was gone)."""
+    c = esme()
+    c.send_raw(struct.pack(">IIII", 19, command_id, 0, 61) + b"\x00\x00\x00")  # 3 octets: no TLV header
+    resp = c.response(61)
+    assert resp.command_id == smpp.GENERIC_NACK and resp.status != 0
+    assert c.call(smpp.ENQUIRE_LINK).status == 0
+    assert agent.doors["smpp"].alive
+    other = esme()
+    assert other.submit("13800138000", "still served").status == 0
