@@ -17,6 +17,7 @@ specification puts the gateway code (22) and a sequence (16): here
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 LOW_BITS = 38
@@ -28,12 +29,15 @@ def smpp_id(task: int, part: int = 0) -> str:
     return f"{task}.{part}" if part else str(task)
 
 
+_SMPP_ID = re.compile(r"([0-9]{1,18})(?:\.([0-9]{1,3}))?")  # ASCII digits only; a task fits SQLite's integer
+
+
 def smpp_task(message_id: str) -> tuple[int, int] | None:
     """(task, part) of an SMPP message id, None if it is not one of ours."""
-    head, _, tail = message_id.strip().partition(".")
-    if not head.isdigit() or (tail and not tail.isdigit()):
+    found = _SMPP_ID.fullmatch(message_id.strip())
+    if found is None:
         return None
-    return int(head), int(tail or 0)
+    return int(found[1]), int(found[2] or 0)
 
 
 def cmpp_msg_id(task: int, part: int, created: datetime) -> int:
