@@ -42,9 +42,11 @@ integrity_check`` ok.  Exit status 1 when one of these fails.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import random
+import re
 import socket
 import sqlite3
 import struct
@@ -75,6 +77,15 @@ LAST = ["noise", "length_lie", "huge", "truncated", "unbind", "none"]
 LAST_WEIGHTS = [10, 20, 10, 15, 15, 30]
 READ_TIMEOUT = 5.0
 EDGES = (0x00, 0xFF, 0x7F, 0x80, 0x01)
+_SERIAL = itertools.count(1)  # each submit's text carries a number of its own
+
+
+def serial(pdus: Any) -> int:
+    n = next(_SERIAL)
+    pdus.serials.append(n)
+    return n
+
+
 _SMPP_STATUS = {v: k for k, v in vars(smpp).items() if k.startswith("ESME_") and isinstance(v, int)}
 
 
@@ -138,6 +149,7 @@ class SmppPdus:
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
+        self.serials: list[int] = []  # the numbers in the texts of this connection's submits
 
     def bind(self, seq: int) -> tuple[bytes, bool]:
         kind = self.rng.choice([smpp.BIND_TRANSCEIVER, smpp.BIND_TRANSMITTER, smpp.BIND_RECEIVER,
@@ -162,18 +174,18 @@ class SmppPdus:
         tlvs = None
         pick = rng.random()
         if pick < 0.6:
-            fields["short_message"] = f"fuzz {rng.randrange(10**6)}".encode()
+            fields["short_message"] = f"fuzz {serial(self)}".encode()
         elif pick < 0.75:
             fields["data_coding"] = 8
-            fields["short_message"] = "模糊测试".encode("utf-16-be")
+            fields["short_message"] = f"模糊测试 {serial(self)}".encode("utf-16-be")
         elif pick < 0.9:
             total = rng.randint(2, 4)
             udh = smpp.udh_bytes(smpp.Udh(rng.randrange(256), total, rng.randint(1, total), 8))
             fields["esm_class"] = 0x40
-            fields["short_message"] = udh + b"part"
+            fields["short_message"] = udh + f"part {serial(self)} ".encode()
         else:
             fields["short_message"] = b""
-            tlvs = [(smpp.MESSAGE_PAYLOAD, b"payload " * rng.randint(1, 40))]
+            tlvs = [(smpp.MESSAGE_PAYLOAD, f"payload {serial(self)} ".encode() * rng.randint(1, 40))]
         return smpp.encode(smpp.SUBMIT_SM, seq, fields=fields, tlvs=tlvs)
 
     def others(self, seq: int) -> bytes:
@@ -213,6 +225,7 @@ class CmppPdus:
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
+        self.serials: list[int] = []
         self.version = cmpp.V2
 
     def bind(self, seq: int) -> tuple[bytes, bool]:
@@ -233,16 +246,16 @@ class CmppPdus:
                               "src_id": rng.choice(["10086", ""])}
         pick = rng.random()
         if pick < 0.5:
-            kw.update(msg_fmt=0, content=f"fuzz {rng.randrange(10**6)}".encode())
+            kw.update(msg_fmt=0, content=f"fuzz {serial(self)}".encode())
         elif pick < 0.75:
-            kw.update(msg_fmt=8, content="模糊测试".encode("utf-16-be"))
+            kw.update(msg_fmt=8, content=f"模糊测试 {serial(self)}".encode("utf-16-be"))
         elif pick < 0.85:
-            kw.update(msg_fmt=15, content="模糊".encode("gbk"))
+            kw.update(msg_fmt=15, content=f"模糊 {serial(self)}".encode("gbk"))
         else:
             total = rng.randint(2, 4)
             number = rng.randint(1, total)
             kw.update(msg_fmt=0, tp_udhi=1, pk_total=total, pk_number=number,
-                      content=bytes([5, 0, 3, rng.randrange(256), total, number]) + b"part")
+                      content=bytes([5, 0, 3, rng.randrange(256), total, number]) + f"part {serial(self)} ".encode())
         return cmpp.encode_submit(seq, version=self.version, dest_terminal_ids=dests, **kw)
 
     def others(self, seq: int) -> bytes:
@@ -283,6 +296,10 @@ class Figures:
         self.accepted_tasks: set[int] = set()
         self.valid_accepted = 0
         self.unanswered_reads = 0  # a read that timed out (the agent neither answered nor closed)
+        # Reads cut by a reset: the agent closed while PDUs of ours were unread, and the client's
+        # kernel dropped what it had received and not yet read (answers included).
+        self.reads_reset = 0
+        self.reset_serials: set[int] = set()
 
 
 def _frames(data: bytes) -> list[bytes]:
@@ -329,6 +346,7 @@ def _answers(door: str, data: bytes, figures: Figures, valid_seqs: set[int]) -> 
 def connection(address: tuple[str, int], pdus: Any, rng: random.Random, budget: int, figures: Figures) -> int:
     """One hostile connection; return the PDUs it sent."""
     door = pdus.name
+    pdus.serials = []
     try:
         sock = socket.create_connection(address, timeout=READ_TIMEOUT)
     except OSError:
@@ -375,8 +393,9 @@ def connection(address: tuple[str, int], pdus: Any, rng: random.Random, budget: 
         for kind, data, _ in burst:
             try:
                 sock.sendall(data)
-            except OSError:
+            except OSError:  # reset by the agent: what it answered before may be dropped too
                 figures.closed_by_agent_early[door] += 1
+                figures.reset_serials.update(pdus.serials)
                 break
             sent += 1
             figures.kinds[f"{door} {kind}"] += 1
@@ -392,6 +411,8 @@ def connection(address: tuple[str, int], pdus: Any, rng: random.Random, budget: 
                 figures.unanswered_reads += 1
                 break
             except OSError:
+                figures.reads_reset += 1
+                figures.reset_serials.update(pdus.serials)
                 break
             if not chunk:
                 break
@@ -423,6 +444,8 @@ def campaign(smpp_address: tuple[str, int], cmpp_address: tuple[str, int], count
             figures.accepted_tasks |= mine.accepted_tasks
             figures.valid_accepted += mine.valid_accepted
             figures.unanswered_reads += mine.unanswered_reads
+            figures.reads_reset += mine.reads_reset
+            figures.reset_serials |= mine.reset_serials
 
     workers = []
     per_door = 2  # two concurrent clients per door
@@ -509,11 +532,14 @@ def run(count: int, seed: int, directory: Path) -> dict[str, Any]:
     con = sqlite3.connect(db, timeout=10)
     try:
         integrity = str(con.execute("PRAGMA integrity_check").fetchone()[0])
-        rows = con.execute("SELECT task_id, COUNT(*) FROM smsserver_out GROUP BY task_id").fetchall()
+        rows = con.execute("SELECT task_id, text FROM smsserver_out").fetchall()
     finally:
         con.close()
     known = figures.accepted_tasks | final_tasks
-    stray_rows = sum(n for task, n in rows if task not in known)
+    untraced = [(task, text) for task, text in rows if task not in known]
+    # A row whose answer a reset dropped is not a refused PDU's: its text names a submit of such a connection.
+    lost = [r for r in untraced if {int(n) for n in re.findall(r"[0-9]+", r[1] or "")} & figures.reset_serials]
+    stray = [r for r in untraced if r not in lost]
     total = sum(figures.sent.values())
     return {
         "seed": seed, "pdus": count, "pdus_sent": dict(figures.sent), "connections": dict(figures.connections),
@@ -524,7 +550,9 @@ def run(count: int, seed: int, directory: Path) -> dict[str, Any]:
         "connections_refused": dict(figures.refused_connections),
         "reads_timed_out": figures.unanswered_reads,
         "accepted_tasks": len(figures.accepted_tasks), "valid_submits_accepted": figures.valid_accepted,
-        "rows_in_smsserver_out": sum(n for _, n in rows), "rows_from_refused_pdus": stray_rows,
+        "reads_reset": figures.reads_reset,
+        "rows_in_smsserver_out": len(rows), "rows_whose_answer_a_reset_dropped": len(lost),
+        "rows_from_refused_pdus": len(stray), "rows_from_refused_pdus_first": stray[:5],
         "listeners_alive": alive, "smpp_still_binds_and_submits": ok_smpp, "cmpp_still_binds_and_submits": ok_cmpp,
         "exceptions": errors.count + len(hooked), "tracebacks_in_log": errors.tracebacks + len(hooked),
         "integrity_check": integrity, "first_errors": (errors.first + hooked)[:5],
