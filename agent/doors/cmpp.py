@@ -179,7 +179,10 @@ class CmppSession(BaseSession):
         content = msg.content
         concat = None
         if msg.tp_udhi:
-            udh, content = cmpp.split_udhi(content)
+            try:
+                udh, content = cmpp.split_udhi(content)
+            except cmpp.CodingError as exc:
+                raise Invalid(cmpp.SUBMIT_BAD_STRUCTURE, str(exc)) from None
             if udh is not None:
                 concat = (udh.ref | (udh.ref_bits << 16), udh.total, udh.seq)
         if concat is None and msg.pk_total > 1:

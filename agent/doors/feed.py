@@ -110,7 +110,21 @@ class Feed:
                 break  # the outbox has no more (or the rest waits for a retry or is handed out)
         if len(out) >= limit:
             self.dirty = True  # there may be more once the window has room
+        else:
+            self._due_later()
         return out
+
+    def _due_later(self) -> None:
+        """The first item may wait for its retry time, recorded by an earlier session or
+        by the agent before a restart: look again then (the sessions' timers do)."""
+        due = self._outbox.next_attempt(self.door)
+        if due is None:
+            return
+        wait = due - time.time()
+        if wait > 0:
+            at = time.monotonic() + wait
+            if self.retry_at is None or at < self.retry_at:
+                self.retry_at = at
 
     def done(self, item_id: int) -> None:
         self._busy.discard(item_id)

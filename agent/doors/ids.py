@@ -21,6 +21,7 @@ specification puts the gateway code (22) and a sequence (16): here
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 LOW_BITS = 38
@@ -35,12 +36,15 @@ def smpp_id(task: int, part: int = 0) -> str:
     return str(PART_BASE + task * 1000 + part) if part else str(task)
 
 
+_SMPP_ID = re.compile(r"([0-9]{1,16})")  # ASCII digits only (str.isdigit() takes '²'); fits SQLite's integer
+
+
 def smpp_task(message_id: str) -> tuple[int, int] | None:
     """(task, part) of an SMPP message id, None if it is not one of ours."""
-    text = message_id.strip()
-    if not text.isdigit() or len(text) > 18:
+    found = _SMPP_ID.fullmatch(message_id.strip())
+    if found is None:
         return None
-    value = int(text)
+    value = int(found[1])
     if value >= PART_BASE:
         return (value - PART_BASE) // 1000, (value - PART_BASE) % 1000
     return value, 0

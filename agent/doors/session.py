@@ -39,8 +39,10 @@ class Pending:
 
 @dataclass
 class _Item:
-    left: int
-    seqs: list[int] = field(default_factory=list)
+    """An outbox item handed to this session: the sequence numbers of the PDUs made of
+    it this time, not yet acknowledged (a late answer to an earlier round does not count)."""
+
+    seqs: set[int] = field(default_factory=set)
 
 
 class BaseSession:
@@ -97,11 +99,11 @@ class BaseSession:
             return None
         if pending.kind == GOODBYE:
             self._goodbye_answered = True
-        if pending.item is not None and pending.item in self._items:
+        entry = self._items.get(pending.item) if pending.item is not None else None
+        if entry is not None and seq in entry.seqs:
             if ok:
-                entry = self._items[pending.item]
-                entry.left -= 1
-                if entry.left <= 0:
+                entry.seqs.discard(seq)
+                if not entry.seqs:
                     del self._items[pending.item]
                     self.feed.done(pending.item)
             else:
@@ -126,9 +128,9 @@ class BaseSession:
             if not pdus:
                 self.feed.done(item.id)
                 continue
-            self._items[item.id] = _Item(len(pdus))
+            entry = self._items[item.id] = _Item()
             for build in pdus:
-                self.request(DELIVERY, build, now, item.id)
+                entry.seqs.add(self.request(DELIVERY, build, now, item.id))
 
     def timer(self, now: float) -> float | None:
         t = self.timers

@@ -84,7 +84,8 @@ class SmppSession(BaseSession):
         try:
             pdu = smpp.decode(data)
         except smpp.PduError as exc:
-            if exc.nack or not exc.command_id or exc.command_id & smpp.RESP_BIT:
+            if (exc.nack or not exc.command_id or exc.command_id & smpp.RESP_BIT
+                    or exc.command_id | smpp.RESP_BIT not in smpp.NAMES):  # outbind, alert_notification: no _resp
                 self.send(smpp.generic_nack(exc.sequence, exc.status), now)
             else:
                 self.send(smpp.encode(exc.command_id | smpp.RESP_BIT, exc.sequence, status=exc.status), now)

@@ -174,3 +174,19 @@ def test_pycmpp_version_0x21_is_cmpp_2(agent):
     status, _, version = cmpp.decode_connect_resp(c.response(1), cmpp.V2)
     assert (status, version) == (0, cmpp.V2)
     c.close()
+
+
+@pytest.mark.parametrize("content", [b"", b"\x05", b"\x05\x00\x03\x01", b"\xff" + b"x" * 10])
+def test_tp_udhi_without_a_whole_header_is_refused_and_the_door_goes_on(agent, content):
+    """A CMPP_SUBMIT with TP_udhi 1 whose content holds no whole UDH used to raise in the
+    listener's thread: the door was gone for every client."""
+    c = CmppClient(agent.cmpp)
+    assert c.connect()[0] == 0
+    _, result = c.submit(["13800138000"], content or b"", msg_fmt=0, tp_udhi=1)
+    assert result != 0
+    assert agent.doors["cmpp"].alive
+    assert c.submit(["13800138000"], b"fine", msg_fmt=0)[1] == 0
+    other = CmppClient(agent.cmpp)
+    assert other.connect()[0] == 0
+    other.close()
+    c.close()

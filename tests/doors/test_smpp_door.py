@@ -323,3 +323,29 @@ def test_repeated_wrong_binds_from_one_address_are_answered_late(agent, caplog):
     started = _time.monotonic()
     assert good.bind().status == 0 and _time.monotonic() - started < 0.5  # the right password is never held up
     good.close()
+
+
+@pytest.mark.parametrize("command_id", [smpp.OUTBIND, smpp.ALERT_NOTIFICATION])
+def test_an_unreadable_pdu_of_a_command_without_a_response_gets_generic_nack(agent, esme, command_id):
+    """outbind and alert_notification have no _resp: their refusal is a generic_nack, and the
+    door goes on (it used to raise EncodeError in the listener's thread: the door was gone)."""
+    c = esme()
+    c.send_raw(struct.pack(">IIII", 19, command_id, 0, 61) + b"\x00\x00\x00")  # 3 octets: no TLV header
+    resp = c.response(61)
+    assert resp.command_id == smpp.GENERIC_NACK and resp.status != 0
+    assert c.call(smpp.ENQUIRE_LINK).status == 0
+    assert agent.doors["smpp"].alive
+    other = esme()
+    assert other.submit("13800138000", "still served").status == 0
+
+
+@pytest.mark.parametrize("message_id", ["98\u00b2940", "\u00b9", "1.\u00b3", "9" * 40, "1." + "9" * 30, "-1",
+                                        " ", "1.2.3"])
+def test_query_sm_of_an_id_that_is_not_ours_fails_and_the_door_goes_on(agent, esme, message_id):
+    """Digits other than ASCII ones (the Latin-1 superscripts) passed str.isdigit and
+    then int() raised in the listener's thread; ids too big for SQLite would overflow."""
+    c = esme()
+    resp = c.call(smpp.QUERY_SM, fields={"message_id": message_id, "source_addr": "1"})
+    assert (resp.command_id, resp.status) == (smpp.QUERY_SM_RESP, smpp.ESME_RQUERYFAIL)
+    assert agent.doors["smpp"].alive
+    assert c.call(smpp.ENQUIRE_LINK).status == 0
