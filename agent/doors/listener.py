@@ -15,16 +15,22 @@ shorter than its header closes the connection after the session's last word
 not read.  At a stop every session is asked to say goodbye
 (:meth:`Session.goodbye`: unbind, CMPP_TERMINATE) and given until the
 deadline to be answered; then all sockets close.
+
+A session that raises (a bug some input found) is closed and logged with its
+traceback; the door and its other sessions go on (one client cannot take the
+door away from the others).  What the session had in flight goes back to the
+outbox, as when a client disconnects.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import selectors
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -117,6 +123,7 @@ class Listener(threading.Thread):
         self._refused_logged = 0.0
         self.heartbeat = None  # a watchdog Heartbeat, set by the App
         self.sessions_total = 0
+        self.session_failures = 0  # sessions ended by an exception of their own (see _guard)
 
     # --- other threads ------------------------------------------------------------------
 
@@ -157,7 +164,7 @@ class Listener(threading.Thread):
                 self._pump()
                 self._reap()
             self._goodbye()
-        except Exception:  # a bug: log it once, and let the watchdog see the thread gone
+        except Exception:  # a bug outside any session: log it once, and let the watchdog see the thread gone
             log.exception("%s listener failed", self.door)
             raise
         finally:
@@ -234,18 +241,30 @@ class Listener(threading.Thread):
             return
         conn.inbuf += data
         now = time.monotonic()
-        while len(conn.inbuf) >= 4 and not conn.dead and not conn.closing:
-            length = int.from_bytes(conn.inbuf[:4], "big")
-            if length < session.header or length > session.max_frame:
-                session.bad_frame(length)
-                conn.close_after_output()
-                break
-            if len(conn.inbuf) < length:
-                break
-            frame = bytes(conn.inbuf[:length])
-            del conn.inbuf[:length]
-            session.frame(frame, now)
-        self._next[sock] = session.timer(now)
+        with self._guard(conn):
+            while len(conn.inbuf) >= 4 and not conn.dead and not conn.closing:
+                length = int.from_bytes(conn.inbuf[:4], "big")
+                if length < session.header or length > session.max_frame:
+                    session.bad_frame(length)
+                    conn.close_after_output()
+                    break
+                if len(conn.inbuf) < length:
+                    break
+                frame = bytes(conn.inbuf[:length])
+                del conn.inbuf[:length]
+                session.frame(frame, now)
+            self._next[sock] = session.timer(now)
+
+    @contextlib.contextmanager
+    def _guard(self, conn: Conn) -> Iterator[None]:
+        """A session's own failure (a bug its input found) ends that session, not the door:
+        logged with its traceback, the connection closed, the others served on."""
+        try:
+            yield
+        except Exception:
+            log.exception("%s: the session of %s failed; closed", self.door, conn.peer)
+            conn.dead = True
+            self.session_failures += 1
 
     def _flush(self, sock: socket.socket) -> None:
         conn = self._conns[sock][0]
@@ -263,14 +282,17 @@ class Listener(threading.Thread):
         now = time.monotonic()
         for sock, when in list(self._next.items()):
             if when is not None and when <= now and sock in self._conns:
-                self._next[sock] = self._conns[sock][1].timer(now)
+                conn, session = self._conns[sock]
+                with self._guard(conn):
+                    self._next[sock] = session.timer(now)
 
     def _pump(self) -> None:
         now = time.monotonic()
         for sock, (conn, session) in list(self._conns.items()):
             if not conn.dead and not conn.closing:
-                session.pump(now)
-                self._next[sock] = session.timer(now)
+                with self._guard(conn):
+                    session.pump(now)
+                    self._next[sock] = session.timer(now)
 
     def _reap(self) -> None:
         for sock, (conn, _) in list(self._conns.items()):

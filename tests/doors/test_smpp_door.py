@@ -349,3 +349,19 @@ def test_query_sm_of_an_id_that_is_not_ours_fails_and_the_door_goes_on(agent, es
     assert (resp.command_id, resp.status) == (smpp.QUERY_SM_RESP, smpp.ESME_RQUERYFAIL)
     assert agent.doors["smpp"].alive
     assert c.call(smpp.ENQUIRE_LINK).status == 0
+
+
+def test_a_failing_session_is_closed_and_the_door_goes_on(agent, esme, monkeypatch, caplog):
+    from agent.doors.smpp import SmppSession
+
+    def broken(self, pdu, now):
+        raise RuntimeError("a bug found by this input")
+
+    monkeypatch.setattr(SmppSession, "_query", broken)
+    victim = esme()
+    victim.send(smpp.QUERY_SM, fields={"message_id": "1", "source_addr": "1"})
+    assert victim.read(5) is None  # that session is closed
+    assert any("a bug found by this input" in (r.exc_text or "") or r.exc_info for r in caplog.records)
+    other = esme()
+    assert other.submit("13800138000", "still served").status == 0
+    assert agent.doors["smpp"].alive and agent.doors["smpp"].listener.session_failures == 1
