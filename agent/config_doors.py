@@ -7,6 +7,9 @@ Both are off unless ``listen`` names an address.  Keys, and what each does:
 ``system_id`` (smpp)     what an ESME binds with (at most 15 characters)
 ``source_addr`` (cmpp)   the SP id a client connects with (6 characters)
 ``password``             SMPP: at most 8 characters; CMPP: the shared secret of the authenticator
+``default_alphabet`` (smpp)  what data_coding 0 means, both ways: ``gsm`` (the GSM 03.38 default
+                         alphabet, one character per octet: what Kannel and smpplib send) or
+                         ``latin1`` (for ESMEs that send ASCII / ISO-8859-1 with data_coding 0)
 ``window``               requests the agent keeps outstanding towards one client (deliver_sm /
                          CMPP_DELIVER) before it waits for their responses; a client may keep as
                          many of its own outstanding as it likes, they are answered in order
@@ -51,6 +54,7 @@ class SmppConfig:
     system_id: str = ""
     password: str = field(default="", metadata=SECRET)
     timers: DoorTimers = DoorTimers()
+    default_alphabet: str = "gsm"
 
     @property
     def enabled(self) -> bool:
@@ -107,7 +111,8 @@ def read_smpp(s: Section) -> SmppConfig:
         raise ConfigError("smpp.password", "is required when [smpp] listen is set")
     if len(password) > 8 or not password.isascii():
         raise ConfigError("smpp.password", "at most 8 ASCII characters (SMPP 3.4)")
-    return SmppConfig(host=host, port=port, system_id=system_id, password=password, timers=_timers(s))
+    return SmppConfig(host=host, port=port, system_id=system_id, password=password, timers=_timers(s),
+                      default_alphabet=s.choice("default_alphabet", "gsm", ("gsm", "latin1")))
 
 
 def read_cmpp(s: Section) -> CmppConfig:

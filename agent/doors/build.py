@@ -29,7 +29,9 @@ def build(config: Config, core: Core, store: Store, stop: threading.Event, *,
     if config.smpp.enabled:
         c = config.smpp
         doors.append(_open("smpp", lambda: Door("smpp", c.host, c.port, c.timers, core, store, stop,
-                                                smpp.session_factory(c.system_id, c.password), tz=tz, recorder=recorder)))
+                                                smpp.session_factory(c.system_id, c.password,
+                                                                     latin1=c.default_alphabet == "latin1"),
+                                                tz=tz, recorder=recorder)))
     if config.cmpp.enabled:
         k = config.cmpp
         doors.append(_open("cmpp", lambda: Door("cmpp", k.host, k.port, k.timers, core, store, stop,

@@ -64,8 +64,10 @@ class SmppSession(BaseSession):
     header = smpp.HEADER_SIZE
     max_frame = smpp.MAX_PDU
 
-    def __init__(self, door: Door, conn: Conn, now: float, *, system_id: str, password: str) -> None:
+    def __init__(self, door: Door, conn: Conn, now: float, *, system_id: str, password: str,
+                 latin1: bool = False) -> None:
         super().__init__(conn, door.feed, door.timers, door.name, now)
+        self._latin1 = latin1  # data_coding 0 is ISO-8859-1 here, not the GSM default alphabet
         self._door = door
         self._system_id = system_id
         self._password = password
@@ -149,7 +151,7 @@ class SmppSession(BaseSession):
             self.send(smpp.encode(resp, pdu.sequence, status=smpp.ESME_RINVBNDSTS), now)
             return
         try:
-            message, concat = _message(pdu)
+            message, concat = _message(pdu, latin1=self._latin1)
             if concat is None or concat[1] == 1:
                 taken = self._door.intake.whole([message])
                 message_id = smpp_id(taken.task_id)
@@ -207,6 +209,11 @@ class SmppSession(BaseSession):
 
     def _received(self, m: Received) -> list[Build]:
         coding, data = smpp.encode_text(m.text, m.encoding)
+        if self._latin1 and m.encoding == "7":
+            try:
+                coding, data = 0, m.text.encode("latin-1")
+            except UnicodeEncodeError:
+                pass  # not Latin-1: UCS2 as encode_text chose
         src_ton, src = _address(m.originator)
         dst_ton, dst = _address(m.number)
         base = {"source_addr_ton": src_ton, "source_addr_npi": 1, "source_addr": src, "dest_addr_ton": dst_ton,
@@ -247,8 +254,9 @@ class SmppSession(BaseSession):
         return super().timer(now)
 
 
-def _message(pdu: smpp.Pdu) -> tuple[NewMessage, tuple[int, int, int] | None]:
-    """The submit_sm / data_sm as a message, and (ref, total, seq) when it is a part the client made."""
+def _message(pdu: smpp.Pdu, *, latin1: bool = False) -> tuple[NewMessage, tuple[int, int, int] | None]:
+    """The submit_sm / data_sm as a message, and (ref, total, seq) when it is a part the client made;
+    with ``latin1``, data_coding 0 is read as ISO-8859-1."""
     f = pdu.fields
     dest = str(f.get("destination_addr", "")).strip()
     if int(f.get("dest_addr_ton") or 0) == 1 and dest and not dest.startswith("+"):
@@ -276,8 +284,9 @@ def _message(pdu: smpp.Pdu) -> tuple[NewMessage, tuple[int, int, int] | None]:
         if ref is None or not total or not seq or seq > total:
             raise Invalid(smpp.ESME_RINVOPTPARAMVAL, "sar_* TLVs incomplete or inconsistent")
         concat = (ref | (16 << 16), total, seq)
+    coding = int(f.get("data_coding") or 0)
     try:
-        text, encoding = smpp.decode_text(int(f.get("data_coding") or 0), body)
+        text, encoding = smpp.decode_text(3 if latin1 and coding == 0 else coding, body)
     except ValueError as exc:
         raise Invalid(smpp.ESME_RINVDCS, str(exc)) from None
     if not text:
@@ -345,8 +354,8 @@ def _chunks(data: bytes, coding: int) -> list[bytes]:
     return out
 
 
-def session_factory(system_id: str, password: str):
-    """Sessions of the SMPP door with these credentials."""
+def session_factory(system_id: str, password: str, *, latin1: bool = False):
+    """Sessions of the SMPP door with these credentials (``latin1``: what data_coding 0 means)."""
     def make(door: Door, conn: Conn, now: float) -> SmppSession:
-        return SmppSession(door, conn, now, system_id=system_id, password=password)
+        return SmppSession(door, conn, now, system_id=system_id, password=password, latin1=latin1)
     return make

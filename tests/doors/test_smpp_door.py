@@ -365,3 +365,28 @@ def test_a_failing_session_is_closed_and_the_door_goes_on(agent, esme, monkeypat
     other = esme()
     assert other.submit("13800138000", "still served").status == 0
     assert agent.doors["smpp"].alive and agent.doors["smpp"].listener.session_failures == 1
+
+
+def test_data_coding_0_is_gsm_by_default_and_latin1_when_configured(make_agent):
+    gsm = make_agent(db="gsm.db")
+    c = SmppClient(gsm.smpp)
+    assert c.bind().status == 0
+    resp = c.submit("13800138060", b"user\x00example \x02 5")  # GSM: '@' is 0x00, '$' is 0x02
+    assert agent_text(gsm, resp) == "user@example $ 5"
+    assert c.submit("13800138060", "Caf\xe9".encode("latin-1")).status == smpp.ESME_RINVDCS
+    c.close()
+    latin = make_agent(smpp="default_alphabet = latin1", db="latin.db")
+    c = SmppClient(latin.smpp)
+    assert c.bind().status == 0
+    resp = c.submit("13800138061", "Café user@example $5".encode("latin-1"))
+    assert agent_text(latin, resp) == "Café user@example $5"
+    latin.stack.sim[0].deliver("+8613900000000", "Grüße @ $")
+    [mo] = c.deliveries(1)
+    assert (mo.fields["data_coding"], mo.fields["short_message"]) == (0, "Grüße @ $".encode("latin-1"))
+    c.close()
+
+
+def agent_text(agent, resp) -> str:
+    assert resp.status == 0, hex(resp.status)
+    [row] = agent.core.messages_by_task(int(resp.fields["message_id"]))
+    return row["text"]
