@@ -643,7 +643,8 @@ def main() -> int:
     print()
     print(table(results, args.window))
     print("\n(latency: submit written -> its response read; rcpt/s: first to last receipt; rcpt lag: last receipt "
-          "after the last submit answer;\n sent@end: rows the lines had sent at the last submit answer; CPU ms/sub: agent CPU during the submit phase (which already sends and "
+          "after the last submit answer;\n sent@end: rows the lines had sent at the last submit answer; "
+          "CPU ms/sub: agent CPU during the submit phase (which already sends and "
           "reports) / accepted; CPU ms/msg all: through the last receipt)")
     failed = [r for r in results if r.problems]
     for r in failed:

@@ -35,7 +35,8 @@ def build(config: Config, core: Core, store: Store, stop: threading.Event, *,
     if config.cmpp.enabled:
         k = config.cmpp
         doors.append(_open("cmpp", lambda: Door("cmpp", k.host, k.port, k.timers, core, store, stop,
-                                                cmpp.session_factory(k.source_addr, k.password), tz=tz, recorder=recorder)))
+                                                cmpp.session_factory(k.source_addr, k.password), tz=tz,
+                                                recorder=recorder)))
     return doors
 
 

@@ -62,7 +62,8 @@ def make_agent(make_bank, tmp_path):
         sim = bank or make_bank(list(profiles))
         state = tmp_path / "state"
         state.mkdir(exist_ok=True)
-        config = parse(DOORS.format(smpp=smpp, cmpp=cmpp) + extra + "\n[http]\nhost = 127.0.0.1\nport = 0\n", base_dir=tmp_path)
+        text = DOORS.format(smpp=smpp, cmpp=cmpp) + extra + "\n[http]\nhost = 127.0.0.1\nport = 0\n"
+        config = parse(text, base_dir=tmp_path)
         stack = Stack(sim, state / db, config=config, **stack_kw).start()
         agent = Agent(stack)
         made.append(agent)
