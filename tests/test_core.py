@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from agent.core import Core
 from agent.errors import UnknownLine
 from agent.store.queue import Store
 
