@@ -195,7 +195,9 @@ def test_long_mo_in_udh_parts_when_the_bind_asks(agent, esme):
     assert joined.decode() == long_text
 
 
-def test_receipts_wait_for_a_receiver_and_are_deleted_only_on_status_0(agent, esme):
+def test_receipts_wait_for_a_receiver_and_are_deleted_only_on_status_0(agent, esme, monkeypatch):
+    from agent.doors import feed
+    monkeypatch.setattr(feed, "RETRY_SECONDS", 0.5)  # the backoff after a refusal (5 s in the agent)
     tx = esme(smpp.BIND_TRANSMITTER)
     task = tx.submit("13800138005", "wait for me", registered_delivery=1).fields["message_id"]
     wait_until(lambda: agent.outbox("smpp") >= 1, 10, "the receipt in the outbox")
