@@ -1,4 +1,4 @@
-"""Crash proof: submissions over HTTP while the agent is SIGKILLed at random moments.
+"""Crash proof: submissions over HTTP (or SMPP, CMPP) while the agent is SIGKILLed at random moments.
 
 The simulated modem bank runs in its own process (``sms-agent simulate``)
 and writes a ledger: one JSON line per SMS part its network accepted, the
@@ -8,18 +8,30 @@ single-part messages (``crash 000123``...) with the GoIP JSON API, each with
 its own ``client_ref``: a submission whose answer was lost in a kill is sent
 again and is not doubled; it counts as acknowledged only once the agent
 answered ACCEPT.  Meanwhile the agent is killed (SIGKILL) K times at random
-moments (during start-up, at any moment, or just while a line is sending)
+moments (during start-up, at any moment, or just while a line is sending;
+with a door also just while submissions await their responses)
 and started again, always after the killed one is dead; then it runs until
 every acknowledged message is final (sent or failed), and is stopped.
+
+With ``--door smpp`` or ``--door cmpp`` the config opens that door on a free
+loopback port and the clients submit the same texts over it instead, a window
+of up to 10 requests per session, binding again after each kill (see
+``bench/crash_doors.py``).  These protocols have no idempotency key: a
+submission whose response the kill swallowed is not sent again; it counts as
+unanswered, and the tally says how many of those were stored and sent anyway
+(committed before the kill: expected).
 
 Printed: acknowledged, sent (distinct texts in the ledger), lost
 (acknowledged, never in the ledger, not failed), duplicates (texts the
 ledger has more than once, parts reassembled per message), duplicates not
 flagged in doubt (``smsserver_out.in_doubt = 0``), and ``PRAGMA
-integrity_check``.  Targets: 0 lost, 0 unflagged duplicates, and with
-``--send-mode store`` 0 duplicates.
+integrity_check``; with a door also unanswered (never answered, not sent
+again), how many of those were stored and how many sent, and the sessions
+bound.  Targets: 0 lost, 0 unflagged duplicates, and with ``--send-mode
+store`` 0 duplicates.
 
     python bench/crash.py [--messages 2000] [--kills 100] [--send-mode direct|store] [--seed N]
+                          [--door http|smpp|cmpp]
 
 :func:`run` is the harness; ``tests/test_crash.py`` runs a small one.
 """
@@ -28,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import importlib.util
 import json
 import os
 import random
@@ -49,17 +62,38 @@ USER, PASSWORD = "crash", "crash-proof"
 EX_CONFIG = 78
 
 
+def _sibling(name: str):
+    """``bench/<name>.py``, imported by path (bench/ is no package; the tests import this module by path too)."""
+    key = f"sms_agent_bench_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]
+
+
+doors = _sibling("crash_doors")
+
+
 @dataclass
 class Figures:
     """What one run found (see the module doc)."""
 
     send_mode: str
     messages: int
+    door: str = "http"
     kills: int = 0
     kills_while_sending: int = 0  # kills with a row in 'Q' (a line had it) just before
     kills_in_startup: int = 0  # kills before the agent said it was running
+    kills_while_submitting: int = 0  # doors: kills with a submission awaiting its response just before
     acknowledged: int = 0
-    refused: int = 0  # answered, but not ACCEPT (none expected)
+    refused: int = 0  # answered, but not ACCEPT / status 0 (none expected)
+    unanswered: int = 0  # doors: submitted, the session died before the response came (not sent again)
+    unanswered_stored: int = 0  # of those, committed all the same (a row in smsserver_out)
+    unanswered_sent: int = 0  # of those, in the ledger (committed before the kill, the response lost)
+    sessions: int = 0  # doors: sessions bound
     sent: int = 0
     failed: int = 0
     lost: int = 0
@@ -193,13 +227,16 @@ class Agent:
         return self.proc.returncode
 
 
-def write_config(path: Path, devices: dict[str, str], *, port: int, send_mode: str) -> None:
+def write_config(path: Path, devices: dict[str, str], *, port: int, send_mode: str, door: str = "http",
+                 door_port: int = 0) -> None:
     lines = [
         "[agent]", "id = crash-proof", "state_dir = state", "",
         "[queue]", "poll_interval = 0.1", "retry_backoff = 1", "",
         "[http]", "host = 127.0.0.1", f"port = {port}", "",
         "[auth]", f"username = {USER}", f"password = {PASSWORD}", "",
     ]
+    if door != "http":
+        lines += doors.config_lines(door, door_port)
     for name, device in sorted(devices.items()):
         lines += [f"[line:{name}]", f"device = {device}"]
         if send_mode == "store":
@@ -237,6 +274,8 @@ class Clients:
         self.stop = stop
         self.acknowledged: set[int] = set()
         self.refused: dict[int, Any] = {}
+        self.unanswered: set[int] = set()  # none: an unanswered submission is sent again, same client_ref
+        self.error: str | None = None  # never set (the doors' submitters set it when their bind is refused)
         self._lock = threading.Condition()
         self._released = 0
         self._ref = ref_prefix
@@ -341,30 +380,38 @@ def integrity(db: Path) -> str:
         con.close()
 
 
-def tally(figures: Figures, acknowledged: set[int], db: Path, ledger: Path) -> Figures:
-    """Fill in the outcome figures from the database and the ledger."""
+def tally(figures: Figures, acknowledged: set[int], db: Path, ledger: Path,
+          unanswered: set[int] | frozenset[int] = frozenset()) -> Figures:
+    """Fill in the outcome figures from the database and the ledger.  ``unanswered``
+    (the doors) are submissions never answered: not lost when absent, but
+    duplicates, doubled rows and in-doubt rows are counted over them too."""
     rows = read_rows(db)
     by_text: dict[str, list[tuple[str, int]]] = {}
     for text, status, in_doubt in rows:
         by_text.setdefault(text, []).append((status, in_doubt))
     ours = {text_of(i) for i in acknowledged}
+    silent = {text_of(i) for i in unanswered} - ours
+    submitted = ours | silent
     entries = ledger_messages(ledger)
     vias = Counter(json.loads(raw).get("via") for raw in open(ledger, encoding="utf-8") if raw.strip()) \
         if ledger.exists() else Counter()
     figures.ledger_parts, figures.parts_via_cmss = sum(vias.values()), vias["CMSS"]
-    counts = Counter(t for t in entries if t in ours)
+    counts = Counter(t for t in entries if t in submitted)
     figures.acknowledged = len(ours)
-    figures.sent = len(counts)
+    figures.sent = sum(1 for t in ours if t in counts)
     figures.failed = sum(1 for t in ours if any(s == "F" for s, _ in by_text.get(t, [])))
     lost = sorted(t for t in ours if t not in counts and not any(s == "F" for s, _ in by_text.get(t, [])))
     duplicated = sorted(t for t, n in counts.items() if n > 1)
     unflagged = [t for t in duplicated if not any(flag for _, flag in by_text.get(t, []))]
-    doubled = sorted(t for t in ours if len(by_text.get(t, [])) > 1)
+    doubled = sorted(t for t in submitted if len(by_text.get(t, [])) > 1)
     figures.lost, figures.duplicates, figures.unflagged_duplicates = len(lost), len(duplicated), len(unflagged)
     figures.doubled_rows = len(doubled)
-    figures.in_doubt_rows = sum(1 for t in ours for _, flag in by_text.get(t, []) if flag)
+    figures.in_doubt_rows = sum(1 for t in submitted for _, flag in by_text.get(t, []) if flag)
+    figures.unanswered = len(silent)
+    figures.unanswered_stored = sum(1 for t in silent if t in by_text)
+    figures.unanswered_sent = sum(1 for t in silent if t in counts)
     figures.examples = {"lost": lost[:5], "duplicates": duplicated[:5], "unflagged": unflagged[:5],
-                        "doubled_rows": doubled[:5]}
+                        "doubled_rows": doubled[:5], "unanswered_sent": sorted(t for t in silent if t in counts)[:5]}
     return figures
 
 
@@ -382,25 +429,30 @@ def _wait(predicate: Callable[[], bool], timeout: float, stop: threading.Event, 
 
 def run(workdir: Path, *, messages: int = 2000, kills: int = 100, send_mode: str = "direct", seed: int = 1,
         lines: int = 4, send_delay: float = 0.05, clients: int = 2, settle_timeout: float = 300.0,
-        progress: Callable[[str], None] = lambda s: None) -> Figures:
+        door: str = "http", progress: Callable[[str], None] = lambda s: None) -> Figures:
     """Run the proof in ``workdir`` (created; the database, ledger and logs stay there); return its figures.
 
+    ``door``: 'http' (the GoIP JSON API), 'smpp' or 'cmpp' (see the module doc).
     Raise HarnessError when the agent refuses its configuration, ends by
-    itself, or the acknowledged messages are not all final ``settle_timeout``
-    seconds after the last kill.
+    itself, refuses the door's credentials, or the submissions it stored are
+    not all final ``settle_timeout`` seconds after the last kill.
     """
     rng = random.Random(seed)
     workdir.mkdir(parents=True, exist_ok=True)
     ledger, db = workdir / "ledger.jsonl", workdir / "state" / "sms-agent.db"
-    figures = Figures(send_mode=send_mode, messages=messages)
+    figures = Figures(send_mode=send_mode, messages=messages, door=door)
     started = time.monotonic()
     pause = threading.Event()  # never set: a sleep that is not a bare time.sleep
     sim = Simulator(workdir, lines=lines, send_delay=send_delay, ledger=ledger)
     agent = Agent(workdir / "config.ini", workdir / "agent.log")
     stop = threading.Event()
     port = free_port()
-    write_config(agent.config, sim.devices, port=port, send_mode=send_mode)
-    submitters = Clients(port, messages, clients, f"crash-{seed}-{int(time.time())}", stop)
+    door_port = free_port() if door != "http" else 0
+    write_config(agent.config, sim.devices, port=port, send_mode=send_mode, door=door, door_port=door_port)
+    if door == "http":
+        submitters: Clients | Any = Clients(port, messages, clients, f"crash-{seed}-{int(time.time())}", stop)
+    else:
+        submitters = doors.DoorClients(door, door_port, messages, clients, text_of, stop)
     try:
         agent.start()
         submitters.start()
@@ -410,6 +462,9 @@ def run(workdir: Path, *, messages: int = 2000, kills: int = 100, send_mode: str
             how = rng.random()
             if how < 0.15:  # during start-up: recovery itself may be cut short
                 pause.wait(rng.uniform(0.0, 0.8))
+            elif door != "http" and how < 0.35:  # while submissions are outstanding: commits and answers cut short
+                if _wait(lambda: submitters.in_flight > 0 or agent.exited() is not None, 2.0, pause, 0.001):
+                    pause.wait(rng.uniform(0.0, 0.005))
             else:
                 if not agent.running.wait(60):
                     agent.check_alive()
@@ -419,8 +474,11 @@ def run(workdir: Path, *, messages: int = 2000, kills: int = 100, send_mode: str
                 elif _wait(lambda: sending_now(db) or agent.exited() is not None, 2.0, pause):
                     pause.wait(rng.uniform(0.0, 2 * send_delay))  # in the middle of a send
             agent.check_alive()
+            if submitters.error:
+                raise HarnessError(f"the {door} door refused the bench: {submitters.error}")
             figures.kills_in_startup += not agent.running.is_set()
             figures.kills_while_sending += sending_now(db)
+            figures.kills_while_submitting += getattr(submitters, "in_flight", 0) > 0
             agent.kill()
             figures.kills += 1
             progress(f"kill {k + 1}/{kills}: {len(submitters.acknowledged)} acknowledged")
@@ -429,10 +487,15 @@ def run(workdir: Path, *, messages: int = 2000, kills: int = 100, send_mode: str
 
         def settled() -> bool:
             agent.check_alive()
+            if submitters.error:
+                raise HarnessError(f"the {door} door refused the bench: {submitters.error}")
             if not submitters.done():
                 return False
-            final = {t for t, status, _ in read_rows(db) if status in ("S", "F")}
-            return all(text_of(i) in final for i in submitters.acknowledged)
+            rows = read_rows(db)
+            final = {t for t, status, _ in rows if status in ("S", "F")}
+            stored = {t for t, _, _ in rows}  # an unanswered submission may be stored: wait for it too
+            return (all(text_of(i) in final for i in submitters.acknowledged)
+                    and all(text_of(i) in final for i in submitters.unanswered if text_of(i) in stored))
 
         if not _wait(settled, settle_timeout, pause, 0.1):
             raise HarnessError(f"acknowledged messages not all final {settle_timeout:g} s after the last kill")
@@ -446,7 +509,8 @@ def run(workdir: Path, *, messages: int = 2000, kills: int = 100, send_mode: str
         submitters.join()
         sim.stop()  # flushes nothing: every ledger line is written whole when the part is accepted
     figures.refused = len(submitters.refused)
-    tally(figures, submitters.acknowledged, db, ledger)
+    figures.sessions = getattr(submitters, "sessions", 0)
+    tally(figures, submitters.acknowledged, db, ledger, submitters.unanswered)
     figures.integrity = integrity(db)
     figures.seconds = round(time.monotonic() - started, 1)
     return figures
@@ -459,15 +523,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--send-mode", choices=("direct", "store"), default="direct",
                         help="send_mode of every line (store: AT+CMGW then AT+CMSS)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the kill moments (default 1)")
+    parser.add_argument("--door", choices=("http", *doors.DOORS), default="http",
+                        help="submit over the GoIP JSON API (default), SMPP 3.4 or CMPP 2.0")
     parser.add_argument("--workdir", default=None,
                         help="where the database, ledger and logs are kept (default: a new temporary directory)")
     args = parser.parse_args(argv)
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="sms-agent-crash-"))
-    print(f"crash proof: {args.messages} messages, {args.kills} kills, send_mode {args.send_mode}, "
+    print(f"crash proof: {args.messages} messages over {args.door}, {args.kills} kills, send_mode {args.send_mode}, "
           f"seed {args.seed}, in {workdir}", flush=True)
     try:
         figures = run(workdir, messages=args.messages, kills=args.kills, send_mode=args.send_mode, seed=args.seed,
-                      progress=lambda s: print(s, file=sys.stderr, flush=True))
+                      door=args.door, progress=lambda s: print(s, file=sys.stderr, flush=True))
     except HarnessError as exc:
         print(f"crash proof not run to the end: {exc}", file=sys.stderr)
         return 2

@@ -104,3 +104,19 @@ def test_ten_sigkills_with_send_mode_store_send_nothing_twice(tmp_path):
     assert figures.lost == 0 and figures.duplicates == 0 and figures.doubled_rows == 0, report
     assert figures.parts_via_cmss == figures.ledger_parts > 0, report
     assert figures.integrity == "ok", report
+
+
+def test_ten_sigkills_over_smpp_lose_no_acknowledged_message(tmp_path):
+    """The same over the SMPP door (bench/crash.py --door smpp): transceiver sessions with a
+    window of 10, bound again after each kill; a submit_sm whose response the kill swallowed
+    is not sent again (no idempotency key in SMPP) and counts as unanswered."""
+    crash = _crash_bench()
+    figures = crash.run(tmp_path / "proof", messages=200, kills=10, send_mode="store", seed=13, settle_timeout=60,
+                        door="smpp")
+    report = "\n".join(figures.lines())
+    assert figures.kills == 10 and figures.refused == 0 and figures.sessions > 10, report
+    assert figures.acknowledged + figures.unanswered == 200 and figures.acknowledged >= 50, report
+    assert figures.lost == 0 and figures.duplicates == 0 and figures.doubled_rows == 0, report
+    assert figures.sent + figures.failed >= figures.acknowledged, report
+    assert figures.unanswered_sent <= figures.unanswered_stored <= figures.unanswered, report
+    assert figures.integrity == "ok", report
