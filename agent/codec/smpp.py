@@ -27,6 +27,14 @@ Decoding policy:
 
 The text helpers (data_coding, time format, receipts) live in
 :mod:`agent.codec.smpp_text` and are re-exported here.
+
+Why a module of our own: the server needs every refusal mapped to the status
+its response must carry, and any bytes refused without an exception of another
+kind (the fuzzers hold it to that).  smpplib's PDU classes belong to its client
+(built with the client object, read from its socket; no server side);
+smpp.pdu3, a pure PDU layer, had its last release in January 2021 and its
+original is Python 2 only; smpp.twisted needs a Twisted reactor beside the
+agent's threads.  This module is table-tested against PDUs smpplib 2.2.4 makes.
 """
 
 from __future__ import annotations
