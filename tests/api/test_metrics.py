@@ -44,6 +44,9 @@ FAMILIES = {
     "sms_agent_mqtt_connected": ("gauge", set()),
     "sms_agent_http_requests": ("counter", {"dialect", "code"}),
     "sms_agent_http_accept_duration_seconds": ("histogram", {"dialect"}),
+    "sms_agent_door_submits": ("counter", {"door", "status"}),  # no sample while no door is configured
+    "sms_agent_door_accept_duration_seconds": ("histogram", {"door"}),
+    "sms_agent_door_sessions": ("gauge", {"door"}),
 }
 
 
