@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 FAILURE_WINDOW = 60.0
 FAILURES_FREE = 2  # failures of an address within the window answered at once
 FAILURE_DELAY = 1.0
+SWEEP_SECONDS = 30.0  # how often the door clears the outbox items it will never send
 
 
 class Door:
@@ -98,6 +99,11 @@ class Door:
         return FAILURE_DELAY if len(recent) > FAILURES_FREE else 0.0
 
     def _idle(self, now: float) -> float:
-        """The door's own timer: long messages whose parts stopped coming are sent as they are."""
+        """The door's own timer: long messages whose parts stopped coming are sent as they are,
+        and outbox items the door will never send are cleared (also with no receiver bound)."""
         self.intake.flush()
-        return now + min(60.0, self.timers.parts_timeout / 4)
+        try:
+            self.feed.sweep()
+        except Exception:  # the database said no: the next tick tries again
+            log.exception("%s: the outbox could not be swept", self.name)
+        return now + min(SWEEP_SECONDS, self.timers.parts_timeout / 4)

@@ -28,12 +28,15 @@ from typing import Any
 
 from ..core import Core
 from ..model import BAD_FORMAT, BAD_NUMBER, EXPIRED
+from ..store.doors import DoorTask
 from ..store.queue import OutboxItem, Store
 
 log = logging.getLogger(__name__)
 
 KINDS = ("receipt", "result", "mo")
 RETRY_SECONDS = 5.0
+SWEEP_BUDGET = 20_000  # items a sweep looks at (it goes on from there the next time)
+TASK_CACHE = 10_000  # tasks remembered (whose door made them does not change)
 _SKIP_BATCH = 200  # items looked at beyond the window, most of them other dialects' to skip
 TP_EXPIRED = 0x46  # TP-Status: validity period expired
 
@@ -81,6 +84,8 @@ class Feed:
         self.delivered = 0
         self.dirty = True  # the outbox may hold items for a session: look (set by any thread)
         self.retry_at: float | None = None  # monotonic time a refused item is due again
+        self._swept = 0  # the last outbox id :meth:`sweep` looked at
+        self._tasks: dict[int, DoorTask] = {}
 
     def take(self, limit: int) -> list[tuple[OutboxItem, list[Note]]]:
         """Up to ``limit`` items not handed out yet, each with what to send for it
@@ -146,22 +151,59 @@ class Feed:
 
     # --- outbox payloads -> notes -------------------------------------------------------------
 
+    def sweep(self, budget: int = SWEEP_BUDGET) -> int:
+        """Delete the items this door will never send (other dialects' receipts and results,
+        results of sends that went out...) wherever they are, also while no receiver is bound:
+        they would pile up for a door whose clients only transmit.  Looks at up to ``budget``
+        items after the last one looked at (each item once); return how many were deleted."""
+        dropped: list[int] = []
+        seen = 0
+        while seen < budget:
+            items = self._outbox.after(self.door, self._swept, limit=min(500, budget - seen))
+            if not items:
+                break
+            for item in items:
+                self._swept = item.id
+                seen += 1
+                if item.id not in self._busy and self._wanted(item) is None:
+                    dropped.append(item.id)
+        if dropped:
+            self._outbox.done(dropped)
+        return len(dropped)
+
+    def _wanted(self, item: OutboxItem) -> DoorTask | bool | None:
+        """None when the door never sends ``item``; else its task (a receipt) or True (an MO)."""
+        p = item.payload
+        if item.kind == "mo":
+            return True
+        if item.kind not in ("receipt", "result") or not p.get("status_report"):
+            return None
+        if item.kind == "result" and p.get("status") != "failed":
+            return None
+        task_id = p.get("task_id")
+        if not isinstance(task_id, int):
+            return None
+        task = self._tasks.get(task_id)
+        if task is None:
+            task = self._core.door_task(task_id)
+            if task is None:
+                return None
+            if len(self._tasks) >= TASK_CACHE:
+                self._tasks.clear()
+            self._tasks[task_id] = task
+        return task if task.source == self.door else None
+
     def _notes(self, item: OutboxItem) -> list[Note]:
         p = item.payload
+        task = self._wanted(item)
+        if task is None:
+            return []
         if item.kind == "mo":
             return [Received(str(p.get("originator") or ""), str(p.get("number") or ""), str(p.get("line") or ""),
                              str(p.get("text") or ""), str(p.get("encoding") or "7"),
                              _when(p.get("receive_date")) or datetime.now())]
-        if item.kind not in ("receipt", "result") or not p.get("status_report"):
-            return []
-        if item.kind == "result" and p.get("status") != "failed":
-            return []
-        task_id = p.get("task_id")
-        if not isinstance(task_id, int):
-            return []
-        task = self._core.door_task(task_id)
-        if task is None or task.source != self.door:
-            return []
+        assert isinstance(task, DoorTask)
+        task_id = task.id
         stat, state, err = _outcome(item.kind, p)
         row = self._core.message(int(p["message_id"])) if isinstance(p.get("message_id"), int) else None
         text = str((row or {}).get("text") or "")[:20]

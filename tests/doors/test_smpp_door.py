@@ -392,3 +392,23 @@ def agent_text(agent, resp) -> str:
     assert resp.status == 0, hex(resp.status)
     [row] = agent.core.messages_by_task(int(resp.fields["message_id"]))
     return row["text"]
+
+
+def test_with_no_receiver_bound_only_the_doors_own_events_stay_in_its_outbox(make_agent, monkeypatch):
+    from agent.doors import door
+    from agent.model import NewMessage
+    monkeypatch.setattr(door, "SWEEP_SECONDS", 0.2)
+    agent = make_agent()
+    tx = SmppClient(agent.smpp)
+    assert tx.bind(smpp.BIND_TRANSMITTER).status == 0
+    mine = tx.submit("13800138070", "mine", registered_delivery=1).fields["message_id"]
+    ids = agent.stack.send(*(NewMessage(f"1390001{n:04d}", "another dialect's") for n in range(30)), task=True)
+    wait_until(lambda: agent.core.queue_depths().get("S", 0) >= len(ids) + 1, 20, "all sent")
+    wait_until(lambda: agent.outbox("smpp") == 1, 10, lambda: f"{agent.outbox('smpp')} items left, not 1")
+    rx = SmppClient(agent.smpp)
+    assert rx.bind(smpp.BIND_RECEIVER).status == 0
+    [dlr] = rx.deliveries(1)
+    assert dlr.tlv_str(smpp.RECEIPTED_MESSAGE_ID) == mine
+    wait_until(lambda: agent.outbox("smpp") == 0, 5, "delivered and deleted")
+    tx.close()
+    rx.close()
