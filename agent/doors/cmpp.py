@@ -218,9 +218,9 @@ class CmppSession(BaseSession):
             report_id = cmpp_msg_id(note.task_id, note.part, note.submitted)
             deliver_id = self._next_deliver_id()
             return [lambda seq: cmpp.encode_report(
-                seq, msg_id=deliver_id, dest_id=note.originator[:21], service_id="",
-                src_terminal_id=note.recipient[:21], report_msg_id=report_id, stat=note.stat[:7],
-                submit_time=note.submitted, done_time=note.done, dest_terminal_id=note.recipient[:21],
+                seq, msg_id=deliver_id, dest_id=_ascii(note.originator), service_id="",
+                src_terminal_id=_ascii(note.recipient), report_msg_id=report_id, stat=note.stat[:7],
+                submit_time=note.submitted, done_time=note.done, dest_terminal_id=_ascii(note.recipient),
                 smsc_sequence=0, version=v)]
         assert isinstance(note, Received)
         fmt, content = cmpp.encode_content(note.text, note.encoding)
@@ -232,7 +232,7 @@ class CmppSession(BaseSession):
             body = bytes([5, 0, 3, ref, len(chunks), i]) + chunk if udhi else chunk
             deliver_id = self._next_deliver_id()
             out.append(lambda seq, b=body, u=udhi, d=deliver_id: cmpp.encode_deliver(
-                seq, msg_id=d, dest_id=note.number[:21], service_id="", src_terminal_id=note.originator[:21],
+                seq, msg_id=d, dest_id=_ascii(note.number), service_id="", src_terminal_id=_ascii(note.originator),
                 msg_fmt=fmt, content=b, tp_udhi=int(u), version=v))
         return out
 
@@ -254,6 +254,11 @@ class CmppSession(BaseSession):
             if due:
                 return None
         return super().timer(now)
+
+
+def _ascii(text: str, size: int = 21) -> str:
+    """A number for a fixed-width CMPP field: printable ASCII only, cut to ``size``."""
+    return "".join(c for c in text if " " <= c <= "~")[:size]
 
 
 def _chunks(content: bytes, fmt: int) -> list[bytes]:

@@ -143,6 +143,12 @@ class Feed:
         self._outbox.retry(item_id, time.time() + RETRY_SECONDS, error)
         self.retry_at = time.monotonic() + RETRY_SECONDS
 
+    def drop(self, item_id: int, reason: str) -> None:
+        """Give item ``item_id`` up (deleted, counted as dropped for the door)."""
+        self._busy.discard(item_id)
+        self._outbox.drop([item_id], reason)
+        self.dirty = True
+
     def release(self, item_ids: Sequence[int]) -> None:
         for item_id in item_ids:
             self._busy.discard(item_id)

@@ -124,7 +124,14 @@ class BaseSession:
         if room <= 0:
             return
         for item, notes in self.feed.take(room):
-            pdus = [pdu for note in notes for pdu in self._deliver_pdus(note)]
+            try:
+                pdus = [pdu for note in notes for pdu in self._deliver_pdus(note)]
+                for build in pdus:
+                    build(0)  # each PDU can be made: an item that cannot would fail every session in turn
+            except Exception:
+                log.exception("%s: outbox item %d cannot be sent as a PDU: given up", self.door, item.id)
+                self.feed.drop(item.id, "cannot be sent as a PDU")
+                continue
             if not pdus:
                 self.feed.done(item.id)
                 continue

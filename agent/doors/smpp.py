@@ -333,9 +333,10 @@ def _aware(text: str, door: Door) -> datetime:
 
 def _address(number: str) -> tuple[int, str]:
     """(TON, digits) of a number: '+' means international (TON 1)."""
+    number = "".join(c for c in number if " " <= c <= "~")  # an address field carries ASCII only
     if number.startswith("+"):
         return 1, number[1:21]
-    return 0, number[:21]
+    return 0, number[:20]  # 21 octets with the NUL
 
 
 def _chunks(data: bytes, coding: int) -> list[bytes]:

@@ -412,3 +412,31 @@ def test_with_no_receiver_bound_only_the_doors_own_events_stay_in_its_outbox(mak
     wait_until(lambda: agent.outbox("smpp") == 0, 5, "delivered and deleted")
     tx.close()
     rx.close()
+
+
+def test_an_event_that_cannot_be_made_a_pdu_is_given_up_not_retried_forever(agent, esme, monkeypatch):
+    from agent.doors.smpp import SmppSession
+    real = SmppSession._deliver_pdus
+
+    def poisoned(self, note):
+        if getattr(note, "text", "") == "poison":
+            def build(seq):
+                raise ValueError("cannot be encoded")
+            return [build]
+        return real(self, note)
+
+    monkeypatch.setattr(SmppSession, "_deliver_pdus", poisoned)
+    rx = esme(smpp.BIND_RECEIVER)
+    agent.stack.sim[0].deliver("+8613900000000", "poison")
+    agent.stack.sim[0].deliver("+8613900000000", "fine")
+    [mo] = rx.deliveries(1)
+    assert mo.fields["short_message"] == b"fine"
+    assert agent.core.outbox_stats()["smpp"]["dropped"] == 1
+    assert rx.call(smpp.ENQUIRE_LINK).status == 0  # the same session goes on
+
+
+def test_odd_originators_still_make_valid_pdus(agent, esme):
+    rx = esme(smpp.BIND_RECEIVER)
+    agent.stack.sim[0].deliver("12345678901234567890", "twenty digits")
+    [mo] = rx.deliveries(1)
+    assert mo.fields["source_addr"] == "12345678901234567890"
