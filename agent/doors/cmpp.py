@@ -29,13 +29,15 @@ import time
 from datetime import datetime, timezone
 
 from ..codec import cmpp
+from ..codec.parts import split
+from ..codec.tpdu_fields import Concat, concat_header
 from ..model import NewMessage
 from .door import Door
 from .feed import Note, Receipt, Received
 from .ids import cmpp_msg_id
 from .intake import BAD_TEXT, NO_LINE, SYSTEM, THROTTLED, TOO_LONG, Refusal
 from .listener import Conn
-from .session import BaseSession, Build
+from .session import BaseSession
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,6 @@ class CmppSession(BaseSession):
         self._secret = secret
         self.version = cmpp.V2
         self.receives = True
-        self._later: list[tuple[float, bytes]] = []
         self._deliver_seq = 0
 
     def bad_frame(self, length: int) -> None:
@@ -132,12 +133,8 @@ class CmppSession(BaseSession):
             what = {1: f"version 0x{msg.version:02X}", 2: "unknown Source_Addr", 3: "wrong authenticator",
                     4: f"version 0x{msg.version:02X} too high"}[status]
             delay = self._door.login_failed(self.conn.peer, what)
-            answer = cmpp.encode_connect_resp(msg.sequence, status, bytes(16), version)
-            if delay:
-                self._later.append((now + delay, answer))
-            else:
-                self.send(answer, now)
-                self.close("connect refused")
+            self.refuse_login(cmpp.encode_connect_resp(msg.sequence, status, bytes(16), version), now, delay,
+                              "connect refused")
             return
         self.version = version
         self.bound = True
@@ -212,48 +209,32 @@ class CmppSession(BaseSession):
         self._deliver_seq = (self._deliver_seq + 1) & 0xFFFF
         return cmpp.pack_msg_id(datetime.now(self._door.tz), 0, self._deliver_seq)
 
-    def _deliver_pdus(self, note: Note) -> list[Build]:
-        v = self.version
+    def _deliver_pdus(self, note: Note) -> list[bytes]:
         if isinstance(note, Receipt):
-            report_id = cmpp_msg_id(note.task_id, note.part, note.submitted)
-            deliver_id = self._next_deliver_id()
-            return [lambda seq: cmpp.encode_report(
-                seq, msg_id=deliver_id, dest_id=_ascii(note.originator), service_id="",
-                src_terminal_id=_ascii(note.recipient), report_msg_id=report_id, stat=note.stat[:7],
-                submit_time=note.submitted, done_time=note.done, dest_terminal_id=_ascii(note.recipient),
-                smsc_sequence=0, version=v)]
+            return [cmpp.encode_report(
+                0, msg_id=self._next_deliver_id(), dest_id=_ascii(note.originator), service_id="",
+                src_terminal_id=_ascii(note.recipient), report_msg_id=cmpp_msg_id(note.task_id, note.part,
+                                                                                  note.submitted),
+                stat=note.stat[:7], submit_time=note.submitted, done_time=note.done,
+                dest_terminal_id=_ascii(note.recipient), smsc_sequence=0, version=self.version)]
         assert isinstance(note, Received)
         fmt, content = cmpp.encode_content(note.text, note.encoding)
-        chunks = [content] if len(content) <= CONTENT_MAX else _chunks(content, fmt)
-        out: list[Build] = []
-        ref = hash((note.originator, note.text, note.received)) & 0xFF
-        for i, chunk in enumerate(chunks, start=1):
-            udhi = len(chunks) > 1
-            body = bytes([5, 0, 3, ref, len(chunks), i]) + chunk if udhi else chunk
-            deliver_id = self._next_deliver_id()
-            out.append(lambda seq, b=body, u=udhi, d=deliver_id: cmpp.encode_deliver(
-                seq, msg_id=d, dest_id=_ascii(note.number), service_id="", src_terminal_id=_ascii(note.originator),
-                msg_fmt=fmt, content=b, tp_udhi=int(u), version=v))
-        return out
+        if len(content) <= CONTENT_MAX:
+            bodies = [content]
+        else:  # TP_udhi parts cut by the SMS rules (a surrogate pair stays whole), in the whole text's Msg_Fmt
+            texts = split(note.text, encoding="ucs2" if fmt == cmpp.MSG_FMT_UCS2 else "8bit", max_parts=255)
+            ref = hash((note.originator, note.text, note.received)) & 0xFF
+            bodies = [concat_header(Concat(ref, len(texts), i)) + _content(text, fmt)
+                      for i, text in enumerate(texts, start=1)]
+        return [cmpp.encode_deliver(0, msg_id=self._next_deliver_id(), dest_id=_ascii(note.number), service_id="",
+                                    src_terminal_id=_ascii(note.originator), msg_fmt=fmt, content=body,
+                                    tp_udhi=int(len(bodies) > 1), version=self.version) for body in bodies]
 
-    def _keepalive(self, seq: int) -> bytes:
-        return cmpp.encode_active_test(seq)
+    def _keepalive(self) -> bytes:
+        return cmpp.encode_active_test(0)
 
-    def _goodbye_pdu(self, seq: int) -> bytes:
-        return cmpp.encode_terminate(seq)
-
-    def timer(self, now: float) -> float | None:
-        if self._later:
-            due = [item for item in self._later if item[0] <= now]
-            for item in due:
-                self._later.remove(item)
-                self.send(item[1], now)
-                self.close("connect refused")
-            if self._later:
-                return min(t for t, _ in self._later)
-            if due:
-                return None
-        return super().timer(now)
+    def _goodbye_pdu(self) -> bytes:
+        return cmpp.encode_terminate(0)
 
 
 def _ascii(text: str, size: int = 21) -> str:
@@ -261,17 +242,9 @@ def _ascii(text: str, size: int = 21) -> str:
     return "".join(c for c in text if " " <= c <= "~")[:size]
 
 
-def _chunks(content: bytes, fmt: int) -> list[bytes]:
-    """A long MO cut into TP_udhi parts (134 octets after the 6-octet header; UCS2 pairs kept whole)."""
-    size = 134 if fmt != 8 else 132
-    out, i = [], 0
-    while i < len(content):
-        end = min(len(content), i + size)
-        if fmt == 8 and end < len(content) and 0xD8 <= content[end - 2] <= 0xDB:
-            end -= 2
-        out.append(content[i:end])
-        i = end
-    return out
+def _content(text: str, fmt: int) -> bytes:
+    """A part's text in the Msg_Fmt the whole message was given."""
+    return text.encode({cmpp.MSG_FMT_UCS2: "utf-16-be", cmpp.MSG_FMT_ASCII: "ascii"}.get(fmt, "latin-1"))
 
 
 def session_factory(source_addr: str, secret: str):

@@ -3,9 +3,13 @@ awaits answers to (the window), the outbox items they carry, and the timers.
 
 A protocol subclasses :class:`BaseSession` and supplies the PDUs: its
 ``frame`` decodes and answers, ``_deliver_pdus`` turns an outbox note into the
-PDUs that carry it, ``_keepalive``/``_goodbye_pdu`` build enquire_link /
-unbind (CMPP_ACTIVE_TEST / CMPP_TERMINATE).  Calls come from the listener's
-thread only.
+PDUs that carry it, ``_keepalive``/``_goodbye_pdu`` make enquire_link /
+unbind (CMPP_ACTIVE_TEST / CMPP_TERMINATE).  A PDU is made once, with sequence
+number 0; :meth:`BaseSession.request` writes the number it takes into the
+header (at ``seq_at``) as it sends.  Calls come from the listener's thread only.
+
+A refused login's answer may be held back (:meth:`BaseSession.refuse_login`,
+the door's throttle of guessing); the connection closes once it is sent.
 
 Timers (``[smpp]``/``[cmpp]`` keys): a connection that has not bound within
 ``bind_timeout`` is closed; with no PDU from the client for ``enquire_link``
@@ -17,7 +21,6 @@ seconds the agent sends its keep-alive, and with none for
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..config_doors import DoorTimers
@@ -27,7 +30,6 @@ from .listener import Conn
 log = logging.getLogger(__name__)
 
 KEEPALIVE, DELIVERY, GOODBYE = "keepalive", "delivery", "goodbye"
-Build = Callable[[int], bytes]  # sequence number -> the PDU
 
 
 @dataclass
@@ -50,6 +52,7 @@ class BaseSession:
 
     header = 12
     max_frame = 4096
+    seq_at = 8  # the sequence number's offset in the header
 
     def __init__(self, conn: Conn, feed: Feed, timers: DoorTimers, door: str, now: float) -> None:
         self.conn = conn
@@ -66,6 +69,7 @@ class BaseSession:
         self._pending: dict[int, Pending] = {}
         self._items: dict[int, _Item] = {}
         self._goodbye_answered = False
+        self._later: list[tuple[float, bytes, str]] = []  # refused logins' answers held back: (when, PDU, why)
         self.submitted = 0
 
     # --- sequence numbers and sending -------------------------------------------------------
@@ -79,11 +83,21 @@ class BaseSession:
         if now is not None:
             self.last_tx = now
 
-    def request(self, kind: str, build: Build, now: float, item: int | None = None) -> int:
+    def request(self, kind: str, pdu: bytes, now: float, item: int | None = None) -> int:
+        """Send ``pdu`` (made with sequence number 0) under the next sequence number; return it."""
         seq = self.next_seq()
         self._pending[seq] = Pending(kind, now, item)
-        self.send(build(seq), now)
+        at = self.seq_at
+        self.send(pdu[:at] + seq.to_bytes(4, "big") + pdu[at + 4:], now)
         return seq
+
+    def refuse_login(self, answer: bytes, now: float, delay: float, why: str) -> None:
+        """Answer a refused bind / CMPP_CONNECT with ``answer`` after ``delay`` seconds, then close."""
+        if delay:
+            self._later.append((now + delay, answer, why))
+        else:
+            self.send(answer, now)
+            self.close(why)
 
     def close(self, why: str) -> None:
         if not self.conn.dead and not self.conn.closing:
@@ -126,9 +140,7 @@ class BaseSession:
         for item, notes in self.feed.take(room):
             try:
                 pdus = [pdu for note in notes for pdu in self._deliver_pdus(note)]
-                for build in pdus:
-                    build(0)  # each PDU can be made: an item that cannot would fail every session in turn
-            except Exception:
+            except Exception:  # an item that cannot be made would fail every session in turn
                 log.exception("%s: outbox item %d cannot be sent as a PDU: given up", self.door, item.id)
                 self.feed.drop(item.id, "cannot be sent as a PDU")
                 continue
@@ -136,10 +148,18 @@ class BaseSession:
                 self.feed.done(item.id)
                 continue
             entry = self._items[item.id] = _Item()
-            for build in pdus:
-                entry.seqs.add(self.request(DELIVERY, build, now, item.id))
+            for pdu in pdus:
+                entry.seqs.add(self.request(DELIVERY, pdu, now, item.id))
 
     def timer(self, now: float) -> float | None:
+        if self._later:
+            for item in [item for item in self._later if item[0] <= now]:
+                self._later.remove(item)
+                self.send(item[1], now)
+                self.close(item[2])
+            if self._later:
+                return min(item[0] for item in self._later)
+            return None
         t = self.timers
         if not self.bound:
             if now - self.opened >= t.bind_timeout:
@@ -155,7 +175,7 @@ class BaseSession:
             return None
         quiet = max(self.last_rx, self.last_tx)
         if now - quiet >= t.enquire_link and not any(p.kind == KEEPALIVE for p in self._pending.values()):
-            self.request(KEEPALIVE, self._keepalive, now)
+            self.request(KEEPALIVE, self._keepalive(), now)
             quiet = now
         due = [quiet + t.enquire_link, self.last_rx + t.inactivity_timeout]
         if oldest is not None:
@@ -173,7 +193,7 @@ class BaseSession:
         if not self.bound or self.conn.dead:
             self.close("the agent stops")
             return False
-        self.request(GOODBYE, self._goodbye_pdu, self.last_tx)
+        self.request(GOODBYE, self._goodbye_pdu(), self.last_tx)
         return True
 
     @property
@@ -187,11 +207,11 @@ class BaseSession:
 
     # --- for the protocol ------------------------------------------------------------------------
 
-    def _deliver_pdus(self, note: Note) -> list[Build]:
+    def _deliver_pdus(self, note: Note) -> list[bytes]:
         raise NotImplementedError
 
-    def _keepalive(self, seq: int) -> bytes:
+    def _keepalive(self) -> bytes:
         raise NotImplementedError
 
-    def _goodbye_pdu(self, seq: int) -> bytes:
+    def _goodbye_pdu(self) -> bytes:
         raise NotImplementedError

@@ -33,13 +33,14 @@ import time
 from datetime import datetime, timezone
 
 from ..codec import smpp
+from ..codec.parts import split
 from ..model import NewMessage
 from .door import Door
 from .feed import Note, Receipt, Received
 from .ids import smpp_id, smpp_task
 from .intake import BAD_TEXT, NO_LINE, SYSTEM, THROTTLED, TOO_LONG, Refusal
 from .listener import Conn
-from .session import BaseSession, Build
+from .session import BaseSession
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class Invalid(Exception):
 class SmppSession(BaseSession):
     header = smpp.HEADER_SIZE
     max_frame = smpp.MAX_PDU
+    seq_at = 12
 
     def __init__(self, door: Door, conn: Conn, now: float, *, system_id: str, password: str,
                  latin1: bool = False) -> None:
@@ -73,7 +75,6 @@ class SmppSession(BaseSession):
         self._password = password
         self.transmits = False
         self.udh_parts = False
-        self._later: list[tuple[float, bytes]] = []  # a failed bind's answer, held back
 
     # --- frames from the client ---------------------------------------------------------------
 
@@ -126,12 +127,7 @@ class SmppSession(BaseSession):
         ok_pw = hmac.compare_digest(password.encode("latin-1"), self._password.encode("latin-1"))
         if not (ok_id and ok_pw):
             delay = self._door.login_failed(self.conn.peer, "wrong system_id or password")
-            answer = smpp.encode(resp, pdu.sequence, status=smpp.ESME_RBINDFAIL)
-            if delay:
-                self._later.append((now + delay, answer))
-            else:
-                self.send(answer, now)
-                self.close("bind refused")
+            self.refuse_login(smpp.encode(resp, pdu.sequence, status=smpp.ESME_RBINDFAIL), now, delay, "bind refused")
             return
         self.transmits, self.receives = _BINDS[pdu.command_id]
         self.udh_parts = str(pdu.fields.get("system_type", "")).upper() == UDH_PARTS
@@ -187,13 +183,13 @@ class SmppSession(BaseSession):
 
     # --- deliver_sm -------------------------------------------------------------------------------------
 
-    def _deliver_pdus(self, note: Note) -> list[Build]:
+    def _deliver_pdus(self, note: Note) -> list[bytes]:
         if isinstance(note, Receipt):
             return [self._receipt(note)]
         assert isinstance(note, Received)
         return self._received(note)
 
-    def _receipt(self, r: Receipt) -> Build:
+    def _receipt(self, r: Receipt) -> bytes:
         message_id = smpp_id(r.task_id, r.part)
         text = smpp.receipt_text(message_id, submitted=1, delivered=1 if r.stat == "DELIVRD" else 0,
                                  submit_date=r.submitted, done_date=r.done, stat=r.stat, err=r.err, text=r.text)
@@ -205,53 +201,44 @@ class SmppSession(BaseSession):
         tlvs = [(smpp.RECEIPTED_MESSAGE_ID, smpp.tlv_cstr(message_id)), (smpp.MESSAGE_STATE, smpp.tlv_u8(r.state))]
         if r.err:
             tlvs.append((smpp.NETWORK_ERROR_CODE, bytes([3]) + (r.err & 0xFFFF).to_bytes(2, "big")))
-        return lambda seq: smpp.encode(smpp.DELIVER_SM, seq, fields=fields, tlvs=tlvs)
+        return smpp.encode(smpp.DELIVER_SM, 0, fields=fields, tlvs=tlvs)
 
-    def _received(self, m: Received) -> list[Build]:
-        coding, data = smpp.encode_text(m.text, m.encoding)
-        if self._latin1 and m.encoding == "7":
+    def _octets(self, text: str, encoding: str) -> tuple[int, bytes]:
+        """(data_coding, octets) of a text for deliver_sm, data_coding 0 as ``default_alphabet`` says."""
+        if self._latin1 and encoding == "7":
             try:
-                coding, data = 0, m.text.encode("latin-1")
+                return 0, text.encode("latin-1")
             except UnicodeEncodeError:
-                pass  # not Latin-1: UCS2 as encode_text chose
+                pass  # not Latin-1: UCS2 as encode_text chooses
+        return smpp.encode_text(text, encoding)
+
+    def _received(self, m: Received) -> list[bytes]:
+        coding, data = self._octets(m.text, m.encoding)
         src_ton, src = _address(m.originator)
         dst_ton, dst = _address(m.number)
         base = {"source_addr_ton": src_ton, "source_addr_npi": 1, "source_addr": src, "dest_addr_ton": dst_ton,
                 "dest_addr_npi": 1 if dst else 0, "destination_addr": dst, "data_coding": coding}
         if len(data) <= SHORT_MAX:
-            fields = {**base, "short_message": data}
-            return [lambda seq: smpp.encode(smpp.DELIVER_SM, seq, fields=fields)]
+            return [smpp.encode(smpp.DELIVER_SM, 0, fields={**base, "short_message": data})]
         if not self.udh_parts:
-            fields = {**base, "short_message": b""}
-            tlvs = [(smpp.MESSAGE_PAYLOAD, data)]
-            return [lambda seq: smpp.encode(smpp.DELIVER_SM, seq, fields=fields, tlvs=tlvs)]
-        chunks = _chunks(data, coding)
-        ref = (hash((m.originator, m.text, m.received)) & 0xFF)
-        out: list[Build] = []
-        for i, chunk in enumerate(chunks, start=1):
-            udh = smpp.udh_bytes(smpp.Udh(ref, len(chunks), i, 8))
-            part_fields = {**base, "esm_class": 0x40, "short_message": udh + chunk}
-            out.append(lambda seq, f=part_fields: smpp.encode(smpp.DELIVER_SM, seq, fields=f))
-        return out
+            return [smpp.encode(smpp.DELIVER_SM, 0, fields={**base, "short_message": b""},
+                                tlvs=[(smpp.MESSAGE_PAYLOAD, data)])]
+        # Concatenated parts cut by the SMS rules (an escape or surrogate pair stays whole), all in
+        # the whole text's coding.
+        unit = "ucs2" if coding == 8 else "gsm7" if coding == 0 and not self._latin1 else "8bit"
+        texts = split(m.text, encoding=unit, max_parts=255)
+        ref = hash((m.originator, m.text, m.received)) & 0xFF
+        encoding = "U" if coding == 8 else m.encoding
+        return [smpp.encode(smpp.DELIVER_SM, 0, fields={
+                    **base, "esm_class": 0x40,
+                    "short_message": smpp.udh_bytes(smpp.Udh(ref, len(texts), i, 8)) + self._octets(text, encoding)[1]})
+                for i, text in enumerate(texts, start=1)]
 
-    def _keepalive(self, seq: int) -> bytes:
-        return smpp.encode(smpp.ENQUIRE_LINK, seq)
+    def _keepalive(self) -> bytes:
+        return smpp.encode(smpp.ENQUIRE_LINK, 0)
 
-    def _goodbye_pdu(self, seq: int) -> bytes:
-        return smpp.encode(smpp.UNBIND, seq)
-
-    def timer(self, now: float) -> float | None:
-        if self._later:
-            due = [item for item in self._later if item[0] <= now]
-            for item in due:
-                self._later.remove(item)
-                self.send(item[1], now)
-                self.close("bind refused")
-            if self._later:
-                return min(t for t, _ in self._later)
-            if due:
-                return None
-        return super().timer(now)
+    def _goodbye_pdu(self) -> bytes:
+        return smpp.encode(smpp.UNBIND, 0)
 
 
 def _message(pdu: smpp.Pdu, *, latin1: bool = False) -> tuple[NewMessage, tuple[int, int, int] | None]:
@@ -337,22 +324,6 @@ def _address(number: str) -> tuple[int, str]:
     if number.startswith("+"):
         return 1, number[1:21]
     return 0, number[:20]  # 21 octets with the NUL
-
-
-def _chunks(data: bytes, coding: int) -> list[bytes]:
-    """A long MO's octets cut for concatenated deliver_sm parts (153 GSM septets, 134 octets)."""
-    size = 153 if coding == 0 else 132 if coding == 8 else 134
-    out = []
-    i = 0
-    while i < len(data):
-        end = min(len(data), i + size)
-        if coding == 0 and end < len(data) and data[end - 1] == 0x1B:
-            end -= 1  # an escape pair stays whole
-        if coding == 8 and end < len(data) and 0xD8 <= data[end - 2] <= 0xDB:
-            end -= 2  # a surrogate pair stays whole
-        out.append(data[i:end])
-        i = end
-    return out
 
 
 def session_factory(system_id: str, password: str, *, latin1: bool = False):
