@@ -45,7 +45,6 @@ import sqlite3
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -59,7 +58,7 @@ sys.path.insert(0, str(REPO / "bench"))
 import bench_http  # noqa: E402
 from bench_http import HOST, cpu_seconds, free_port, percentile  # noqa: E402
 
-from agent.codec import cmpp, smpp  # noqa: E402
+from agent.codec import cmpp, cmpp_client, smpp  # noqa: E402
 from tests.doors.clients import CmppClient, SmppClient  # noqa: E402
 
 SYSTEM_ID, SMPP_PASSWORD = "bench", "bench-pw"
@@ -78,61 +77,27 @@ def _die_with_parent() -> None:
         pass
 
 
-class DoorsAgent:
-    """``sms-agent run`` in a temporary directory: 4 simulated lines at zero delays, both doors open."""
+class DoorsAgent(bench_http.Agent):
+    """``sms-agent run`` in a temporary directory: 4 simulated lines at zero delays, both doors open,
+    in a process group of its own (stop() ends it and anything it started, Ctrl-C here does not reach
+    it half-way; PR_SET_PDEATHSIG covers this bench being killed outright)."""
 
     def __init__(self) -> None:
-        self.tmp = tempfile.TemporaryDirectory(prefix="bench-doors-")
-        root = Path(self.tmp.name)
-        self.smpp_port, self.cmpp_port, http_port = free_port(), free_port(), free_port()
-        cfg = root / "config.ini"
-        cfg.write_text(f"[agent]\nid = bench-doors\nstate_dir = state\nlog_level = WARNING\n"
-                       f"[modems]\nhealth_interval = 3600\n"
-                       f"[queue]\npoll_interval = 0.5\n"
-                       f"[simulator]\nlines = 4\nsend_delay = 0\nreport_delay = 0\nprofiles = generic\n"
-                       f"[http]\nhost = {HOST}\nport = {http_port}\n"
-                       f"[smpp]\nlisten = {HOST}:{self.smpp_port}\nsystem_id = {SYSTEM_ID}\n"
-                       f"password = {SMPP_PASSWORD}\n"
-                       f"[cmpp]\nlisten = {HOST}:{self.cmpp_port}\nsource_addr = {SOURCE_ADDR}\n"
-                       f"password = {CMPP_SECRET}\n")
-        self.db = root / "state" / "sms-agent.db"
-        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.notify.bind(str(root / "notify.sock"))
-        self.notify.settimeout(60)
-        self.log = open(root / "agent.log", "w+b")
-        # Its own process group: stop() ends it and anything it started, Ctrl-C here does not reach it
-        # half-way; PR_SET_PDEATHSIG covers this bench being killed outright.
-        self.proc = subprocess.Popen([sys.executable, "-m", "agent", "--config", str(cfg), "run"], cwd=root,
-                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-                                     preexec_fn=_die_with_parent,
-                                     env={**os.environ, "NOTIFY_SOCKET": str(root / "notify.sock"),
-                                          "PYTHONPATH": str(REPO)})
+        self.smpp_port, self.cmpp_port = free_port(), free_port()
         _live.append(self)
-        try:
-            while b"READY=1" not in self.notify.recv(4096):
-                pass
-        except OSError:
-            self.stop()
-            raise SystemExit(f"agent never ready:\n{self.tail()}") from None
+        super().__init__(f"[agent]\nid = bench-doors\nstate_dir = state\nlog_level = WARNING\n"
+                         f"[modems]\nhealth_interval = 3600\n"
+                         f"[queue]\npoll_interval = 0.5\n"
+                         f"[simulator]\nlines = 4\nsend_delay = 0\nreport_delay = 0\nprofiles = generic\n"
+                         f"[http]\nhost = {HOST}\nport = {{port}}\n"
+                         f"[smpp]\nlisten = {HOST}:{self.smpp_port}\nsystem_id = {SYSTEM_ID}\n"
+                         f"password = {SMPP_PASSWORD}\n"
+                         f"[cmpp]\nlisten = {HOST}:{self.cmpp_port}\nsource_addr = {SOURCE_ADDR}\n"
+                         f"password = {CMPP_SECRET}\n", start_new_session=True, preexec_fn=_die_with_parent)
 
     @property
     def pid(self) -> int:
         return self.proc.pid
-
-    def tail(self, chars: int = 3000) -> str:
-        try:
-            self.log.seek(0)
-            return self.log.read().decode(errors="replace")[-chars:]
-        except ValueError:  # closed
-            return ""
-
-    def rows(self, status: str | None = None) -> int:
-        con = sqlite3.connect(self.db, timeout=10)
-        try:
-            where, params = ("WHERE status = ?", (status,)) if status else ("", ())
-            return int(con.execute(f"SELECT count(*) FROM smsserver_out {where}", params).fetchone()[0])
-        finally:
-            con.close()
 
     def diagnose(self, door: str, tasks: list[int]) -> str:
         """What the database says of the messages of ``tasks`` and of the door's outbox."""
@@ -340,11 +305,11 @@ class Loop:
     def _cmpp(self, c: Client, frame: bytes, now: float) -> None:
         _, command, seq = struct.unpack(">III", frame[:12])
         if command == cmpp.SUBMIT_RESP:
-            msg_id, result = cmpp.decode_submit_resp(frame, c.version)
+            msg_id, result = cmpp_client.decode_submit_resp(frame, c.version)
             self._answered(c, seq, now, result, msg_id)
         elif command == cmpp.DELIVER:
-            d = cmpp.decode_deliver(frame, c.version)
-            c.outbuf += cmpp.encode_deliver_resp(seq, d["msg_id"], 0, c.version)
+            d = cmpp_client.decode_deliver(frame, c.version)
+            c.outbuf += cmpp_client.encode_deliver_resp(seq, d["msg_id"], 0, c.version)
             if d["report"] is None:
                 self.tally.other["CMPP_DELIVER (not a report)"] += 1
                 return
@@ -398,9 +363,9 @@ def cmpp_submits(first_seq: int, numbers: list[int]) -> list[tuple[int, bytes]]:
     out = []
     for i, n in enumerate(numbers):
         seq = first_seq + i
-        out.append((seq, cmpp.encode_submit(seq, version=cmpp.V2, dest_terminal_ids=[number(n)], content=CMPP_TEXT,
-                                            msg_fmt=15, src_id="10690001", msg_src=SOURCE_ADDR,
-                                            registered_delivery=1)))
+        out.append((seq, cmpp_client.encode_submit(seq, version=cmpp.V2, dest_terminal_ids=[number(n)],
+                                                   content=CMPP_TEXT, msg_fmt=15, src_id="10690001",
+                                                   msg_src=SOURCE_ADDR, registered_delivery=1)))
     return out[::-1]
 
 
@@ -461,8 +426,8 @@ def run_door(door: str, sessions: int, count: int, window: int, linger: float) -
             res.problems.append(f"submit phase: {exc}")
         t1 = tally.last_answer or time.monotonic()
         cpu1 = cpu_seconds(agent.pid)
-        res.rows = agent.rows()  # every accepted submit is in by now: committed before its answer
-        res.sent = agent.rows("S")
+        res.rows = agent.count()  # every accepted submit is in by now: committed before its answer
+        res.sent = agent.count("S")
         res.accepted = tally.statuses.get(0, 0)
         res.refused = sum(tally.statuses.values()) - res.accepted
         if tally.latencies:

@@ -64,19 +64,23 @@ def free_port() -> int:
 
 
 class Agent:
-    """``sms-agent run`` in a temporary directory: 4 simulated lines, zero send delay."""
+    """``sms-agent run`` in a temporary directory: 4 simulated lines, zero send delay.
+    ``config``: another config.ini text (``{port}`` is the HTTP port); ``popen``: more
+    arguments of the agent's process."""
 
-    def __init__(self) -> None:
-        self.tmp = tempfile.TemporaryDirectory()
+    CONFIG = (f"[agent]\nid = bench-http\nstate_dir = state\nlog_level = WARNING\n"
+              f"[modems]\nhealth_interval = 3600\nstatus_report = no\n"
+              f"[queue]\npoll_interval = 0.5\n"
+              f"[simulator]\nlines = 4\nsend_delay = 0\nprofiles = generic\n"
+              f"[auth]\nusername = {USER}\npassword = {PASSWORD}\n"
+              f"[http]\nhost = {HOST}\nport = {{port}}\n")
+
+    def __init__(self, config: str | None = None, **popen: Any) -> None:
+        self.tmp = tempfile.TemporaryDirectory(prefix="bench-")
         root = Path(self.tmp.name)
         self.port = free_port()
         cfg = root / "config.ini"
-        cfg.write_text(f"[agent]\nid = bench-http\nstate_dir = state\nlog_level = WARNING\n"
-                       f"[modems]\nhealth_interval = 3600\nstatus_report = no\n"
-                       f"[queue]\npoll_interval = 0.5\n"
-                       f"[simulator]\nlines = 4\nsend_delay = 0\nprofiles = generic\n"
-                       f"[auth]\nusername = {USER}\npassword = {PASSWORD}\n"
-                       f"[http]\nhost = {HOST}\nport = {self.port}\n")
+        cfg.write_text((config or self.CONFIG).replace("{port}", str(self.port)))
         self.db = root / "state" / "sms-agent.db"
         # The agent says READY=1 through sd_notify once it serves and its lines have started.
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -86,13 +90,22 @@ class Agent:
         self.proc = subprocess.Popen([sys.executable, "-m", "agent", "--config", str(cfg), "run"], cwd=root,
                                      stdout=self.log, stderr=subprocess.STDOUT,
                                      env={**os.environ, "NOTIFY_SOCKET": str(root / "notify.sock"),
-                                          "PYTHONPATH": str(REPO)})
+                                          "PYTHONPATH": str(REPO)}, **popen)
         try:
             while b"READY=1" not in self.notify.recv(4096):
                 pass
         except OSError:
+            tail = self.tail()
+            self.stop()
+            raise SystemExit(f"agent never ready:\n{tail}") from None
+
+    def tail(self, chars: int = 3000) -> str:
+        """The end of the agent's output."""
+        try:
             self.log.seek(0)
-            raise SystemExit(f"agent never ready:\n{self.log.read().decode(errors='replace')[-3000:]}") from None
+            return self.log.read().decode(errors="replace")[-chars:]
+        except ValueError:  # closed
+            return ""
 
     def count(self, status: str | None = None) -> int:
         """Rows of ``smsserver_out`` (with that status), read as an application would."""

@@ -265,41 +265,15 @@ def _post(port: int, body: dict[str, Any], timeout: float = 10.0) -> tuple[int, 
         conn.close()
 
 
-class Clients:
-    """``clients`` threads submitting messages ``i`` with ``i % clients == k``, each until
-    ACCEPTed, and each only once :meth:`release` let messages up to ``i`` go."""
+class Clients(doors.Released):
+    """``clients`` threads submitting messages ``i`` with ``i % clients == k`` over HTTP, each
+    until ACCEPTed, and each only once :meth:`release` let messages up to ``i`` go."""
 
     def __init__(self, port: int, messages: int, clients: int, ref_prefix: str, stop: threading.Event) -> None:
+        super().__init__(messages, clients, stop, "client")
         self.port = port
-        self.stop = stop
-        self.acknowledged: set[int] = set()
-        self.refused: dict[int, Any] = {}
         self.unanswered: set[int] = set()  # none: an unanswered submission is sent again, same client_ref
-        self.error: str | None = None  # never set (the doors' submitters set it when their bind is refused)
-        self._lock = threading.Condition()
-        self._released = 0
         self._ref = ref_prefix
-        self._threads = [threading.Thread(target=self._run, args=(range(k, messages, clients),), daemon=True,
-                                          name=f"client-{k}") for k in range(clients)]
-
-    def start(self) -> None:
-        for t in self._threads:
-            t.start()
-
-    def release(self, upto: int) -> None:
-        """Let messages ``i < upto`` be submitted."""
-        with self._lock:
-            self._released = max(self._released, upto)
-            self._lock.notify_all()
-
-    def done(self) -> bool:
-        return not any(t.is_alive() for t in self._threads)
-
-    def join(self) -> None:
-        with self._lock:
-            self._lock.notify_all()  # wake those waiting for a release (stop is set)
-        for t in self._threads:
-            t.join()
 
     def _run(self, indexes: range) -> None:
         for i in indexes:

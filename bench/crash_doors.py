@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Callable
 
 try:
-    from agent.codec import cmpp, smpp
+    from agent.codec import cmpp, cmpp_client, smpp
 except ImportError:  # run from a checkout without the project installed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from agent.codec import cmpp, smpp
+    from agent.codec import cmpp, cmpp_client, smpp
 
 DOORS = ("smpp", "cmpp")
 WINDOW = 10  # requests outstanding per session
@@ -177,30 +177,31 @@ class CmppLink(Link):
 
     def bind(self) -> None:
         seq = self.next_seq()
-        self.send(cmpp.encode_connect(seq, SOURCE_ADDR, CMPP_SECRET, int(time.strftime("%m%d%H%M%S")),
-                                      self.version))
+        self.send(cmpp_client.encode_connect(seq, SOURCE_ADDR, CMPP_SECRET, int(time.strftime("%m%d%H%M%S")),
+                                             self.version))
         while True:
             data = self.frame()
             if struct.unpack("!4xI", data[:8])[0] == cmpp.CONNECT_RESP:
-                status = cmpp.decode_connect_resp(data, self.version)[0]
+                status = cmpp_client.decode_connect_resp(data, self.version)[0]
                 if status:
                     raise BindRefused(f"CMPP_CONNECT_RESP status {status}")
                 return
             self.handle(data)
 
     def submit(self, seq: int, i: int, text: str) -> None:
-        self.send(cmpp.encode_submit(seq, version=self.version, dest_terminal_ids=[f"86139{i:08d}"],
-                                     content=text.encode("ascii"), msg_fmt=cmpp.MSG_FMT_ASCII, src_id="10086"))
+        self.send(cmpp_client.encode_submit(seq, version=self.version, dest_terminal_ids=[f"86139{i:08d}"],
+                                            content=text.encode("ascii"), msg_fmt=cmpp.MSG_FMT_ASCII,
+                                            src_id="10086"))
 
     def handle(self, data: bytes) -> tuple[int, int] | None:
         command_id, sequence = struct.unpack("!4xII", data[:12])
         if command_id == cmpp.SUBMIT_RESP:
-            return sequence, cmpp.decode_submit_resp(data, self.version)[1]
+            return sequence, cmpp_client.decode_submit_resp(data, self.version)[1]
         if command_id == cmpp.ACTIVE_TEST:
             self.send(struct.pack("!IIIB", 13, cmpp.ACTIVE_TEST_RESP, sequence, 0))
         elif command_id == cmpp.DELIVER:
             msg_id = struct.unpack("!Q", data[12:20])[0]
-            self.send(cmpp.encode_deliver_resp(sequence, msg_id, 0, self.version))
+            self.send(cmpp_client.encode_deliver_resp(sequence, msg_id, 0, self.version))
         elif command_id == cmpp.TERMINATE:
             self.send(struct.pack("!III", 12, cmpp.TERMINATE_RESP, sequence))
             raise Gone("terminated by the agent")
@@ -213,27 +214,22 @@ LINKS: dict[str, type[Link]] = {"smpp": SmppLink, "cmpp": CmppLink}
 # --- the submitters ---------------------------------------------------------------------------------
 
 
-class DoorClients:
-    """``clients`` threads submitting messages ``i`` with ``i % clients == k`` through ``door``,
-    each once, a message only once :meth:`release` let messages up to ``i`` go (the
-    interface of ``crash.Clients``, plus :attr:`unanswered` and :attr:`sessions`)."""
+class Released:
+    """``clients`` threads, thread ``k`` taking messages ``i`` with ``i % clients == k`` (its
+    ``_run(indexes)``), a message only once :meth:`release` let messages up to ``i`` go."""
 
-    def __init__(self, door: str, port: int, messages: int, clients: int, text_of: Callable[[int], str],
-                 stop: threading.Event) -> None:
-        self.link = LINKS[door]
-        self.port = port
+    def __init__(self, messages: int, clients: int, stop: threading.Event, name: str) -> None:
         self.stop = stop
-        self.text_of = text_of
         self.acknowledged: set[int] = set()
-        self.refused: dict[int, int] = {}  # message -> the non-zero status it was answered with
-        self.unanswered: set[int] = set()  # submitted, the session died before the response was read
-        self.sessions = 0  # sessions bound
-        self.in_flight = 0  # submissions written, their responses not read, over all sessions
+        self.refused: dict[int, object] = {}
         self.error: str | None = None
         self._lock = threading.Condition()
         self._released = 0
         self._threads = [threading.Thread(target=self._run, args=(range(k, messages, clients),), daemon=True,
-                                          name=f"{door}-client-{k}") for k in range(clients)]
+                                          name=f"{name}-{k}") for k in range(clients)]
+
+    def _run(self, indexes: range) -> None:
+        raise NotImplementedError
 
     def start(self) -> None:
         for t in self._threads:
@@ -250,9 +246,25 @@ class DoorClients:
 
     def join(self) -> None:
         with self._lock:
-            self._lock.notify_all()
+            self._lock.notify_all()  # wake those waiting for a release (stop is set)
         for t in self._threads:
             t.join()
+
+
+class DoorClients(Released):
+    """Submitters through ``door``, each message once (the interface of ``crash.Clients``,
+    plus :attr:`unanswered` and :attr:`sessions`); ``refused`` maps a message to the
+    non-zero status it was answered with."""
+
+    def __init__(self, door: str, port: int, messages: int, clients: int, text_of: Callable[[int], str],
+                 stop: threading.Event) -> None:
+        super().__init__(messages, clients, stop, f"{door}-client")
+        self.link = LINKS[door]
+        self.port = port
+        self.text_of = text_of
+        self.unanswered: set[int] = set()  # submitted, the session died before the response was read
+        self.sessions = 0  # sessions bound
+        self.in_flight = 0  # submissions written, their responses not read, over all sessions
 
     def _bound(self) -> Link | None:
         """A new bound session (tried again until the agent answers), None once stopped."""

@@ -8,17 +8,15 @@ import socket
 import struct
 import time
 
-from agent.codec import cmpp, smpp
+from agent.codec import cmpp, cmpp_client, smpp
 
 
-class SmppClient:
-    """An ESME on a blocking socket: ``call`` sends a request and reads until its response,
-    keeping every other PDU that came in ``inbox`` (deliver_sm, enquire_link...)."""
+class _Framed:
+    """A blocking socket whose PDUs start with their 4-byte big-endian length (both protocols)."""
 
-    def __init__(self, address: tuple[str, int], timeout: float = 10.0) -> None:
+    def __init__(self, address: tuple[str, int], timeout: float) -> None:
         self.sock = socket.create_connection(address, timeout=timeout)
         self.seq = 0
-        self.inbox: list[smpp.Pdu] = []
 
     def close(self) -> None:
         self.sock.close()
@@ -27,17 +25,14 @@ class SmppClient:
         self.seq += 1
         return self.seq
 
-    def send_raw(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def read(self, timeout: float = 10.0) -> smpp.Pdu | None:
-        """The next PDU (None when the connection closed)."""
+    def frame(self, timeout: float = 10.0) -> bytes | None:
+        """The next whole PDU's bytes (None when the connection closed)."""
         self.sock.settimeout(timeout)
         head = self._exact(4)
         if head is None:
             return None
         rest = self._exact(int.from_bytes(head, "big") - 4)
-        return None if rest is None else smpp.decode(head + rest)
+        return None if rest is None else head + rest
 
     def _exact(self, n: int) -> bytes | None:
         buf = b""
@@ -50,6 +45,23 @@ class SmppClient:
                 return None
             buf += chunk
         return buf
+
+
+class SmppClient(_Framed):
+    """An ESME on a blocking socket: ``call`` sends a request and reads until its response,
+    keeping every other PDU that came in ``inbox`` (deliver_sm, enquire_link...)."""
+
+    def __init__(self, address: tuple[str, int], timeout: float = 10.0) -> None:
+        super().__init__(address, timeout)
+        self.inbox: list[smpp.Pdu] = []
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def read(self, timeout: float = 10.0) -> smpp.Pdu | None:
+        """The next PDU (None when the connection closed)."""
+        frame = self.frame(timeout)
+        return None if frame is None else smpp.decode(frame)
 
     def send(self, command_id: int, **kw) -> int:
         seq = kw.pop("sequence", None) or self.next_seq()
@@ -105,41 +117,17 @@ class SmppClient:
         return got
 
 
-class CmppClient:
+class CmppClient(_Framed):
     """An SP on a blocking socket, CMPP 2.0 or 3.0."""
 
     def __init__(self, address: tuple[str, int], version: int = cmpp.V2, timeout: float = 10.0) -> None:
-        self.sock = socket.create_connection(address, timeout=timeout)
+        super().__init__(address, timeout)
         self.version = version
-        self.seq = 0
         self.inbox: list[bytes] = []
 
-    def close(self) -> None:
-        self.sock.close()
-
-    def next_seq(self) -> int:
-        self.seq += 1
-        return self.seq
-
     def read(self, timeout: float = 10.0) -> bytes | None:
-        self.sock.settimeout(timeout)
-        head = self._exact(4)
-        if head is None:
-            return None
-        rest = self._exact(int.from_bytes(head, "big") - 4)
-        return None if rest is None else head + rest
-
-    def _exact(self, n: int) -> bytes | None:
-        buf = b""
-        while len(buf) < n:
-            try:
-                chunk = self.sock.recv(n - len(buf))
-            except ConnectionResetError:
-                return None
-            if not chunk:
-                return None
-            buf += chunk
-        return buf
+        """The next PDU's bytes (None when the connection closed)."""
+        return self.frame(timeout)
 
     def response(self, seq: int, timeout: float = 10.0) -> bytes:
         deadline = time.monotonic() + timeout
@@ -154,15 +142,15 @@ class CmppClient:
     def connect(self, source_addr: str = "test01", secret: str = "123456") -> tuple[int, bytes, int]:
         stamp = int(time.strftime("%m%d%H%M%S"))
         seq = self.next_seq()
-        self.sock.sendall(cmpp.encode_connect(seq, source_addr, secret, stamp, self.version))
-        return cmpp.decode_connect_resp(self.response(seq), self.version)
+        self.sock.sendall(cmpp_client.encode_connect(seq, source_addr, secret, stamp, self.version))
+        return cmpp_client.decode_connect_resp(self.response(seq), self.version)
 
     def submit(self, dests: list[str], content: bytes, **kw) -> tuple[int, int]:
         seq = self.next_seq()
         kw.setdefault("msg_fmt", 15)
-        self.sock.sendall(cmpp.encode_submit(seq, version=self.version, dest_terminal_ids=dests, content=content,
-                                             **kw))
-        return cmpp.decode_submit_resp(self.response(seq), self.version)
+        self.sock.sendall(cmpp_client.encode_submit(seq, version=self.version, dest_terminal_ids=dests,
+                                                    content=content, **kw))
+        return cmpp_client.decode_submit_resp(self.response(seq), self.version)
 
     def delivers(self, count: int, timeout: float = 15.0, *, result: int = 0) -> list[dict]:
         """Wait for ``count`` CMPP_DELIVER, answering each with ``result``."""
@@ -172,7 +160,7 @@ class CmppClient:
         deadline = time.monotonic() + timeout
         while True:
             for frame in pending:
-                d = cmpp.decode_deliver(frame, self.version)
+                d = cmpp_client.decode_deliver(frame, self.version)
                 got.append(d)
                 self.sock.sendall(_deliver_resp(d, frame, result, self.version))
             pending = []
