@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from agent.app import App  # noqa: E402
-from agent.codec import cmpp, smpp  # noqa: E402
+from agent.codec import cmpp, cmpp_client, smpp  # noqa: E402
 from agent.config import parse  # noqa: E402
 from tests.doors.clients import CmppClient, SmppClient  # noqa: E402
 
@@ -74,12 +74,13 @@ def run_cmpp(address, count: int) -> None:
     sent = got = 0
     while got < count:
         while sent < count and sent - got < WINDOW:
-            c.sock.sendall(cmpp.encode_submit(c.next_seq(), version=cmpp.V2, dest_terminal_ids=["13800138000"],
-                                              content="你好".encode("gbk"), msg_fmt=15, registered_delivery=1))
+            c.sock.sendall(cmpp_client.encode_submit(c.next_seq(), version=cmpp.V2,
+                                                     dest_terminal_ids=["13800138000"], content="你好".encode("gbk"),
+                                                     msg_fmt=15, registered_delivery=1))
             sent += 1
         frame = c.read(10)
         if frame is not None and int.from_bytes(frame[4:8], "big") == cmpp.SUBMIT_RESP:
-            assert cmpp.decode_submit_resp(frame, cmpp.V2)[1] == 0
+            assert cmpp_client.decode_submit_resp(frame, cmpp.V2)[1] == 0
             got += 1
     c.close()
 

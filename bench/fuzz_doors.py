@@ -63,7 +63,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from agent.app import App  # noqa: E402
-from agent.codec import cmpp, smpp  # noqa: E402
+from agent.codec import cmpp, cmpp_client, smpp  # noqa: E402
 from agent.config import parse  # noqa: E402
 from agent.doors.ids import cmpp_task, smpp_task  # noqa: E402
 
@@ -234,7 +234,7 @@ class CmppPdus:
         source, secret = SOURCE_ADDR, SECRET
         if pick > 0.97:
             source, secret = self.rng.choice([(SOURCE_ADDR, "wrong"), ("nobody", SECRET)])
-        data = cmpp.encode_connect(seq, source, secret, int(time.strftime("%m%d%H%M%S")), self.version)
+        data = cmpp_client.encode_connect(seq, source, secret, int(time.strftime("%m%d%H%M%S")), self.version)
         if 0.9 < pick <= 0.97:
             return mutate(self.rng, data, 0.8), False
         return data, pick <= 0.9
@@ -256,17 +256,17 @@ class CmppPdus:
             number = rng.randint(1, total)
             kw.update(msg_fmt=0, tp_udhi=1, pk_total=total, pk_number=number,
                       content=bytes([5, 0, 3, rng.randrange(256), total, number]) + f"part {serial(self)} ".encode())
-        return cmpp.encode_submit(seq, version=self.version, dest_terminal_ids=dests, **kw)
+        return cmpp_client.encode_submit(seq, version=self.version, dest_terminal_ids=dests, **kw)
 
     def others(self, seq: int) -> bytes:
         rng = self.rng
         return rng.choice([
             lambda: self.submit(seq),
             lambda: self.submit(seq),
-            lambda: cmpp.encode_deliver_resp(seq, rng.randrange(2**64), rng.choice([0, 1, 9]), self.version),
+            lambda: cmpp_client.encode_deliver_resp(seq, rng.randrange(2**64), rng.choice([0, 1, 9]), self.version),
             lambda: cmpp.frame(cmpp.QUERY, seq, b"20240101" + b"\0" + b"\0" * 10 + b"\0" * 8),
             lambda: cmpp.frame(cmpp.CANCEL, seq, rng.randbytes(8)),
-            lambda: cmpp.encode_connect(seq, SOURCE_ADDR, SECRET, 0, self.version),
+            lambda: cmpp_client.encode_connect(seq, SOURCE_ADDR, SECRET, 0, self.version),
         ])()
 
     def stray(self, seq: int) -> bytes:
@@ -331,7 +331,7 @@ def _answers(door: str, data: bytes, figures: Figures, valid_seqs: set[int]) -> 
                     figures.valid_accepted += seq in valid_seqs
         else:
             if cid == cmpp.SUBMIT_RESP:  # the session's version, by the answer's length (2.0: 21, 3.0: 24)
-                msg_id, result = cmpp.decode_submit_resp(frame, cmpp.V3 if len(frame) == 24 else cmpp.V2)
+                msg_id, result = cmpp_client.decode_submit_resp(frame, cmpp.V3 if len(frame) == 24 else cmpp.V2)
                 figures.answers[f"cmpp CMPP_SUBMIT_RESP Result {result}"] += 1
                 if result == 0:
                     figures.accepted_tasks.add(cmpp_task(msg_id)[0])

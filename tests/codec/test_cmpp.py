@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from agent.codec import cmpp as c
+from agent.codec import cmpp_client as cc
 from agent.codec.cmpp import CmppError, CodingError
 from agent.codec.tpdu_fields import Concat
 
@@ -46,7 +47,7 @@ def test_seed_connect(t):
     assert pdu == c.Connect(1, "901234", expected, 0x20, int(t))
     assert pdu.authenticator == c.authenticator_source("901234", "pass", pdu.timestamp)
     assert c.decode(seed_connect(b"901234", b"pass", t), c.V3) == pdu  # CONNECT reads the same in both
-    assert c.encode_connect(1, "901234", "pass", int(t), c.V2) == seed_connect(b"901234", b"pass", t)
+    assert cc.encode_connect(1, "901234", "pass", int(t), c.V2) == seed_connect(b"901234", b"pass", t)
 
 
 def test_seed_submit_gbk():
@@ -58,7 +59,7 @@ def test_seed_submit_gbk():
     assert (s.fee_type, s.fee_code, s.valid_time, s.at_time, s.src_id) == ("01", "000000", "", "", "10658888")
     assert s.dest_terminal_ids == ["13800138000"] and s.link_id == "" and s.fee_terminal_type == 0
     assert c.decode_content(s.msg_fmt, s.content) == (TEXT, "7")
-    assert c.encode_submit(2, version=c.V2, dest_terminal_ids=["13800138000"], content=TEXT.encode("gbk"),
+    assert cc.encode_submit(2, version=c.V2, dest_terminal_ids=["13800138000"], content=TEXT.encode("gbk"),
                            src_id="10658888", msg_src="901234", service_id="MODULE") == frame
 
 
@@ -76,7 +77,7 @@ def test_seed_responses_are_what_the_client_reads():
 
 def test_v3_submit_widths():
     ids = ["8613800138000", "x" * 32]
-    frame = c.encode_submit(7, version=c.V3, dest_terminal_ids=ids, content=b"hello", msg_fmt=0, src_id="106",
+    frame = cc.encode_submit(7, version=c.V3, dest_terminal_ids=ids, content=b"hello", msg_fmt=0, src_id="106",
                             msg_src="SP0001", service_id="SVC", link_id="L" * 20, fee_terminal_id="f" * 32)
     assert len(frame) == 12 + 151 + 32 * 2 + 5
     s = c.decode(frame, c.V3)
@@ -92,8 +93,8 @@ def test_v3_responses_byte_exact():
         struct.pack("!LLLL16sB", 33, 0x80000001, 5, 3, auth, 0x30)
     assert c.encode_connect_resp(5, 3, auth, c.V2) == struct.pack("!LLLB16sB", 30, 0x80000001, 5, 3, auth, 0x20)
     assert c.encode_submit_resp(6, 42, 13, c.V3) == struct.pack("!LLLQL", 24, 0x80000004, 6, 42, 13)
-    assert c.decode_submit_resp(c.encode_submit_resp(6, 42, 13, c.V3), c.V3) == (42, 13)
-    assert c.decode_connect_resp(c.encode_connect_resp(5, 3, auth, c.V3), c.V3) == (3, auth, 0x30)
+    assert cc.decode_submit_resp(c.encode_submit_resp(6, 42, 13, c.V3), c.V3) == (42, 13)
+    assert cc.decode_connect_resp(c.encode_connect_resp(5, 3, auth, c.V3), c.V3) == (3, auth, 0x30)
     assert c.encode_active_test_resp(9) == struct.pack("!LLLB", 13, 0x80000008, 9, 0)
     assert c.encode_active_test(9) == struct.pack("!LLL", 12, 8, 9)
     assert c.encode_terminate(9) == struct.pack("!LLL", 12, 2, 9)
@@ -104,7 +105,7 @@ def test_other_pdus_an_sp_sends():
     for v, fmt in ((c.V2, "!LLLQB"), (c.V3, "!LLLQL")):
         frame = struct.pack(fmt, struct.calcsize(fmt), c.DELIVER_RESP, 4, 99, 0)
         assert c.decode(frame, v) == c.DeliverResp(4, 99, 0)
-        assert c.encode_deliver_resp(4, 99, 0, v) == frame
+        assert cc.encode_deliver_resp(4, 99, 0, v) == frame
     assert c.decode(struct.pack("!LLLB", 13, c.ACTIVE_TEST_RESP, 1, 0), c.V2) == c.ActiveTestResp(1)
     assert c.decode(struct.pack("!LLL", 12, c.ACTIVE_TEST_RESP, 1), c.V2) == c.ActiveTestResp(1)
     assert c.decode(struct.pack("!LLL", 12, c.ACTIVE_TEST, 1), c.V3) == c.ActiveTest(1)
@@ -152,7 +153,7 @@ def test_report_round_trip(version, term, size):
                             report_msg_id=0xFEDCBA9876543210, stat="DELIVRD",
                             submit_time=datetime(2024, 3, 9, 14, 5), done_time=datetime(2024, 3, 9, 14, 6, 59),
                             dest_terminal_id="13800138000", smsc_sequence=77, version=version)
-    d = c.decode_deliver(frame, version)
+    d = cc.decode_deliver(frame, version)
     assert d["registered_delivery"] == 1 and len(d["content"]) == size and d["sequence"] == 11
     assert (d["msg_id"], d["dest_id"], d["service_id"], d["src_terminal_id"]) == \
         (123, "10658888", "MODULE", "13800138000")
@@ -167,7 +168,7 @@ def test_mo_deliver_round_trip(version):
     fmt, content = c.encode_content("回复 TD", "7")
     frame = c.encode_deliver(1, msg_id=5, dest_id="106588881", service_id="", src_terminal_id="13800138000",
                              msg_fmt=fmt, content=content, version=version, link_id="abc" if version == c.V3 else "")
-    d = c.decode_deliver(frame, version)
+    d = cc.decode_deliver(frame, version)
     assert d["report"] is None and d["registered_delivery"] == 0
     assert c.decode_content(d["msg_fmt"], d["content"]) == ("回复 TD", "U")
     assert d["link_id"] == ("abc" if version == c.V3 else "")
@@ -232,7 +233,7 @@ def test_long_message_parts():
     parts = [text[:67], text[67:]]
     for n, part in enumerate(parts, 1):
         content = bytes([5, 0, 3, 0xA7, 2, n]) + part.encode("utf-16-be")
-        frame = c.encode_submit(n, version=c.V2, dest_terminal_ids=["13800138000"], content=content, msg_fmt=8,
+        frame = cc.encode_submit(n, version=c.V2, dest_terminal_ids=["13800138000"], content=content, msg_fmt=8,
                                 tp_udhi=1, pk_total=2, pk_number=n)
         s = c.decode(frame, c.V2)
         concat, rest = c.split_udhi(s.content)
@@ -264,7 +265,7 @@ def test_parse_time():
 def _submit(version=c.V2, **kw):
     kw.setdefault("dest_terminal_ids", ["13800138000"])
     kw.setdefault("content", b"hello")
-    return c.encode_submit(1, version=version, msg_fmt=0, **kw)
+    return cc.encode_submit(1, version=version, msg_fmt=0, **kw)
 
 
 def _with_total(frame: bytes) -> bytes:
@@ -309,7 +310,7 @@ def test_hostile_submits(version):
 
 
 def test_hostile_frames():
-    connect = c.encode_connect(1, "901234", "pw", 101000000, c.V2)
+    connect = cc.encode_connect(1, "901234", "pw", 101000000, c.V2)
     assert _refused(connect + b"\0", c.V2).result == 1
     assert _refused(_with_total(connect + b"\0"), c.V2).result == 1
     assert _refused(_with_total(connect[:-1]), c.V2).command_id == c.CONNECT
@@ -322,7 +323,7 @@ def test_hostile_frames():
         c.total_length(b"\0\0\0\x0b")
     assert c.total_length(b"\0\0\0\x0c") == 12 and c.header(connect) == (39, 1, 1)
     with pytest.raises(CmppError):
-        c.decode_deliver(connect, c.V2)
+        cc.decode_deliver(connect, c.V2)
 
 
 def _frames(version: int) -> list[bytes]:
@@ -330,10 +331,10 @@ def _frames(version: int) -> list[bytes]:
                              report_msg_id=2, stat="UNDELIV", submit_time=datetime(2024, 1, 1),
                              done_time=datetime(2024, 1, 1), dest_terminal_id="13800138000", smsc_sequence=0,
                              version=version)
-    return [c.encode_connect(1, "901234", "pw", 1231235959, version), _submit(version),
+    return [cc.encode_connect(1, "901234", "pw", 1231235959, version), _submit(version),
             _submit(version, dest_terminal_ids=["1380013800%d" % i for i in range(5)], content=b"x" * 140,
                     tp_udhi=1, link_id="L" if version == c.V3 else ""),
-            c.encode_deliver_resp(2, 5, 0, version), c.encode_active_test(1), c.encode_active_test_resp(1),
+            cc.encode_deliver_resp(2, 5, 0, version), c.encode_active_test(1), c.encode_active_test_resp(1),
             c.encode_terminate(1), struct.pack("!LLLQ", 20, c.CANCEL, 2, 77),
             struct.pack("!LLL8sB10s8x", 39, c.QUERY, 3, b"20240101", 1, b"SVC"), report]
 
@@ -372,7 +373,7 @@ def test_fuzz_raises_only_cmpp_error(version):
             assert isinstance(e.result, int) and e.message
             refused += 1
         try:
-            c.decode_deliver(frame, version)
+            cc.decode_deliver(frame, version)
         except CmppError:
             pass
     assert decoded > 500 and refused > 500

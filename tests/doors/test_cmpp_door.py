@@ -10,7 +10,7 @@ from datetime import datetime
 
 import pytest
 
-from agent.codec import cmpp
+from agent.codec import cmpp, cmpp_client
 from agent.doors.ids import cmpp_task
 
 from ..waiting import wait_until
@@ -70,9 +70,9 @@ def test_authenticator_ismg_is_the_md5_of_status_source_and_secret(agent):
     import time
     c = CmppClient(agent.cmpp)
     stamp = int(time.strftime("%m%d%H%M%S"))
-    c.sock.sendall(cmpp.encode_connect(1, "test01", "123456", stamp, cmpp.V2))
+    c.sock.sendall(cmpp_client.encode_connect(1, "test01", "123456", stamp, cmpp.V2))
     frame = c.response(1)
-    status, ismg, version = cmpp.decode_connect_resp(frame, cmpp.V2)
+    status, ismg, version = cmpp_client.decode_connect_resp(frame, cmpp.V2)
     source = cmpp.authenticator_source("test01", "123456", stamp)
     assert (status, version) == (0, cmpp.V2)
     assert ismg == hashlib.md5(b"\x00" + source + b"123456").digest()
@@ -125,11 +125,11 @@ def test_bad_submits_get_their_result(agent):
     assert c.submit(["13800138000"], b"hi", msg_fmt=99)[1] == cmpp.SUBMIT_BAD_STRUCTURE
     assert c.submit(["13800138000"], b"hi", msg_fmt=0, valid_time="garbage")[1] == cmpp.SUBMIT_BAD_STRUCTURE
     # a Msg_Length that lies
-    frame = bytearray(cmpp.encode_submit(50, version=cmpp.V2, dest_terminal_ids=["13800138000"], content=b"hello",
-                                         msg_fmt=0))
+    frame = bytearray(cmpp_client.encode_submit(50, version=cmpp.V2, dest_terminal_ids=["13800138000"],
+                                                content=b"hello", msg_fmt=0))
     frame[12 + 8 + 1 + 1 + 1 + 1 + 10 + 1 + 21 + 1 + 1 + 1 + 6 + 2 + 6 + 17 + 17 + 21 + 1 + 21] = 3
     c.sock.sendall(bytes(frame))
-    assert cmpp.decode_submit_resp(c.response(50), cmpp.V2)[1] == cmpp.SUBMIT_BAD_LENGTH
+    assert cmpp_client.decode_submit_resp(c.response(50), cmpp.V2)[1] == cmpp.SUBMIT_BAD_LENGTH
     assert agent.core.queue_depths().get("U", 0) + agent.core.queue_depths().get("S", 0) == 0
     # the session goes on
     assert c.submit(["13800138000"], b"fine", msg_fmt=0)[1] == 0
@@ -138,8 +138,8 @@ def test_bad_submits_get_their_result(agent):
 
 def test_a_command_before_connect_closes(agent):
     c = CmppClient(agent.cmpp)
-    c.sock.sendall(cmpp.encode_submit(1, version=cmpp.V2, dest_terminal_ids=["13800138000"], content=b"x",
-                                      msg_fmt=0))
+    c.sock.sendall(cmpp_client.encode_submit(1, version=cmpp.V2, dest_terminal_ids=["13800138000"], content=b"x",
+                                             msg_fmt=0))
     assert c.read(5) is None
 
 
@@ -169,9 +169,9 @@ def test_active_test_both_ways_and_terminate_at_stop(make_agent):
 def test_pycmpp_version_0x21_is_cmpp_2(agent):
     c = CmppClient(agent.cmpp)
     stamp = 102030405
-    c.sock.sendall(cmpp.encode_connect(1, "test01", "123456", stamp, cmpp.V2)[:-5]
+    c.sock.sendall(cmpp_client.encode_connect(1, "test01", "123456", stamp, cmpp.V2)[:-5]
                    + bytes([0x21]) + stamp.to_bytes(4, "big"))
-    status, _, version = cmpp.decode_connect_resp(c.response(1), cmpp.V2)
+    status, _, version = cmpp_client.decode_connect_resp(c.response(1), cmpp.V2)
     assert (status, version) == (0, cmpp.V2)
     c.close()
 
